@@ -1,0 +1,44 @@
+# ssm: build, test and benchmark. `make test` is what CI (.ci/run) runs.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+BIN     := bin/ssm
+# kube-apiserver and etcd for the end-to-end tests, built from the Go module proxy.
+TESTBIN := $(CURDIR)/.cache/bin
+
+.PHONY: build test unit e2e-bins bench example fmt-check vet clean
+
+# The Dockerfile runs exactly this build.
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ssm
+
+e2e-bins:
+	hack/testbin/build.sh $(TESTBIN)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+# Everything, end-to-end tests against real kube-apiservers included.
+test: fmt-check vet build e2e-bins
+	SSM_TESTBIN=$(TESTBIN) SSM_E2E_REQUIRED=1 SSM_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 30m ./...
+
+# Unit tests only: no API server needed.
+unit:
+	$(GO) test -race -count=1 ./generate/... ./source/... ./gitsync/... ./cmd/...
+
+# Benchmarks report ratios against a baseline measured in the same run.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m ./...
+
+# Render the bundled example snapshot, as README's first command does.
+example:
+	$(GO) run ./cmd/ssm render --from-file examples/snapshot/remote.yaml \
+		--label-selector mirror=true --svc-prefix remote --mirror-ns remote-mirrors -o mirrors
+
+clean:
+	rm -rf bin mirrors
