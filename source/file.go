@@ -1,0 +1,135 @@
+package source
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+)
+
+// snapshotScheme knows only the kinds a snapshot may hold; anything else in
+// the file is ignored.
+var snapshotCodecs = func() serializer.CodecFactory {
+	s := runtime.NewScheme()
+	_ = corev1.AddToScheme(s)
+	_ = discoveryv1.AddToScheme(s)
+	return serializer.NewCodecFactory(s)
+}()
+
+// LoadFile reads a snapshot from path, or from stdin when path is "-".
+func LoadFile(path string, sel Selection, stdin io.Reader) (State, error) {
+	var r io.Reader = stdin
+	name := "stdin"
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return State{}, fmt.Errorf("read snapshot: %w", err)
+		}
+		defer f.Close()
+		r, name = f, path
+	}
+	st, err := Parse(r, sel)
+	if err != nil {
+		return State{}, fmt.Errorf("read snapshot %s: %w", name, err)
+	}
+	return st, nil
+}
+
+// Parse reads a snapshot: what `kubectl get services,endpoints,endpointslices
+// -A -o yaml` prints (a v1 List), typed lists, or single objects, as JSON or
+// multi-document YAML. The selection applies exactly as to a live cluster.
+func Parse(r io.Reader, sel Selection) (State, error) {
+	selector, api, err := sel.parse()
+	if err != nil {
+		return State{}, err
+	}
+	var st State
+	dec := utilyaml.NewYAMLOrJSONDecoder(bufio.NewReaderSize(r, 1<<16), 4096)
+	for doc := 1; ; doc++ {
+		var raw runtime.RawExtension
+		if err := dec.Decode(&raw); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return State{}, fmt.Errorf("document %d: %w", doc, err)
+		}
+		raw.Raw = bytes.TrimSpace(raw.Raw)
+		if len(raw.Raw) == 0 || bytes.Equal(raw.Raw, []byte("null")) {
+			continue
+		}
+		if err := st.addRaw(raw.Raw, selector, api); err != nil {
+			return State{}, fmt.Errorf("document %d: %w", doc, err)
+		}
+	}
+	return st, nil
+}
+
+func (st *State) addRaw(data []byte, sel labels.Selector, api EndpointsAPI) error {
+	obj, gvk, err := snapshotCodecs.UniversalDeserializer().Decode(data, nil, nil)
+	if runtime.IsNotRegisteredError(err) {
+		return nil // another kind: not ours to mirror
+	}
+	if err != nil {
+		return err
+	}
+	switch o := obj.(type) {
+	case *corev1.List:
+		for i, item := range o.Items {
+			if err := st.addRaw(item.Raw, sel, api); err != nil {
+				return fmt.Errorf("item %d: %w", i, err)
+			}
+		}
+	case *corev1.ServiceList:
+		for i := range o.Items {
+			st.add(&o.Items[i], sel, api)
+		}
+	case *corev1.EndpointsList:
+		for i := range o.Items {
+			st.add(&o.Items[i], sel, api)
+		}
+	case *discoveryv1.EndpointSliceList:
+		for i := range o.Items {
+			st.add(&o.Items[i], sel, api)
+		}
+	default:
+		if !isKnown(gvk) {
+			return nil
+		}
+		st.add(obj, sel, api)
+	}
+	return nil
+}
+
+func isKnown(gvk *schema.GroupVersionKind) bool {
+	return gvk != nil && (gvk.Kind == "Service" || gvk.Kind == "Endpoints" || gvk.Kind == "EndpointSlice")
+}
+
+// add keeps obj when the selection wants it, as a server-side list would.
+func (st *State) add(obj runtime.Object, sel labels.Selector, api EndpointsAPI) {
+	switch o := obj.(type) {
+	case *corev1.Service:
+		if sel.Matches(labels.Set(o.Labels)) {
+			strip(&o.ObjectMeta)
+			st.Services = append(st.Services, o)
+		}
+	case *corev1.Endpoints:
+		if api == Endpoints && sel.Matches(labels.Set(o.Labels)) {
+			strip(&o.ObjectMeta)
+			st.Endpoints = append(st.Endpoints, o)
+		}
+	case *discoveryv1.EndpointSlice:
+		if api == EndpointSlices && sel.Matches(labels.Set(o.Labels)) {
+			strip(&o.ObjectMeta)
+			st.EndpointSlices = append(st.EndpointSlices, o)
+		}
+	}
+}

@@ -1,0 +1,201 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/pager"
+)
+
+// Connection says how to reach a remote API server: a kubeconfig (exec
+// plugins included), an API URL with CA and token as semaphore-service-mirror
+// takes them, or, when neither is given, the in-cluster service account.
+type Connection struct {
+	KubeConfig string
+	Context    string
+	APIURL     string
+	CAURL      string // an http(s) URL to fetch the CA bundle from, or a file path
+	TokenPath  string // re-read by client-go as bound tokens rotate
+	Token      string // a literal token, when no TokenPath is given
+	UserAgent  string
+	Timeout    time.Duration // per request; 0 means none
+}
+
+// Validate reports a connection that names conflicting or incomplete ways in.
+func (c Connection) Validate() error {
+	switch {
+	case c.KubeConfig != "" && c.APIURL != "":
+		return errors.New("give either a kubeconfig or a remote API URL, not both")
+	case c.APIURL != "" && c.CAURL == "":
+		return errors.New("a remote API URL needs a remote CA URL or file")
+	case c.APIURL != "" && c.TokenPath == "" && c.Token == "":
+		return errors.New("a remote API URL needs a service account token path (or the token in the environment)")
+	case c.APIURL == "" && (c.CAURL != "" || c.TokenPath != ""):
+		return errors.New("a remote CA or token path needs a remote API URL")
+	case c.Context != "" && c.KubeConfig == "":
+		return errors.New("a kubeconfig context needs a kubeconfig")
+	}
+	return nil
+}
+
+// Given reports whether any way to reach a remote was named.
+func (c Connection) Given() bool {
+	return c.KubeConfig != "" || c.Context != "" || c.APIURL != "" || c.CAURL != "" || c.TokenPath != ""
+}
+
+// Describe names the remote for logs and errors.
+func (c Connection) Describe() string {
+	switch {
+	case c.KubeConfig != "" && c.Context != "":
+		return fmt.Sprintf("kubeconfig %s (context %s)", c.KubeConfig, c.Context)
+	case c.KubeConfig != "":
+		return "kubeconfig " + c.KubeConfig
+	case c.APIURL != "":
+		return c.APIURL
+	default:
+		return "in-cluster service account"
+	}
+}
+
+// RESTConfig builds the client configuration for c. Fetching a CA from a URL
+// honours ctx.
+func RESTConfig(ctx context.Context, c Connection) (*rest.Config, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	var cfg *rest.Config
+	var err error
+	switch {
+	case c.KubeConfig != "":
+		cfg, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+			&clientcmd.ClientConfigLoadingRules{ExplicitPath: c.KubeConfig},
+			&clientcmd.ConfigOverrides{CurrentContext: c.Context},
+		).ClientConfig()
+	case c.APIURL != "":
+		cfg, err = apiURLConfig(ctx, c)
+	default:
+		cfg, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("configure remote %s: %w", c.Describe(), err)
+	}
+	cfg.UserAgent = c.UserAgent
+	cfg.Timeout = c.Timeout
+	// Reads only, but informers on a large cluster list a lot at start.
+	cfg.QPS, cfg.Burst = 20, 40
+	return cfg, nil
+}
+
+func apiURLConfig(ctx context.Context, c Connection) (*rest.Config, error) {
+	ca, err := readCA(ctx, c.CAURL)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &rest.Config{Host: c.APIURL, TLSClientConfig: rest.TLSClientConfig{CAData: ca}}
+	if c.TokenPath != "" {
+		if _, err := os.Stat(c.TokenPath); err != nil {
+			return nil, fmt.Errorf("token: %w", err)
+		}
+		cfg.BearerTokenFile = c.TokenPath
+	} else {
+		cfg.BearerToken = c.Token
+	}
+	return cfg, nil
+}
+
+func readCA(ctx context.Context, where string) ([]byte, error) {
+	if !strings.HasPrefix(where, "https://") && !strings.HasPrefix(where, "http://") {
+		b, err := os.ReadFile(where)
+		if err != nil {
+			return nil, fmt.Errorf("read CA: %w", err)
+		}
+		return b, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, where, nil)
+	if err != nil {
+		return nil, fmt.Errorf("fetch CA from %s: %w", where, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetch CA: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("fetch CA from %s: %s", where, resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("fetch CA from %s: %w", where, err)
+	}
+	return b, nil
+}
+
+// List reads the selected objects once, server-side label-selected and in
+// pages, across all namespaces.
+func List(ctx context.Context, client kubernetes.Interface, sel Selection) (State, error) {
+	selector, api, err := sel.parse()
+	if err != nil {
+		return State{}, err
+	}
+	opts := metav1.ListOptions{LabelSelector: selector.String()}
+	var st State
+	err = each(ctx, opts, "services", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return client.CoreV1().Services(metav1.NamespaceAll).List(ctx, o)
+	}, func(obj runtime.Object) {
+		s := obj.(*corev1.Service)
+		strip(&s.ObjectMeta)
+		st.Services = append(st.Services, s)
+	})
+	if err != nil {
+		return State{}, err
+	}
+	if api == Endpoints {
+		err = each(ctx, opts, "endpoints", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return client.CoreV1().Endpoints(metav1.NamespaceAll).List(ctx, o)
+		}, func(obj runtime.Object) {
+			e := obj.(*corev1.Endpoints)
+			strip(&e.ObjectMeta)
+			st.Endpoints = append(st.Endpoints, e)
+		})
+	} else {
+		err = each(ctx, opts, "endpointslices", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return client.DiscoveryV1().EndpointSlices(metav1.NamespaceAll).List(ctx, o)
+		}, func(obj runtime.Object) {
+			e := obj.(*discoveryv1.EndpointSlice)
+			strip(&e.ObjectMeta)
+			st.EndpointSlices = append(st.EndpointSlices, e)
+		})
+	}
+	if err != nil {
+		return State{}, err
+	}
+	return st, nil
+}
+
+func each(ctx context.Context, opts metav1.ListOptions, what string, list pager.ListPageFunc, fn func(runtime.Object)) error {
+	p := pager.New(list)
+	p.PageSize = 500
+	err := p.EachListItem(ctx, opts, func(obj runtime.Object) error {
+		fn(obj)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list %s: %w", what, err)
+	}
+	return nil
+}

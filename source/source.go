@@ -1,0 +1,75 @@
+// Package source reads the remote state that ssm mirrors: live from a
+// Kubernetes API (a one-shot List, or informers that keep it current) or
+// from a snapshot file as `kubectl get -o yaml` prints it. Both apply the
+// same label selection and strip what the API server owns (managedFields,
+// last-applied annotations). It imports no other package of this module.
+package source
+
+import (
+	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// EndpointsAPI selects which remote objects carry the endpoints of a Service.
+type EndpointsAPI string
+
+const (
+	Endpoints      EndpointsAPI = "endpoints"      // v1 Endpoints (semaphore-service-mirror's choice)
+	EndpointSlices EndpointsAPI = "endpointslices" // discovery.k8s.io/v1, dual-stack and over 1,000 endpoints
+)
+
+// EndpointsAPIs lists the valid EndpointsAPI values.
+var EndpointsAPIs = []EndpointsAPI{Endpoints, EndpointSlices}
+
+// State is what was read: label-selected Services and the endpoint objects
+// of the kind asked for. Its shape matches generate.State.
+type State struct {
+	Services       []*corev1.Service
+	Endpoints      []*corev1.Endpoints
+	EndpointSlices []*discoveryv1.EndpointSlice
+}
+
+// Selection says which objects are read.
+type Selection struct {
+	// LabelSelector selects Services and their endpoint objects, which carry
+	// their Service's labels; empty selects everything.
+	LabelSelector string
+	EndpointsAPI  EndpointsAPI // empty means Endpoints
+}
+
+func (s Selection) parse() (labels.Selector, EndpointsAPI, error) {
+	sel, err := labels.Parse(s.LabelSelector)
+	if err != nil {
+		return nil, "", fmt.Errorf("label selector %q: %w", s.LabelSelector, err)
+	}
+	api := s.EndpointsAPI
+	if api == "" {
+		api = Endpoints
+	}
+	if !slices.Contains(EndpointsAPIs, api) {
+		return nil, "", fmt.Errorf("remote endpoints API %q: must be one of %v", api, EndpointsAPIs)
+	}
+	return sel, api, nil
+}
+
+// Validate reports a selection that cannot be read.
+func (s Selection) Validate() error {
+	_, _, err := s.parse()
+	return err
+}
+
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// strip removes what ssm never needs from an object's metadata, so caches
+// and snapshots hold only what rendering reads.
+func strip(m *metav1.ObjectMeta) {
+	m.ManagedFields = nil
+	if _, ok := m.Annotations[lastApplied]; ok {
+		delete(m.Annotations, lastApplied)
+	}
+}
