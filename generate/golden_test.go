@@ -1,0 +1,119 @@
+package generate_test
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ssm-dev/ssm/generate"
+	"github.com/ssm-dev/ssm/source"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/render")
+
+// goldenCase is testdata/render/<case>/case.json: a snapshot (relative to
+// testdata/render), how it is read, and the rendering options.
+type goldenCase struct {
+	Snapshot           string
+	LabelSelector      string
+	RemoteEndpointsAPI source.EndpointsAPI
+	Options            generate.Options
+}
+
+const goldenRoot = "../testdata/render"
+
+// loadCase reads a case's snapshot through the real snapshot reader, so the
+// golden files show what `ssm render --from-file` writes.
+func loadCase(t *testing.T, dir string) (generate.State, generate.Options) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "case.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c goldenCase
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatalf("%s: %v", dir, err)
+	}
+	st, err := source.LoadFile(filepath.Join(goldenRoot, c.Snapshot), source.Selection{LabelSelector: c.LabelSelector, EndpointsAPI: c.RemoteEndpointsAPI}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return generate.State(st), c.Options
+}
+
+func TestGolden(t *testing.T) {
+	cases, err := filepath.Glob(filepath.Join(goldenRoot, "*", "case.json"))
+	if err != nil || len(cases) == 0 {
+		t.Fatalf("no golden cases under %s: %v", goldenRoot, err)
+	}
+	for _, c := range cases {
+		dir := filepath.Dir(c)
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			t.Parallel()
+			state, opts := loadCase(t, dir)
+			res, err := generate.Manifests(state, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{"skipped.txt": skippedText(res.Skipped)}
+			for p, b := range res.Files {
+				got[filepath.Join("want", p)] = string(b)
+			}
+			if *update {
+				writeGolden(t, dir, got)
+			}
+			want := readGolden(t, dir)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("rendered files differ from %s (-want +got; run go test ./generate -update to accept):\n%s", dir, diff)
+			}
+		})
+	}
+}
+
+func skippedText(skipped []generate.Skipped) string {
+	var b strings.Builder
+	for _, s := range skipped {
+		fmt.Fprintf(&b, "%s %s %s: %s\n", s.Service, s.Reason, s.Mirror, s.Message)
+	}
+	return b.String()
+}
+
+func writeGolden(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	if err := os.RemoveAll(filepath.Join(dir, "want")); err != nil {
+		t.Fatal(err)
+	}
+	for p, s := range files {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func readGolden(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() == "case.json" {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, p)
+		files[rel] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}

@@ -1,0 +1,275 @@
+package generate
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// mirror is a remote Service planned for rendering, with its endpoints
+// normalised into groups that share one port set.
+type mirror struct {
+	remote string // namespace/name in the remote cluster
+	name   string
+	svc    *corev1.Service
+	groups []group
+}
+
+type epPort struct {
+	name        string
+	port        int32
+	protocol    corev1.Protocol
+	appProtocol string
+}
+
+type epAddr struct {
+	ip                   netip.Addr
+	hostname             string
+	ready                bool
+	serving, terminating *bool
+}
+
+// group is a set of addresses that all serve the same ports: one Endpoints
+// subset, or the endpoints of EndpointSlices with equal ports.
+type group struct {
+	ports []epPort
+	addrs []epAddr
+}
+
+func key(ns, name string) string { return ns + "/" + name }
+
+// plan decides what to render: one mirror per valid remote Service, sorted
+// by mirror name, and the Services left out with why.
+func plan(state State, opts Options) ([]mirror, []Skipped) {
+	eps := map[string][]*corev1.Endpoints{}
+	for _, e := range state.Endpoints {
+		k := key(e.Namespace, e.Name)
+		eps[k] = append(eps[k], e)
+	}
+	slcs := map[string][]*discoveryv1.EndpointSlice{}
+	for _, s := range state.EndpointSlices {
+		if svc := s.Labels[discoveryv1.LabelServiceName]; svc != "" {
+			k := key(s.Namespace, svc)
+			slcs[k] = append(slcs[k], s)
+		}
+	}
+	var mirrors []mirror
+	var skipped []Skipped
+	byName := map[string][]int{}
+	for _, svc := range state.Services {
+		remote := key(svc.Namespace, svc.Name)
+		name := MirrorName(opts.ServicePrefix, svc.Namespace, svc.Name)
+		if svc.Spec.Type == corev1.ServiceTypeExternalName {
+			skipped = append(skipped, Skipped{Service: remote, Mirror: name, Reason: ReasonExternalName,
+				Message: "ExternalName Services have no endpoints to mirror"})
+			continue
+		}
+		if errs := validation.IsDNS1035Label(name); len(errs) > 0 {
+			skipped = append(skipped, Skipped{Service: remote, Mirror: name, Reason: ReasonInvalidName,
+				Message: fmt.Sprintf("mirror name %q (%d characters) is not a valid Service name: %s", name, len(name), strings.Join(errs, "; "))})
+			continue
+		}
+		byName[name] = append(byName[name], len(mirrors))
+		mirrors = append(mirrors, mirror{remote: remote, name: name, svc: svc,
+			groups: endpointGroups(svc, eps[remote], slcs[remote])})
+	}
+	kept := mirrors[:0:0]
+	for _, m := range mirrors {
+		if n := len(byName[m.name]); n > 1 {
+			skipped = append(skipped, Skipped{Service: m.remote, Mirror: m.name, Reason: ReasonNameCollision,
+				Message: fmt.Sprintf("%d remote Services would be mirrored as %q", n, m.name)})
+			continue
+		}
+		kept = append(kept, m)
+	}
+	slices.SortFunc(kept, func(a, b mirror) int { return strings.Compare(a.name, b.name) })
+	slices.SortFunc(skipped, func(a, b Skipped) int {
+		return cmp.Or(strings.Compare(a.Service, b.Service), strings.Compare(a.Reason, b.Reason))
+	})
+	return kept, skipped
+}
+
+// endpointGroups normalises the endpoints of svc: EndpointSlices when there
+// are any, else Endpoints. Ports are kept when their name matches a Service
+// port; addresses are deduplicated by IP (ready wins) and sorted; groups with
+// equal port sets are merged. Remote-only fields (targetRef, nodeName, zone)
+// are dropped here.
+func endpointGroups(svc *corev1.Service, eps []*corev1.Endpoints, slcs []*discoveryv1.EndpointSlice) []group {
+	wanted := map[string]bool{}
+	for _, p := range svc.Spec.Ports {
+		wanted[p.Name] = true
+	}
+	m := groupMerger{wanted: wanted, portless: len(svc.Spec.Ports) == 0, groups: map[string]*mergedGroup{}}
+	if len(slcs) > 0 {
+		for _, s := range slcs {
+			m.addSlice(s)
+		}
+	} else {
+		for _, e := range eps {
+			for _, ss := range e.Subsets {
+				m.addSubset(ss)
+			}
+		}
+	}
+	return m.result()
+}
+
+type mergedGroup struct {
+	ports []epPort
+	addrs map[netip.Addr]epAddr
+}
+
+type groupMerger struct {
+	wanted   map[string]bool
+	portless bool
+	groups   map[string]*mergedGroup
+}
+
+func (m *groupMerger) addSubset(ss corev1.EndpointSubset) {
+	ports := make([]epPort, 0, len(ss.Ports))
+	for _, p := range ss.Ports {
+		ports = append(ports, epPort{name: p.Name, port: p.Port, protocol: p.Protocol, appProtocol: deref(p.AppProtocol)})
+	}
+	g := m.group(ports)
+	if g == nil {
+		return
+	}
+	for _, a := range ss.Addresses {
+		g.add(a.IP, a.Hostname, true, nil, nil)
+	}
+	for _, a := range ss.NotReadyAddresses {
+		g.add(a.IP, a.Hostname, false, nil, nil)
+	}
+}
+
+func (m *groupMerger) addSlice(s *discoveryv1.EndpointSlice) {
+	if s.AddressType != discoveryv1.AddressTypeIPv4 && s.AddressType != discoveryv1.AddressTypeIPv6 {
+		return // FQDN slices are deprecated and carry no IPs
+	}
+	ports := make([]epPort, 0, len(s.Ports))
+	for _, p := range s.Ports {
+		ports = append(ports, epPort{name: deref(p.Name), port: deref(p.Port), protocol: deref(p.Protocol), appProtocol: deref(p.AppProtocol)})
+	}
+	g := m.group(ports)
+	if g == nil {
+		return
+	}
+	for _, e := range s.Endpoints {
+		if len(e.Addresses) == 0 {
+			continue
+		}
+		// A nil ready condition means unknown, which consumers treat as ready.
+		ready := e.Conditions.Ready == nil || *e.Conditions.Ready
+		g.add(e.Addresses[0], deref(e.Hostname), ready, e.Conditions.Serving, e.Conditions.Terminating)
+	}
+}
+
+// group returns the merged group for a port set, or nil when none of its
+// ports belongs to the Service.
+func (m *groupMerger) group(ports []epPort) *mergedGroup {
+	kept := ports[:0]
+	for _, p := range ports {
+		if !m.wanted[p.name] || p.port == 0 {
+			continue
+		}
+		if p.protocol == "" {
+			p.protocol = corev1.ProtocolTCP
+		}
+		kept = append(kept, p)
+	}
+	if len(kept) == 0 && !m.portless {
+		return nil
+	}
+	slices.SortFunc(kept, comparePorts)
+	kept = slices.CompactFunc(kept, func(a, b epPort) bool { return comparePorts(a, b) == 0 })
+	k := portsKey(kept)
+	g := m.groups[k]
+	if g == nil {
+		g = &mergedGroup{ports: slices.Clone(kept), addrs: map[netip.Addr]epAddr{}}
+		m.groups[k] = g
+	}
+	return g
+}
+
+func (g *mergedGroup) add(ip, hostname string, ready bool, serving, terminating *bool) {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil || addr.Zone() != "" {
+		return // not an address any cluster could route to
+	}
+	addr = addr.Unmap()
+	a := epAddr{ip: addr, hostname: hostname, ready: ready, serving: serving, terminating: terminating}
+	if old, ok := g.addrs[addr]; ok && !preferAddr(a, old) {
+		return
+	}
+	g.addrs[addr] = a
+}
+
+// preferAddr decides between two entries for one IP independently of their
+// order: ready first, then the smaller hostname, then fewer conditions.
+func preferAddr(a, b epAddr) bool {
+	if a.ready != b.ready {
+		return a.ready
+	}
+	if a.hostname != b.hostname {
+		return b.hostname == "" || (a.hostname != "" && a.hostname < b.hostname)
+	}
+	return condKey(a) < condKey(b)
+}
+
+func condKey(a epAddr) string {
+	f := func(b *bool) string {
+		if b == nil {
+			return "-"
+		}
+		return fmt.Sprint(*b)
+	}
+	return f(a.serving) + f(a.terminating)
+}
+
+func (m *groupMerger) result() []group {
+	keys := make([]string, 0, len(m.groups))
+	for k, g := range m.groups {
+		if len(g.addrs) > 0 {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	out := make([]group, 0, len(keys))
+	for _, k := range keys {
+		g := m.groups[k]
+		addrs := make([]epAddr, 0, len(g.addrs))
+		for _, a := range g.addrs {
+			addrs = append(addrs, a)
+		}
+		slices.SortFunc(addrs, func(a, b epAddr) int { return a.ip.Compare(b.ip) })
+		out = append(out, group{ports: g.ports, addrs: addrs})
+	}
+	return out
+}
+
+func comparePorts(a, b epPort) int {
+	return cmp.Or(strings.Compare(a.name, b.name), cmp.Compare(a.port, b.port),
+		strings.Compare(string(a.protocol), string(b.protocol)), strings.Compare(a.appProtocol, b.appProtocol))
+}
+
+func portsKey(ps []epPort) string {
+	var b strings.Builder
+	for _, p := range ps {
+		fmt.Fprintf(&b, "%s/%d/%s/%s,", p.name, p.port, p.protocol, p.appProtocol)
+	}
+	return b.String()
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}

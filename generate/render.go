@@ -1,0 +1,226 @@
+package generate
+
+import (
+	"cmp"
+	"slices"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/yaml"
+)
+
+// MaxEndpointsPerSlice is the API's limit of endpoints in one EndpointSlice.
+const MaxEndpointsPerSlice = 1000
+
+// LabelSkipMirror stops the local EndpointSlice mirroring controller from
+// mirroring Endpoints that ssm already renders as EndpointSlices.
+const LabelSkipMirror = discoveryv1.LabelSkipMirror
+
+// serviceDoc is a Service without status: nothing the API server owns is
+// ever rendered.
+type serviceDoc struct {
+	metav1.TypeMeta `json:",inline"`
+	Metadata        metav1.ObjectMeta  `json:"metadata"`
+	Spec            corev1.ServiceSpec `json:"spec"`
+}
+
+func mirrorLabels(opts Options) map[string]string {
+	return map[string]string{
+		LabelPrefixSync: opts.ServicePrefix,
+		LabelMirrored:   "true",
+		LabelManagedBy:  ManagedBy,
+	}
+}
+
+func (m mirror) meta(name string, opts Options, extra map[string]string) metav1.ObjectMeta {
+	labels := mirrorLabels(opts)
+	for k, v := range extra {
+		labels[k] = v
+	}
+	ann := map[string]string{AnnotationNS: m.svc.Namespace, AnnotationName: m.svc.Name}
+	if opts.Cluster != "" {
+		ann[AnnotationCluster] = opts.Cluster
+	}
+	return metav1.ObjectMeta{Name: name, Namespace: opts.MirrorNamespace, Labels: labels, Annotations: ann}
+}
+
+// render appends the mirror's documents to buf and counts them by kind.
+func (m mirror) render(buf []byte, opts Options, counts map[string]int) ([]byte, error) {
+	docs := []any{m.service(opts)}
+	if opts.EndpointsAPI == Endpoints || opts.EndpointsAPI == Both {
+		docs = append(docs, m.endpoints(opts))
+	}
+	if opts.EndpointsAPI == EndpointSlices || opts.EndpointsAPI == Both {
+		for _, s := range m.endpointSlices(opts) {
+			docs = append(docs, s)
+		}
+	}
+	for i, d := range docs {
+		b, err := yaml.Marshal(d)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			buf = append(buf, "---\n"...)
+		}
+		buf = append(buf, b...)
+	}
+	counts["Service"]++
+	if opts.EndpointsAPI != EndpointSlices {
+		counts["Endpoints"]++
+	}
+	if opts.EndpointsAPI != Endpoints {
+		counts["EndpointSlice"] += len(docs) - 1 - boolInt(opts.EndpointsAPI == Both)
+	}
+	return buf, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// service is the selector-less local Service: ClusterIP, or headless when
+// the remote is, whatever the remote type was; only the ports' identity is
+// kept, with targetPort spelled out as the API server would default it.
+func (m mirror) service(opts Options) serviceDoc {
+	spec := corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, PublishNotReadyAddresses: m.svc.Spec.PublishNotReadyAddresses}
+	if m.svc.Spec.ClusterIP == corev1.ClusterIPNone {
+		spec.ClusterIP = corev1.ClusterIPNone
+	}
+	for _, p := range m.svc.Spec.Ports {
+		spec.Ports = append(spec.Ports, corev1.ServicePort{
+			Name:        p.Name,
+			Protocol:    cmp.Or(p.Protocol, corev1.ProtocolTCP),
+			AppProtocol: p.AppProtocol,
+			Port:        p.Port,
+			TargetPort:  intstr.FromInt32(p.Port),
+		})
+	}
+	slices.SortFunc(spec.Ports, func(a, b corev1.ServicePort) int {
+		return cmp.Or(cmp.Compare(a.Port, b.Port), strings.Compare(string(a.Protocol), string(b.Protocol)), strings.Compare(a.Name, b.Name))
+	})
+	return serviceDoc{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		Metadata: m.meta(m.name, opts, nil),
+		Spec:     spec,
+	}
+}
+
+func (m mirror) endpoints(opts Options) *corev1.Endpoints {
+	var extra map[string]string
+	if opts.EndpointsAPI == Both {
+		extra = map[string]string{LabelSkipMirror: "true"}
+	}
+	ep := &corev1.Endpoints{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Endpoints"},
+		ObjectMeta: m.meta(m.name, opts, extra),
+	}
+	for _, g := range m.groups {
+		var ss corev1.EndpointSubset
+		for _, a := range g.addrs {
+			ea := corev1.EndpointAddress{IP: a.ip.String(), Hostname: a.hostname}
+			if a.ready {
+				ss.Addresses = append(ss.Addresses, ea)
+			} else {
+				ss.NotReadyAddresses = append(ss.NotReadyAddresses, ea)
+			}
+		}
+		for _, p := range g.ports {
+			ss.Ports = append(ss.Ports, corev1.EndpointPort{Name: p.name, Port: p.port, Protocol: p.protocol, AppProtocol: ptrOrNil(p.appProtocol)})
+		}
+		ep.Subsets = append(ep.Subsets, ss)
+	}
+	return ep
+}
+
+// endpointSlices splits the groups by address family and into slices of at
+// most MaxEndpointsPerSlice endpoints, named <mirror>-<family>[-<n>].
+func (m mirror) endpointSlices(opts Options) []*discoveryv1.EndpointSlice {
+	var out []*discoveryv1.EndpointSlice
+	for _, fam := range []discoveryv1.AddressType{discoveryv1.AddressTypeIPv4, discoveryv1.AddressTypeIPv6} {
+		n := 0
+		for _, g := range m.groups {
+			eps := sliceEndpoints(g, fam == discoveryv1.AddressTypeIPv6)
+			for chunk := range slices.Chunk(eps, MaxEndpointsPerSlice) {
+				n++
+				name := m.name + "-" + strings.ToLower(string(fam))
+				if n > 1 {
+					name += "-" + strconv.Itoa(n)
+				}
+				out = append(out, &discoveryv1.EndpointSlice{
+					TypeMeta: metav1.TypeMeta{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSlice"},
+					ObjectMeta: m.meta(name, opts, map[string]string{
+						discoveryv1.LabelServiceName: m.name,
+						discoveryv1.LabelManagedBy:   SliceManagedBy,
+					}),
+					AddressType: fam,
+					Endpoints:   chunk,
+					Ports:       slicePorts(g.ports),
+				})
+			}
+		}
+	}
+	return out
+}
+
+func sliceEndpoints(g group, v6 bool) []discoveryv1.Endpoint {
+	var eps []discoveryv1.Endpoint
+	for _, a := range g.addrs {
+		if a.ip.Is6() != v6 {
+			continue
+		}
+		ready := a.ready
+		eps = append(eps, discoveryv1.Endpoint{
+			Addresses:  []string{a.ip.String()},
+			Conditions: discoveryv1.EndpointConditions{Ready: &ready, Serving: a.serving, Terminating: a.terminating},
+			Hostname:   ptrOrNil(a.hostname),
+		})
+	}
+	return eps
+}
+
+func slicePorts(ps []epPort) []discoveryv1.EndpointPort {
+	out := make([]discoveryv1.EndpointPort, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, discoveryv1.EndpointPort{Name: &p.name, Port: &p.port, Protocol: &p.protocol, AppProtocol: ptrOrNil(p.appProtocol)})
+	}
+	return out
+}
+
+func ptrOrNil(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// Kustomization lists every file of files but itself as a resource, in
+// path order, after the ownership Header.
+func Kustomization(files map[string][]byte) []byte {
+	paths := make([]string, 0, len(files))
+	for p := range files {
+		if p != KustomizationFile {
+			paths = append(paths, p)
+		}
+	}
+	slices.Sort(paths)
+	var b strings.Builder
+	b.WriteString(Header)
+	b.WriteString("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n")
+	if len(paths) == 0 {
+		b.WriteString("resources: []\n")
+	} else {
+		b.WriteString("resources:\n")
+	}
+	for _, p := range paths {
+		b.WriteString("- " + p + "\n")
+	}
+	return []byte(b.String())
+}
