@@ -1,0 +1,164 @@
+package gitsync_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ssm-dev/ssm/gitsync"
+)
+
+var own = gitsync.Ownership{File: "kustomization.yaml", Prefix: []byte("# ours\n")}
+
+func readAll(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, p)
+		got[filepath.ToSlash(rel)] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func TestWriteDir(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "out")
+	v1 := gitsync.Files{"kustomization.yaml": []byte("# ours\nv1"), "a.yaml": []byte("a1"), "sub/b.yaml": []byte("b1"), "gone.yaml": []byte("x")}
+	r, err := gitsync.WriteDir(dir, v1, own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := gitsync.Result{Changed: true, Added: []string{"a.yaml", "gone.yaml", "kustomization.yaml", "sub/b.yaml"}}
+	if diff := cmp.Diff(want, r); diff != "" {
+		t.Fatalf("first write (-want +got):\n%s", diff)
+	}
+
+	// A rerun with the same files changes nothing, not even modification times.
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(filepath.Join(dir, "a.yaml"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	r, err = gitsync.WriteDir(dir, v1, own)
+	if err != nil || r.Changed {
+		t.Fatalf("rerun: %+v, %v; want no change", r, err)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, "a.yaml")); !fi.ModTime().Equal(old) {
+		t.Error("an unchanged file was rewritten")
+	}
+
+	// Update, remove (pruning the emptied folder), and clear a crash's leftover temp file.
+	if err := os.WriteFile(filepath.Join(dir, ".a.yaml.tmp-123"), []byte("half"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v2 := gitsync.Files{"kustomization.yaml": []byte("# ours\nv2"), "a.yaml": []byte("a2"), "c.yaml": []byte("c")}
+	r, err = gitsync.WriteDir(dir, v2, own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = gitsync.Result{Changed: true, Added: []string{"c.yaml"}, Updated: []string{"a.yaml", "kustomization.yaml"},
+		Removed: []string{".a.yaml.tmp-123", "gone.yaml", "sub/b.yaml"}}
+	if diff := cmp.Diff(want, r); diff != "" {
+		t.Errorf("second write (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]string{"kustomization.yaml": "# ours\nv2", "a.yaml": "a2", "c.yaml": "c"}, readAll(t, dir)); diff != "" {
+		t.Errorf("directory (-want +got):\n%s", diff)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "sub")); !os.IsNotExist(err) {
+		t.Errorf("emptied folder sub still there: %v", err)
+	}
+}
+
+func TestWriteDirRefusesForeignDirectory(t *testing.T) {
+	t.Parallel()
+	for name, existing := range map[string]map[string]string{
+		"no marker":      {"notes.txt": "mine"},
+		"foreign marker": {"kustomization.yaml": "resources: [app.yaml]", "app.yaml": "x"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			for p, s := range existing {
+				if err := os.WriteFile(filepath.Join(dir, p), []byte(s), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := gitsync.WriteDir(dir, gitsync.Files{"kustomization.yaml": []byte("# ours\n")}, own)
+			if err == nil || !strings.Contains(err.Error(), "refusing") {
+				t.Fatalf("error = %v, want a refusal", err)
+			}
+			if diff := cmp.Diff(existing, readAll(t, dir)); diff != "" {
+				t.Errorf("the foreign directory changed (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestWriteDirFailureKeepsOldFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if _, err := gitsync.WriteDir(dir, gitsync.Files{"kustomization.yaml": []byte("# ours\n1"), "a.yaml": []byte("old")}, own); err != nil {
+		t.Fatal(err)
+	}
+	// "a.yaml/x" cannot be written while a.yaml is a file: the write fails
+	// before the ownership file or any removal is touched.
+	_, err := gitsync.WriteDir(dir, gitsync.Files{"kustomization.yaml": []byte("# ours\n2"), "a.yaml/x": []byte("new")}, own)
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	if diff := cmp.Diff(map[string]string{"kustomization.yaml": "# ours\n1", "a.yaml": "old"}, readAll(t, dir)); diff != "" {
+		t.Errorf("after a failed write (-want +got):\n%s", diff)
+	}
+}
+
+func TestFilesValidate(t *testing.T) {
+	t.Parallel()
+	for _, p := range []string{"", "/abs.yaml", "../up.yaml", "a/../b.yaml", "./a.yaml", ".git/config", "a\\b.yaml", "a//b.yaml"} {
+		if err := (gitsync.Files{p: nil}).Validate(); err == nil {
+			t.Errorf("path %q accepted", p)
+		}
+		if _, err := gitsync.WriteDir(t.TempDir(), gitsync.Files{p: nil}, own); err == nil {
+			t.Errorf("WriteDir accepted path %q", p)
+		}
+	}
+	if err := (gitsync.Files{"a/b.yaml": nil, "c.yaml": nil}).Validate(); err != nil {
+		t.Errorf("valid paths rejected: %v", err)
+	}
+}
+
+func TestDiffDir(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "missing")
+	changes, err := gitsync.DiffDir(dir, gitsync.Files{"a.yaml": []byte("a")})
+	if err != nil || len(changes) != 1 || changes[0].Kind != gitsync.Added {
+		t.Fatalf("missing directory: %+v, %v; want a.yaml added", changes, err)
+	}
+	if _, err := gitsync.WriteDir(dir, gitsync.Files{"a.yaml": []byte("a"), "b.yaml": []byte("b")}, gitsync.Ownership{}); err != nil {
+		t.Fatal(err)
+	}
+	changes, err = gitsync.DiffDir(dir, gitsync.Files{"a.yaml": []byte("A")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []gitsync.Change{
+		{Path: "a.yaml", Kind: gitsync.Updated, Old: []byte("a"), New: []byte("A")},
+		{Path: "b.yaml", Kind: gitsync.Removed, Old: []byte("b")},
+	}
+	if diff := cmp.Diff(want, changes); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "b.yaml")); err != nil {
+		t.Errorf("DiffDir removed a file: %v", err)
+	}
+}
