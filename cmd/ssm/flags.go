@@ -1,0 +1,105 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ssm-dev/ssm/generate"
+	"github.com/ssm-dev/ssm/source"
+)
+
+const (
+	catRemote = "Remote cluster"
+	catRender = "Rendering"
+	catOutput = "Output"
+)
+
+// remoteFlags say which remote to read and what to select in it; render and
+// run share them.
+func remoteFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "target-kube-config", Category: catRemote, EnvVars: env("target-kube-config"),
+			Usage: "kubeconfig of the remote cluster to mirror Services from (exec plugins work)"},
+		&cli.StringFlag{Name: "target-context", Category: catRemote, EnvVars: env("target-context"),
+			Usage: "context in --target-kube-config (default: its current context)"},
+		&cli.StringFlag{Name: "remote-api-url", Category: catRemote, EnvVars: env("remote-api-url"),
+			Usage: "remote API server URL, with --remote-ca-url and --remote-sa-token-path"},
+		&cli.StringFlag{Name: "remote-ca-url", Category: catRemote, EnvVars: env("remote-ca-url"),
+			Usage: "remote CA bundle: an http(s) URL to fetch it from, or a file path"},
+		&cli.StringFlag{Name: "remote-sa-token-path", Category: catRemote, EnvVars: env("remote-sa-token-path"),
+			Usage: "file holding the remote service account token, re-read as it rotates (or set SSM_REMOTE_SERVICE_ACCOUNT_TOKEN to the token itself)"},
+		&cli.StringFlag{Name: "remote-name", Category: catRemote, EnvVars: env("remote-name"),
+			Usage: "name of the remote cluster, recorded on every mirror (default: --svc-prefix)"},
+		&cli.StringFlag{Name: "label-selector", Category: catRemote, EnvVars: env("label-selector"), Required: true,
+			Usage: "label selector of the remote Services (and their endpoints) to mirror, e.g. mirror=true"},
+		&cli.StringFlag{Name: "remote-endpoints-api", Category: catRemote, EnvVars: env("remote-endpoints-api"), Value: string(source.Endpoints),
+			Usage: "remote objects to read endpoints from: endpoints, or endpointslices (dual-stack, over 1,000 endpoints)"},
+		&cli.DurationFlag{Name: "timeout", Category: catRemote, EnvVars: env("timeout"), Value: 30 * time.Second,
+			Usage: "deadline of each request to the remote API server"},
+	}
+}
+
+func renderFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "svc-prefix", Category: catRender, EnvVars: env("svc-prefix"), Required: true,
+			Usage: "prefix of mirror names <prefix>-<namespace>-73736d-<name>, and value of their mirror-svc-prefix-sync label"},
+		&cli.StringFlag{Name: "mirror-ns", Category: catRender, EnvVars: env("mirror-ns"), Required: true,
+			Usage: "local namespace the mirror Services are rendered into"},
+		&cli.StringFlag{Name: "endpoints-api", Category: catRender, EnvVars: env("endpoints-api"), Value: string(generate.Endpoints),
+			Usage: "endpoint objects to render: endpoints, endpointslices, or both (Endpoints then carry endpointslice.kubernetes.io/skip-mirror)"},
+		&cli.BoolFlag{Name: "skip-invalid", Category: catRender, EnvVars: env("skip-invalid"),
+			Usage: "exit 0 even when some remote Services cannot be mirrored (mirror name over 63 characters or invalid)"},
+	}
+}
+
+// pipelineConfig is what render and run share: where the remote is, what to
+// select, and how to render it.
+type pipelineConfig struct {
+	conn        source.Connection
+	sel         source.Selection
+	gen         generate.Options
+	skipInvalid bool
+}
+
+func pipelineConfigFrom(c *cli.Context) (pipelineConfig, error) {
+	cfg := pipelineConfig{
+		conn: source.Connection{
+			KubeConfig: c.String("target-kube-config"),
+			Context:    c.String("target-context"),
+			APIURL:     c.String("remote-api-url"),
+			CAURL:      c.String("remote-ca-url"),
+			TokenPath:  c.String("remote-sa-token-path"),
+			Token:      os.Getenv("SSM_REMOTE_SERVICE_ACCOUNT_TOKEN"),
+			UserAgent:  "ssm/" + version,
+			Timeout:    c.Duration("timeout"),
+		},
+		sel: source.Selection{
+			LabelSelector: c.String("label-selector"),
+			EndpointsAPI:  source.EndpointsAPI(c.String("remote-endpoints-api")),
+		},
+		gen: generate.Options{
+			Cluster:         c.String("remote-name"),
+			ServicePrefix:   c.String("svc-prefix"),
+			MirrorNamespace: c.String("mirror-ns"),
+			EndpointsAPI:    generate.EndpointsAPI(c.String("endpoints-api")),
+		},
+		skipInvalid: c.Bool("skip-invalid"),
+	}
+	if cfg.gen.Cluster == "" {
+		cfg.gen.Cluster = cfg.gen.ServicePrefix
+	}
+	if c.String("label-selector") == "" {
+		return cfg, errors.New("--label-selector must not be empty: ssm mirrors only label-selected Services")
+	}
+	if err := cfg.sel.Validate(); err != nil {
+		return cfg, fmt.Errorf("--label-selector/--remote-endpoints-api: %w", err)
+	}
+	if err := cfg.gen.Validate(); err != nil {
+		return cfg, fmt.Errorf("--svc-prefix/--mirror-ns/--endpoints-api: %w", err)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/ssm-dev/ssm/generate"
+	"github.com/ssm-dev/ssm/gitsync"
+	"github.com/ssm-dev/ssm/source"
+)
+
+// ownership marks an output directory as ssm's: its kustomization.yaml
+// starts with generate.Header.
+var ownership = gitsync.Ownership{File: generate.KustomizationFile, Prefix: []byte(generate.Header)}
+
+func renderCommand() *cli.Command {
+	flags := append(remoteFlags(), renderFlags()...)
+	flags = append(flags,
+		&cli.StringFlag{Name: "from-file", Category: catRemote, EnvVars: env("from-file"),
+			Usage: "read a snapshot from `FILE` instead of a live cluster (what kubectl get services,endpoints,endpointslices -A -o yaml prints), or - for stdin"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Category: catOutput, EnvVars: env("output"), Value: "-",
+			Usage: "directory ssm owns (one <mirror>.yaml per Service plus kustomization.yaml; files it did not render are removed), or - for a YAML stream on stdout"},
+		&cli.BoolFlag{Name: "check", Category: catOutput, EnvVars: env("check"),
+			Usage: "write nothing; print how --output differs from the remote state and exit 1 if it does"},
+	)
+	return &cli.Command{
+		Name:      "render",
+		Usage:     "render the mirrors of a remote cluster once, to a directory or stdout",
+		UsageText: "ssm render --label-selector SEL --svc-prefix P --mirror-ns NS [--target-kube-config F | --remote-api-url U ... | --from-file F] [-o DIR] [--check]",
+		Flags:     append(flags, logFlags()...),
+		Action:    renderAction,
+	}
+}
+
+func renderAction(c *cli.Context) error {
+	logger, err := newLogger(c)
+	if err != nil {
+		return err
+	}
+	cfg, err := pipelineConfigFrom(c)
+	if err != nil {
+		return err
+	}
+	out, from, check := c.String("output"), c.String("from-file"), c.Bool("check")
+	if check && out == "-" {
+		return errors.New("--check compares against a directory: give --output DIR")
+	}
+	if from != "" && cfg.conn.Given() {
+		return errors.New("--from-file reads a snapshot: drop the remote connection flags")
+	}
+	state, err := readState(c.Context, cfg, from, c.App.Reader, logger)
+	if err != nil {
+		return err
+	}
+	res, err := generate.Manifests(generate.State(state), cfg.gen)
+	if err != nil {
+		return err
+	}
+	logSkipped(logger, res.Skipped)
+	switch {
+	case check:
+		if err := checkDir(c.App.Writer, out, res, logger); err != nil {
+			return err
+		}
+	case out == "-":
+		if err := writeStream(c.App.Writer, res); err != nil {
+			return fmt.Errorf("write to stdout: %w", err)
+		}
+	default:
+		r, err := gitsync.WriteDir(out, res.Files, ownership)
+		if err != nil {
+			return err
+		}
+		logger.Info("rendered", "output", out, "mirrors", len(res.Mirrors), "skipped", len(res.Skipped),
+			"added", len(r.Added), "updated", len(r.Updated), "removed", len(r.Removed))
+	}
+	return invalidErr(res, cfg.skipInvalid)
+}
+
+// readState reads the remote state from a snapshot file or the live API.
+func readState(ctx context.Context, cfg pipelineConfig, from string, stdin io.Reader, logger *slog.Logger) (source.State, error) {
+	if from != "" {
+		return source.LoadFile(from, cfg.sel, stdin)
+	}
+	rc, err := source.RESTConfig(ctx, cfg.conn)
+	if err != nil {
+		return source.State{}, err
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return source.State{}, fmt.Errorf("client for %s: %w", cfg.conn.Describe(), err)
+	}
+	logger.Debug("reading remote", "remote", cfg.conn.Describe(), "host", rc.Host, "labelSelector", cfg.sel.LabelSelector)
+	st, err := source.List(ctx, client, cfg.sel)
+	if err != nil {
+		return source.State{}, fmt.Errorf("read remote %s: %w", rc.Host, err)
+	}
+	return st, nil
+}
+
+func logSkipped(logger *slog.Logger, skipped []generate.Skipped) {
+	for _, s := range skipped {
+		level := slog.LevelError
+		if s.Reason == generate.ReasonExternalName {
+			level = slog.LevelWarn
+		}
+		logger.Log(context.Background(), level, "remote Service not mirrored", "service", s.Service,
+			"mirror", s.Mirror, "reason", s.Reason, "detail", s.Message)
+	}
+}
+
+func invalidErr(res generate.Result, skipInvalid bool) error {
+	invalid := res.Invalid()
+	if len(invalid) == 0 || skipInvalid {
+		return nil
+	}
+	names := make([]string, len(invalid))
+	for i, s := range invalid {
+		names[i] = s.Service + " as " + s.Mirror
+	}
+	return &exitErr{code: exitInvalid, err: fmt.Errorf("%d remote Service(s) could not be mirrored (rendered the rest; --skip-invalid accepts this): %s",
+		len(invalid), strings.Join(names, ", "))}
+}
+
+// writeStream prints every rendered manifest as one multi-document stream,
+// in kustomization order.
+func writeStream(w io.Writer, res generate.Result) error {
+	for i, m := range res.Mirrors {
+		if i > 0 {
+			if _, err := io.WriteString(w, "---\n"); err != nil {
+				return err
+			}
+		}
+		if _, err := w.Write(res.Files[m.File]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkDir prints how dir differs from res and returns exitDrift if it does.
+func checkDir(w io.Writer, dir string, res generate.Result, logger *slog.Logger) error {
+	changes, err := gitsync.DiffDir(dir, res.Files)
+	if err != nil {
+		return err
+	}
+	if len(changes) == 0 {
+		logger.Info("up to date", "output", dir, "mirrors", len(res.Mirrors))
+		return nil
+	}
+	for _, ch := range changes {
+		if err := printChange(w, dir, ch); err != nil {
+			return err
+		}
+	}
+	logger.Error("drift: directory differs from the remote state", "output", dir, "files", len(changes))
+	return &exitErr{code: exitDrift, err: fmt.Errorf("%s has drifted: %d file(s) differ", dir, len(changes))}
+}
