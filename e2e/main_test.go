@@ -1,0 +1,132 @@
+// Package e2e runs ssm end to end against real kube-apiservers and etcd on
+// loopback, real git repositories and the real kubectl. `make test` builds
+// the servers (hack/testbin) and points SSM_TESTBIN at them.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	// remote is the cluster ssm reads; local the cluster its output is applied to.
+	remote, local *apiServer
+	testbin       string
+	ssmBin        string
+	skipReason    string
+)
+
+func TestMain(m *testing.M) { os.Exit(testMain(m)) }
+
+func testMain(m *testing.M) int {
+	testbin = os.Getenv("SSM_TESTBIN")
+	if testbin == "" {
+		testbin, _ = filepath.Abs("../.cache/bin")
+	}
+	if _, err := os.Stat(filepath.Join(testbin, "kube-apiserver")); err != nil {
+		if os.Getenv("SSM_E2E_REQUIRED") != "" {
+			fmt.Fprintf(os.Stderr, "e2e: no kube-apiserver in %s (run hack/testbin/build.sh): %v\n", testbin, err)
+			return 1
+		}
+		skipReason = "no kube-apiserver in " + testbin + ": run `make test`, which builds it"
+		return m.Run()
+	}
+	tmp, err := os.MkdirTemp("", "ssm-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	if err := setup(tmp); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e setup: %v\n", err)
+		teardown()
+		return 1
+	}
+	defer teardown()
+	return m.Run()
+}
+
+func setup(tmp string) error {
+	// SSM_BIN names a binary built already (make test builds one); else build it.
+	if ssmBin = os.Getenv("SSM_BIN"); ssmBin == "" {
+		ssmBin = filepath.Join(tmp, "ssm")
+		build := exec.Command("go", "build", "-o", ssmBin, "../cmd/ssm")
+		if out, err := build.CombinedOutput(); err != nil {
+			return fmt.Errorf("build ssm: %v\n%s", err, out)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	var errRemote, errLocal error
+	wg.Go(func() { remote, errRemote = startAPIServer(ctx, testbin, tmp, "remote") })
+	wg.Go(func() { local, errLocal = startAPIServer(ctx, testbin, tmp, "local") })
+	wg.Wait()
+	return errors.Join(errRemote, errLocal)
+}
+
+func teardown() {
+	for _, s := range []*apiServer{remote, local} {
+		if s != nil {
+			s.Stop()
+		}
+	}
+}
+
+func requireEnv(t *testing.T) {
+	t.Helper()
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+}
+
+// result is what a command printed and how it exited.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// ssm runs the ssm binary with args and extra environment.
+func ssm(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	return run(t, env, ssmBin, args...)
+}
+
+func run(t *testing.T, env []string, name string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	code := 0
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
+	}
+	return result{stdout: stdout.String(), stderr: stderr.String(), code: code}
+}
+
+// kubectl runs kubectl against s and fails the test unless it succeeds.
+func kubectl(t *testing.T, s *apiServer, args ...string) string {
+	t.Helper()
+	r := run(t, []string{"KUBECTL_APPLYSET=true"}, "kubectl", append([]string{"--kubeconfig", s.KubeConfig}, args...)...)
+	if r.code != 0 {
+		t.Fatalf("kubectl %s: exit %d\n%s\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
