@@ -1,0 +1,181 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+// WatchOptions configures a Watcher.
+type WatchOptions struct {
+	Selection Selection
+	// Resync re-delivers every cached object this often, so the consumer
+	// re-renders from the cache; 0 disables it.
+	Resync time.Duration
+	// OnEvent is called for every add, update, delete and resync, with the
+	// resource ("services", "endpoints", "endpointslices") and event type.
+	// It must not block: it only schedules work.
+	OnEvent func(resource, event string)
+	// OnWatchError is called when a list or watch fails; the cache keeps its
+	// last state and client-go retries with backoff. It must not block.
+	OnWatchError func(resource string, err error)
+	Logger       *slog.Logger
+}
+
+// Watcher keeps label-selected Services and their endpoint objects of one
+// remote cluster in informer caches. While the remote is unreachable the
+// caches keep the last state they saw, so an outage never looks like
+// deletions.
+type Watcher struct {
+	factory  informers.SharedInformerFactory
+	services cache.SharedIndexInformer
+	eps      cache.SharedIndexInformer
+	api      EndpointsAPI
+	sel      labels.Selector
+	opts     WatchOptions
+
+	mu     sync.Mutex
+	synced bool
+}
+
+// NewWatcher prepares informers on client; Run starts them.
+func NewWatcher(client kubernetes.Interface, opts WatchOptions) (*Watcher, error) {
+	sel, api, err := opts.Selection.parse()
+	if err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	factory := informers.NewSharedInformerFactoryWithOptions(client, opts.Resync,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel.String() }))
+	w := &Watcher{factory: factory, api: api, sel: sel, opts: opts}
+	w.services = factory.Core().V1().Services().Informer()
+	if api == Endpoints {
+		w.eps = factory.Core().V1().Endpoints().Informer()
+	} else {
+		w.eps = factory.Discovery().V1().EndpointSlices().Informer()
+	}
+	for _, inf := range []struct {
+		name string
+		inf  cache.SharedIndexInformer
+	}{{"services", w.services}, {string(api), w.eps}} {
+		if err := w.setUp(inf.name, inf.inf); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+func (w *Watcher) setUp(resource string, inf cache.SharedIndexInformer) error {
+	if err := inf.SetTransform(stripTransform); err != nil {
+		return fmt.Errorf("%s informer: %w", resource, err)
+	}
+	if err := inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+		if w.opts.OnWatchError != nil {
+			w.opts.OnWatchError(resource, err)
+		}
+	}); err != nil {
+		return fmt.Errorf("%s informer: %w", resource, err)
+	}
+	notify := func(event string) {
+		if w.opts.OnEvent != nil {
+			w.opts.OnEvent(resource, event)
+		}
+	}
+	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { notify("add") },
+		UpdateFunc: func(old, cur any) {
+			if o, c := old.(metav1.Object), cur.(metav1.Object); o.GetResourceVersion() == c.GetResourceVersion() {
+				notify("resync")
+				return
+			}
+			notify("update")
+		},
+		DeleteFunc: func(any) { notify("delete") },
+	})
+	if err != nil {
+		return fmt.Errorf("%s informer: %w", resource, err)
+	}
+	return nil
+}
+
+// stripTransform drops managedFields and last-applied annotations before
+// objects enter the cache: ssm never reads them and they dominate memory.
+func stripTransform(obj any) (any, error) {
+	if m, err := metaOf(obj); err == nil {
+		m.SetManagedFields(nil)
+		if a := m.GetAnnotations(); a != nil {
+			if _, ok := a[lastApplied]; ok {
+				delete(a, lastApplied)
+				m.SetAnnotations(a)
+			}
+		}
+	}
+	return obj, nil
+}
+
+func metaOf(obj any) (metav1.Object, error) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return nil, errors.New("not an object")
+	}
+	return m, nil
+}
+
+// Run starts the informers and blocks until ctx is done. It returns an error
+// only when the caches could not sync before ctx ended.
+func (w *Watcher) Run(ctx context.Context) error {
+	w.factory.Start(ctx.Done())
+	defer w.factory.Shutdown()
+	if !cache.WaitForCacheSync(ctx.Done(), w.services.HasSynced, w.eps.HasSynced) {
+		return fmt.Errorf("remote caches did not sync: %w", context.Cause(ctx))
+	}
+	w.mu.Lock()
+	w.synced = true
+	w.mu.Unlock()
+	w.opts.Logger.Info("remote caches synced", "services", len(w.services.GetStore().ListKeys()), string(w.api), len(w.eps.GetStore().ListKeys()))
+	w.opts.OnEvent("services", "synced")
+	<-ctx.Done()
+	return nil
+}
+
+// Synced reports whether every cache has synced once: before that, State
+// would be partial and must not be rendered.
+func (w *Watcher) Synced() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.synced
+}
+
+// State returns the cached objects. They are shared with the cache and must
+// not be modified.
+func (w *Watcher) State() State {
+	var st State
+	for _, o := range w.services.GetStore().List() {
+		st.Services = append(st.Services, o.(*corev1.Service))
+	}
+	for _, o := range w.eps.GetStore().List() {
+		switch e := o.(type) {
+		case *corev1.Endpoints:
+			st.Endpoints = append(st.Endpoints, e)
+		case *discoveryv1.EndpointSlice:
+			st.EndpointSlices = append(st.EndpointSlices, e)
+		}
+	}
+	return st
+}
