@@ -23,6 +23,8 @@ type Result struct {
 	Added, Updated, Removed []string
 	// Commit is the hash of the commit a git sync pushed; empty otherwise.
 	Commit string
+	// Retries counts pushes retried because the branch moved meanwhile.
+	Retries int
 }
 
 // ChangeKind says how a file differs between what is stored and what was rendered.

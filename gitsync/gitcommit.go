@@ -1,0 +1,128 @@
+package gitsync
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// next returns the snapshot after changes and the objects it adds: a blob
+// per written file and a tree per directory on the path to one, up to the
+// root. Every other entry is kept by hash. The commit is left unset.
+func (s *snapshot) next(parts []string, changes []Change) (*snapshot, *objectSet, error) {
+	objs := &objectSet{}
+	if len(changes) == 0 {
+		return s, objs, nil
+	}
+	edits := make([]edit, 0, len(changes))
+	for _, c := range changes {
+		if c.Kind == Removed {
+			edits = append(edits, edit{path: c.Path, remove: true})
+			continue
+		}
+		if strings.IndexByte(c.Path, 0) >= 0 {
+			return nil, nil, fmt.Errorf("invalid file path %q: a git tree cannot hold NUL", c.Path)
+		}
+		// Cloned: the snapshot outlives the caller's files, which it may reuse.
+		edits = append(edits, edit{path: c.Path, data: bytes.Clone(c.New)})
+	}
+	owned, err := s.owned.with(path.Join(parts...), edits, objs)
+	if err != nil {
+		return nil, nil, err
+	}
+	n := &snapshot{owned: owned, spine: make([]treeLevel, len(parts))}
+	child, present := owned.hash, len(owned.entries) > 0
+	for i := len(parts) - 1; i >= 0; i-- {
+		entries := withEntry(s.spine[i].entries, parts[i], child, present)
+		lvl := treeLevel{entries: entries}
+		if len(entries) > 0 || i == 0 { // git keeps no empty trees but the root
+			lvl.hash = objs.add(plumbing.TreeObject, encodeEntries(entries))
+		}
+		n.spine[i] = lvl
+		child, present = lvl.hash, len(entries) > 0
+	}
+	n.tree = child
+	return n, objs, nil
+}
+
+// withEntry returns a copy of the tree entries with the directory name
+// pointing at h, or removed when present is false.
+func withEntry(entries []object.TreeEntry, name string, h plumbing.Hash, present bool) []object.TreeEntry {
+	out := slices.Clone(entries)
+	if i := findEntry(out, name); i >= 0 {
+		if !present {
+			return slices.Delete(out, i, i+1)
+		}
+		out[i].Hash = h
+		return out
+	}
+	if !present {
+		return out
+	}
+	i, _ := slices.BinarySearchFunc(out, name, func(e object.TreeEntry, name string) int {
+		return gitCompare(e.Name, e.Mode == filemode.Dir, name, true)
+	})
+	return slices.Insert(out, i, object.TreeEntry{Name: name, Mode: filemode.Dir, Hash: h})
+}
+
+func encodeEntries(entries []object.TreeEntry) []byte {
+	var buf []byte
+	for _, e := range entries {
+		buf = appendTreeEntry(buf, e.Mode, e.Name, e.Hash)
+	}
+	return buf
+}
+
+// commitObject returns the encoded commit of tree on top of parent (none
+// when zero).
+func commitObject(tree, parent plumbing.Hash, sig object.Signature, msg string) ([]byte, error) {
+	c := &object.Commit{Author: sig, Committer: sig, Message: msg, TreeHash: tree}
+	if !parent.IsZero() {
+		c.ParentHashes = []plumbing.Hash{parent}
+	}
+	obj := &plumbing.MemoryObject{}
+	if err := c.Encode(obj); err != nil {
+		return nil, fmt.Errorf("encode commit: %w", err)
+	}
+	r, err := obj.Reader()
+	if err != nil {
+		return nil, fmt.Errorf("encode commit: %w", err)
+	}
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+// Limits of the list of changed paths in a commit message.
+const (
+	messageMaxNames = 50
+	messageMaxBytes = 4 << 10
+)
+
+// commitMessage returns subject followed by the counts of changes and the
+// changed paths, cut after messageMaxNames names or messageMaxBytes bytes.
+func commitMessage(subject string, changes []Change) string {
+	counts := map[ChangeKind]int{}
+	for _, c := range changes {
+		counts[c.Kind]++
+	}
+	var b strings.Builder
+	b.WriteString(strings.TrimSpace(subject))
+	fmt.Fprintf(&b, "\n\n%d added, %d updated, %d removed\n\n", counts[Added], counts[Updated], counts[Removed])
+	start := b.Len()
+	for i, c := range changes {
+		line := fmt.Sprintf("%s: %s\n", c.Kind, c.Path)
+		if i == messageMaxNames || b.Len()-start+len(line) > messageMaxBytes {
+			fmt.Fprintf(&b, "… and %d more\n", len(changes)-i)
+			break
+		}
+		b.WriteString(line)
+	}
+	return b.String()
+}

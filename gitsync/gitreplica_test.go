@@ -1,0 +1,226 @@
+package gitsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+	"github.com/google/go-cmp/cmp"
+)
+
+// remoteKinds lists the transports the replica tests run over: the
+// in-process one for local paths and git's own over HTTP.
+var remoteKinds = []string{"local", "http"}
+
+// newRemoteRepo returns a new empty repository reachable over kind: its
+// URL, its directory, and the options to reach it.
+func newRemoteRepo(t *testing.T, kind string) (url, dir string, auth func(*RepoOptions)) {
+	t.Helper()
+	if kind == "local" {
+		dir = newBare(t)
+		return dir, dir, func(*RepoOptions) {}
+	}
+	root := t.TempDir()
+	dir = newServedBare(t, root, "repo.git")
+	srv := startHTTPServer(t, root, "u", "p")
+	pw := filepath.Join(t.TempDir(), "pw")
+	writePassword(t, pw, "p")
+	return srv.URL + "/repo.git", dir, func(o *RepoOptions) { o.Username, o.PasswordPath = "u", pw }
+}
+
+func TestSyncKeepsForeignCommit(t *testing.T) {
+	t.Parallel()
+	for _, kind := range remoteKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			url, bare, auth := newRemoteRepo(t, kind)
+			r := open(t, url, "mine", auth)
+			mustSync(t, r, Files{"a.yaml": []byte("1\n")})
+			foreign := humanPush(t, bare, func(w string) { writeFiles(t, w, map[string]string{"theirs.yaml": "t\n"}) }, "theirs")
+			res := mustSync(t, r, Files{"a.yaml": []byte("2\n")})
+			if got := git(t, bare, "rev-parse", "main^"); got != foreign {
+				t.Errorf("parent of our commit = %s, want the foreign commit %s", got, foreign)
+			}
+			if got := git(t, bare, "rev-parse", "main"); got != res.Commit {
+				t.Errorf("head = %s, want our commit %s", got, res.Commit)
+			}
+			want := map[string]string{"mine/a.yaml": "2\n", "theirs.yaml": "t\n"}
+			if diff := cmp.Diff(want, branchFiles(t, bare, "main")); diff != "" {
+				t.Errorf("branch files (-want +got):\n%s", diff)
+			}
+			assertLinear(t, bare, 3)
+			fsck(t, bare)
+		})
+	}
+}
+
+// assertLinear checks that main has n commits, none of them a merge.
+func assertLinear(t *testing.T, dir string, n int) {
+	t.Helper()
+	if got := commitCount(t, dir, "main"); got != n {
+		t.Errorf("commits = %d, want %d", got, n)
+	}
+	if merges := git(t, dir, "rev-list", "--merges", "main"); merges != "" {
+		t.Errorf("merge commits: %s", merges)
+	}
+}
+
+func TestReplicasConvergeOnSameFiles(t *testing.T) {
+	t.Parallel()
+	for _, kind := range remoteKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			url, bare, auth := newRemoteRepo(t, kind)
+			humanPush(t, bare, func(w string) { writeFiles(t, w, map[string]string{"README": "r\n"}) }, "seed")
+			a, b := open(t, url, "p", auth), open(t, url, "p", auth)
+			const rounds = 5
+			for i := range rounds {
+				files := Files{"a.yaml": fmt.Appendf(nil, "round %d\n", i), fmt.Sprintf("r%d.yaml", i): []byte("x\n")}
+				results := syncAll(t, files, a, b)
+				if changed := results[0].Changed != results[1].Changed; !changed {
+					t.Errorf("round %d: results %+v and %+v, want exactly one change", i, results[0], results[1])
+				}
+				if diff := cmp.Diff(merge(map[string]string{"README": "r\n"}, under("p/", files)), branchFiles(t, bare, "main")); diff != "" {
+					t.Errorf("round %d: branch files (-want +got):\n%s", i, diff)
+				}
+			}
+			assertLinear(t, bare, 1+rounds)
+		})
+	}
+}
+
+// syncAll runs Sync of files on every repo at once and returns the results.
+func syncAll(t *testing.T, files Files, repos ...*Repo) []Result {
+	t.Helper()
+	results := make([]Result, len(repos))
+	errs := make([]error, len(repos))
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, r := range repos {
+		wg.Go(func() {
+			<-start
+			results[i], errs[i] = r.Sync(t.Context(), files, fmt.Sprintf("replica %d", i))
+		})
+	}
+	close(start)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	return results
+}
+
+func TestReplicasWithDifferentFilesLoseNoCommit(t *testing.T) {
+	t.Parallel()
+	for _, kind := range remoteKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			url, bare, auth := newRemoteRepo(t, kind)
+			// Two replicas disagree about one path; two more own paths of their own.
+			repos := []*Repo{open(t, url, "shared", auth), open(t, url, "shared", auth), open(t, url, "x", auth), open(t, url, "y", auth)}
+			var commits []string
+			const rounds = 4
+			for i := range rounds {
+				results := make([]Result, len(repos))
+				var wg sync.WaitGroup
+				errs := make([]error, len(repos))
+				for j, r := range repos {
+					wg.Go(func() {
+						files := Files{"f.yaml": fmt.Appendf(nil, "replica %d round %d\n", j, i)}
+						results[j], errs[j] = r.Sync(t.Context(), files, "s")
+					})
+				}
+				wg.Wait()
+				if err := errors.Join(errs...); err != nil {
+					t.Fatal(err)
+				}
+				for _, res := range results {
+					if res.Changed {
+						commits = append(commits, res.Commit)
+					}
+				}
+			}
+			history := git(t, bare, "rev-list", "main")
+			for _, c := range commits {
+				if !strings.Contains(history, c) {
+					t.Errorf("pushed commit %s is not in the history", c)
+				}
+			}
+			assertLinear(t, bare, len(commits))
+			files := branchFiles(t, bare, "main")
+			if files["x/f.yaml"] != fmt.Sprintf("replica 2 round %d\n", rounds-1) || files["y/f.yaml"] != fmt.Sprintf("replica 3 round %d\n", rounds-1) {
+				t.Errorf("branch files = %v, want the last round of x and y", files)
+			}
+			fsck(t, bare)
+		})
+	}
+}
+
+func TestLocalPushIsCompareAndSwap(t *testing.T) {
+	t.Parallel()
+	// go-git's server alone would move the branch to whatever a push says.
+	bare := newBare(t)
+	r := open(t, bare, "p")
+	mustSync(t, r, Files{"a": []byte("1")})
+	sess, err := r.remote.tr.NewReceivePackSession(r.remote.ep, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	ar, err := sess.AdvertisedReferencesContext(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := ar.References["refs/heads/main"]
+	// Someone pushes after we saw the branch.
+	foreign := humanPush(t, bare, func(w string) { writeFiles(t, w, map[string]string{"b": "2"}) }, "theirs")
+
+	next, objs, err := r.snap.next(r.parts, r.snap.owned.changesTo(Files{"a": []byte("mine")}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := commitObject(next.tree, old, testSignature(), "mine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit := objs.add(plumbing.CommitObject, data)
+	req := packp.NewReferenceUpdateRequestFromCapabilities(ar.Capabilities)
+	req.Commands = []*packp.Command{{Name: "refs/heads/main", Old: old, New: commit}}
+	req.Packfile = packReader(t, objs)
+	report, _ := sess.ReceivePack(t.Context(), req)
+	if report == nil || len(report.CommandStatuses) != 1 || report.CommandStatuses[0].Status == "ok" {
+		t.Errorf("report = %+v, want the update refused", report)
+	}
+	if got := git(t, bare, "rev-parse", "main"); got != foreign {
+		t.Errorf("head = %s, want the foreign commit %s kept", got, foreign)
+	}
+	fsck(t, bare)
+}
+
+func TestSyncCancelled(t *testing.T) {
+	t.Parallel()
+	bare := newBare(t)
+	r := open(t, bare, "p")
+	mustSync(t, r, Files{"a": []byte("1")})
+	head := git(t, bare, "rev-parse", "main")
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := r.Sync(ctx, Files{"a": []byte("2")}, "s"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Sync error = %v, want context.Canceled", err)
+	}
+	if _, err := r.Diff(ctx, Files{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Diff error = %v, want context.Canceled", err)
+	}
+	if got := git(t, bare, "rev-parse", "main"); got != head {
+		t.Errorf("head moved to %s", got)
+	}
+	if res := mustSync(t, r, Files{"a": []byte("2")}); !res.Changed {
+		t.Errorf("Sync after cancel = %+v, want a change", res)
+	}
+}

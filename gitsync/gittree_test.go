@@ -1,0 +1,171 @@
+package gitsync
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/google/go-cmp/cmp"
+)
+
+func testSignature() object.Signature {
+	return object.Signature{Name: "t", Email: "t@example.com", When: time.Unix(1700000000, 0).UTC()}
+}
+
+func packReader(t *testing.T, objs *objectSet) io.ReadCloser {
+	t.Helper()
+	var buf bytes.Buffer
+	var p packer
+	if err := p.write(&buf, objs); err != nil {
+		t.Fatal(err)
+	}
+	return io.NopCloser(&buf)
+}
+
+func TestGitCompare(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		a    string
+		aDir bool
+		b    string
+		bDir bool
+		want int // sign
+	}{
+		{a: "a", b: "b", want: -1},
+		{a: "a", b: "a", want: 0},
+		{a: "a", b: "a.yaml", want: -1},
+		{a: "a", aDir: true, b: "a.yaml", want: 1}, // "a/" > "a."
+		{a: "a", aDir: true, b: "a0", want: -1},    // "a/" < "a0"
+		{a: "a-b", b: "a", bDir: true, want: -1},
+		{a: "a", aDir: true, b: "a", bDir: true, want: 0},
+	}
+	for _, tt := range tests {
+		got := gitCompare(tt.a, tt.aDir, tt.b, tt.bDir)
+		if sign(got) != tt.want {
+			t.Errorf("gitCompare(%q, %v, %q, %v) = %d, want sign %d", tt.a, tt.aDir, tt.b, tt.bDir, got, tt.want)
+		}
+	}
+}
+
+func sign(n int) int {
+	switch {
+	case n < 0:
+		return -1
+	case n > 0:
+		return 1
+	}
+	return 0
+}
+
+func TestCommitMessage(t *testing.T) {
+	t.Parallel()
+	many := func(n int, name func(int) string) []Change {
+		var cs []Change
+		for i := range n {
+			cs = append(cs, Change{Path: name(i), Kind: Added})
+		}
+		return cs
+	}
+	tests := []struct {
+		name      string
+		changes   []Change
+		wantLines int    // of the path list
+		wantTail  string // last line
+	}{
+		{name: "few", changes: []Change{{Path: "a", Kind: Added}, {Path: "b", Kind: Removed}}, wantLines: 2, wantTail: "removed: b"},
+		{name: "too many names", changes: many(60, func(i int) string { return fmt.Sprintf("f%02d.yaml", i) }), wantLines: 51, wantTail: "… and 10 more"},
+		{name: "too many bytes", changes: many(40, func(i int) string { return fmt.Sprintf("%03d%s", i, strings.Repeat("x", 200)) }), wantLines: 20, wantTail: "… and 21 more"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			msg := commitMessage("  Subject  ", tt.changes)
+			head, list, ok := strings.Cut(msg, "\n\n")
+			if !ok || head != "Subject" {
+				t.Fatalf("message %q: want subject line then a blank line", msg)
+			}
+			_, list, _ = strings.Cut(list, "\n\n")
+			lines := strings.Split(strings.TrimSuffix(list, "\n"), "\n")
+			if len(lines) != tt.wantLines || lines[len(lines)-1] != tt.wantTail {
+				t.Errorf("%d lines ending %q, want %d ending %q", len(lines), lines[len(lines)-1], tt.wantLines, tt.wantTail)
+			}
+			if len(list) > messageMaxBytes+100 {
+				t.Errorf("list of %d bytes", len(list))
+			}
+		})
+	}
+}
+
+func TestWritePackIsReadByGit(t *testing.T) {
+	t.Parallel()
+	objs := &objectSet{}
+	want := map[string]string{}
+	var tree []byte
+	for i, size := range []int{0, 15, 16, 2047, 2048, 300000} {
+		data := bytes.Repeat([]byte{byte('a' + size%26)}, size)
+		h := objs.add(plumbing.BlobObject, data)
+		want[h.String()] = string(data)
+		tree = appendTreeEntry(tree, filemode.Regular, fmt.Sprintf("f%d", i), h)
+	}
+	// Trees are written uncompressed.
+	treeHash := objs.add(plumbing.TreeObject, tree)
+	dir := newBare(t)
+	var pack bytes.Buffer
+	var p packer
+	if err := p.write(&pack, objs); err != nil {
+		t.Fatal(err)
+	}
+	gitRaw(t, "git", dir, &pack, "index-pack", "--stdin", "--strict")
+	for h, data := range want {
+		if got := string(gitRaw(t, "git", dir, nil, "cat-file", "blob", h)); got != data {
+			t.Errorf("blob %s: %d bytes, want %d", h, len(got), len(data))
+		}
+	}
+	if got := git(t, dir, "ls-tree", "--name-only", treeHash.String()); got != "f0\nf1\nf2\nf3\nf4\nf5" {
+		t.Errorf("tree %s lists %q", treeHash, got)
+	}
+}
+
+func TestSyncPushesOnlyChangedObjects(t *testing.T) {
+	t.Parallel()
+	bare := newBare(t)
+	r := open(t, bare, "clusters/prod")
+	files := Files{}
+	for i := range 300 {
+		files[fmt.Sprintf("ns%d/svc%03d.yaml", i%3, i)] = fmt.Appendf(nil, "name: svc%d\n", i)
+	}
+	mustSync(t, r, files)
+	before := inPackObjects(t, bare)
+	files["ns1/svc001.yaml"] = []byte("changed\n")
+	res := mustSync(t, r, files)
+	if !cmp.Equal(res.Updated, []string{"ns1/svc001.yaml"}) {
+		t.Fatalf("Updated = %v", res.Updated)
+	}
+	// The blob, the trees ns1, prod, clusters and the root, the commit.
+	if got := inPackObjects(t, bare) - before; got != 6 {
+		t.Errorf("pushed %d objects, want 6", got)
+	}
+	fsck(t, bare)
+}
+
+// inPackObjects returns how many objects the packs of a repository hold.
+func inPackObjects(t *testing.T, dir string) int {
+	t.Helper()
+	for _, line := range strings.Split(git(t, dir, "count-objects", "-v"), "\n") {
+		if v, ok := strings.CutPrefix(line, "in-pack: "); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatal("count-objects reports no in-pack")
+	return 0
+}
