@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 	"k8s.io/klog/v2"
@@ -55,6 +56,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {},
 		Commands: []*cli.Command{
 			renderCommand(),
+			runCommand(),
 			versionCommand(),
 		},
 	}
@@ -109,6 +111,24 @@ func newLogger(c *cli.Context) (*slog.Logger, error) {
 	logger := slog.New(h)
 	klog.SetSlogLogger(logger)
 	return logger, nil
+}
+
+// onceWarnings logs each distinct API server warning once (e.g. that v1
+// Endpoints are deprecated), instead of on every list and watch.
+type onceWarnings struct {
+	logger *slog.Logger
+	seen   sync.Map
+}
+
+func newOnceWarnings(logger *slog.Logger) *onceWarnings { return &onceWarnings{logger: logger} }
+
+func (w *onceWarnings) HandleWarningHeader(code int, agent, text string) {
+	if code != 299 || text == "" {
+		return
+	}
+	if _, dup := w.seen.LoadOrStore(text, true); !dup {
+		w.logger.Warn("remote API warning", "warning", text)
+	}
 }
 
 func versionCommand() *cli.Command {

@@ -93,6 +93,7 @@ func readState(ctx context.Context, cfg pipelineConfig, from string, stdin io.Re
 	if err != nil {
 		return source.State{}, err
 	}
+	rc.WarningHandler = newOnceWarnings(logger)
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return source.State{}, fmt.Errorf("client for %s: %w", cfg.conn.Describe(), err)

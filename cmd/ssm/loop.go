@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// timing is how the run loop batches events and retries failures.
+type timing struct {
+	debounce   time.Duration // quiet time before a render
+	maxDelay   time.Duration // longest a steady stream of events postpones a render
+	backoffMin time.Duration // first retry delay after a failed sync
+	backoffMax time.Duration
+}
+
+// kicker coalesces change notifications: any number of kicks between two
+// renders make one render.
+type kicker chan struct{}
+
+func newKicker() kicker { return make(kicker, 1) }
+
+// kick schedules a render; it never blocks.
+func (k kicker) kick() {
+	select {
+	case k <- struct{}{}:
+	default:
+	}
+}
+
+// loop calls sync after every batch of kicks, and again after a backoff
+// while it fails, until ctx ends. Events only schedule work; sync reads the
+// latest state itself, so a retry always writes the newest state. It
+// returns when ctx is done.
+func loop(ctx context.Context, k kicker, t timing, logger *slog.Logger, sync func(context.Context) error) {
+	backoff := t.backoffMin
+	pending := false
+	for {
+		if !pending {
+			select {
+			case <-ctx.Done():
+				return
+			case <-k:
+			}
+			if !quiet(ctx, k, t) {
+				return
+			}
+		}
+		err := sync(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			pending, backoff = false, t.backoffMin
+			continue
+		}
+		logger.Error("sync failed; retrying", "err", err, "retryIn", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		// Kicks during the backoff are covered by the retry.
+		select {
+		case <-k:
+		default:
+		}
+		pending, backoff = true, min(backoff*2, t.backoffMax)
+	}
+}
+
+// quiet waits until no kick came for t.debounce, or t.maxDelay passed since
+// the first kick. It reports false when ctx ended first.
+func quiet(ctx context.Context, k kicker, t timing) bool {
+	deadline := time.NewTimer(t.maxDelay)
+	defer deadline.Stop()
+	idle := time.NewTimer(t.debounce)
+	defer idle.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-k:
+			idle.Reset(t.debounce)
+		case <-idle.C:
+			return true
+		case <-deadline.C:
+			return true
+		}
+	}
+}

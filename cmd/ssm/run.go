@@ -1,0 +1,265 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/ssm-dev/ssm/generate"
+	"github.com/ssm-dev/ssm/gitsync"
+	"github.com/ssm-dev/ssm/source"
+)
+
+const (
+	catGit = "Git"
+	catRun = "Running"
+)
+
+func runFlags() []cli.Flag {
+	s := func(name, cat, usage, value string) cli.Flag {
+		return &cli.StringFlag{Name: name, Category: cat, EnvVars: env(name), Usage: usage, Value: value}
+	}
+	d := func(name, usage string, value time.Duration) cli.Flag {
+		return &cli.DurationFlag{Name: name, Category: catRun, EnvVars: env(name), Usage: usage, Value: value}
+	}
+	return []cli.Flag{
+		s("output", catOutput, "directory ssm owns and keeps equal to the remote state (instead of --git-url)", ""),
+		s("git-url", catGit, "repository to commit to: ssh://…, git@host:path, https://…, or a local path / file:// URL", ""),
+		s("git-branch", catGit, "branch to commit to (created when missing)", "main"),
+		s("git-path", catGit, "folder ssm owns inside the repository (. for the root); nothing outside it is touched", ""),
+		s("git-author-name", catGit, "commit author name", "ssm"),
+		s("git-author-email", catGit, "commit author email", "ssm@localhost"),
+		s("git-ssh-key-path", catGit, "SSH private key for ssh URLs", ""),
+		s("git-known-hosts-path", catGit, "known_hosts file verifying the SSH server's host key", ""),
+		&cli.BoolFlag{Name: "git-insecure-skip-host-key-check", Category: catGit, EnvVars: env("git-insecure-skip-host-key-check"),
+			Usage: "do not verify the SSH server's host key (never in production)"},
+		s("git-username", catGit, "username for https URLs", ""),
+		s("git-password-path", catGit, "file holding the https password or token, re-read before every fetch and push", ""),
+		d("git-timeout", "deadline of each git network step (fetch, push)", 30*time.Second),
+		d("resync-period", "re-render from the cache this often, even without events (0: never)", time.Hour),
+		d("debounce", "quiet time after the last remote event before rendering", 2*time.Second),
+		d("max-delay", "longest a steady stream of remote events can postpone a render", 10*time.Second),
+		s("listen-address", catRun, "address serving /healthz, /readyz and /metrics", ":8080"),
+	}
+}
+
+func runCommand() *cli.Command {
+	flags := append(remoteFlags(), renderFlags()...)
+	flags = append(flags, runFlags()...)
+	return &cli.Command{
+		Name:  "run",
+		Usage: "watch the remote cluster and keep a git path (or a directory) equal to its mirrors",
+		UsageText: "ssm run --label-selector SEL --svc-prefix P --mirror-ns NS [remote flags] " +
+			"(--git-url URL --git-path PATH [git flags] | --output DIR)",
+		Description: "Informers watch the remote's selected Services and endpoints. Every batch of changes\n" +
+			"(--debounce, --max-delay) re-renders the mirrors and commits them when they changed; a\n" +
+			"render that changes nothing commits nothing. While the remote is unreachable the last\n" +
+			"state it showed is kept; a failed write is retried with backoff. SIGTERM stops cleanly.",
+		Flags:  append(flags, logFlags()...),
+		Action: runAction,
+	}
+}
+
+// sink is where run writes each render.
+type sink interface {
+	Sync(ctx context.Context, files gitsync.Files, subject string) (gitsync.Result, error)
+}
+
+type dirSink string
+
+func (d dirSink) Sync(_ context.Context, files gitsync.Files, _ string) (gitsync.Result, error) {
+	return gitsync.WriteDir(string(d), files, ownership)
+}
+
+// gitSink opens the repository on first use, so an unreachable git server
+// at start is retried like any failed sync instead of ending the process.
+type gitSink struct {
+	opts gitsync.RepoOptions
+	repo *gitsync.Repo
+}
+
+func (g *gitSink) Sync(ctx context.Context, files gitsync.Files, subject string) (gitsync.Result, error) {
+	if g.repo == nil {
+		repo, err := gitsync.Open(ctx, g.opts)
+		if err != nil {
+			return gitsync.Result{}, err
+		}
+		g.repo = repo
+	}
+	return g.repo.Sync(ctx, files, subject)
+}
+
+func sinkFrom(c *cli.Context, logger *slog.Logger) (sink, string, error) {
+	out, url := c.String("output"), c.String("git-url")
+	switch {
+	case out != "" && url != "":
+		return nil, "", errors.New("give either --output or --git-url, not both")
+	case out == "-":
+		return nil, "", errors.New("run needs a directory or a git repository: --output - is for render")
+	case out != "":
+		return dirSink(out), out, nil
+	case url == "":
+		return nil, "", errors.New("give --git-url (and --git-path) or --output")
+	case c.String("git-path") == "":
+		return nil, "", errors.New("--git-path is required with --git-url: the folder ssm owns in the repository (. for the root)")
+	}
+	opts := gitsync.RepoOptions{
+		URL: url, Branch: c.String("git-branch"), Path: c.String("git-path"),
+		AuthorName: c.String("git-author-name"), AuthorEmail: c.String("git-author-email"),
+		SSHKeyPath: c.String("git-ssh-key-path"), KnownHostsPath: c.String("git-known-hosts-path"),
+		InsecureIgnoreHostKey: c.Bool("git-insecure-skip-host-key-check"),
+		Username:              c.String("git-username"), PasswordPath: c.String("git-password-path"),
+		Timeout: c.Duration("git-timeout"), Ownership: ownership, Logger: logger,
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, "", err
+	}
+	return &gitSink{opts: opts}, fmt.Sprintf("%s (branch %s, path %s)", url, opts.Branch, opts.Path), nil
+}
+
+func runAction(c *cli.Context) error {
+	logger, err := newLogger(c)
+	if err != nil {
+		return err
+	}
+	cfg, err := pipelineConfigFrom(c)
+	if err != nil {
+		return err
+	}
+	snk, where, err := sinkFrom(c, logger)
+	if err != nil {
+		return err
+	}
+	t := timing{debounce: c.Duration("debounce"), maxDelay: c.Duration("max-delay"), backoffMin: time.Second, backoffMax: 2 * time.Minute}
+	if t.debounce <= 0 || t.maxDelay < t.debounce {
+		return fmt.Errorf("--debounce %s and --max-delay %s: want 0 < debounce <= max-delay", t.debounce, t.maxDelay)
+	}
+	ctx := c.Context
+	rc, err := source.RESTConfig(ctx, cfg.conn)
+	if err != nil {
+		return err
+	}
+	m := newMetrics()
+	reach := &source.Reachability{OnChange: func(up bool, err error) {
+		if up {
+			m.remoteUp.Set(1)
+			logger.Info("remote reachable", "remote", rc.Host)
+			return
+		}
+		m.remoteUp.Set(0)
+		logger.Warn("remote unreachable; keeping the last state it showed and retrying", "remote", rc.Host, "err", err)
+	}}
+	rc.Wrap(reach.Wrap)
+	rc.WarningHandler = newOnceWarnings(logger)
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("client for %s: %w", cfg.conn.Describe(), err)
+	}
+	k := newKicker()
+	w, err := source.NewWatcher(client, source.WatchOptions{
+		Selection: cfg.sel, Resync: c.Duration("resync-period"), Logger: logger,
+		OnEvent: func(resource, event string) {
+			m.watchEvents.WithLabelValues(resource, event).Inc()
+			k.kick()
+		},
+		OnWatchError: func(resource string, err error) {
+			m.watchErrors.WithLabelValues(resource).Inc()
+			logger.Warn("remote watch failed; keeping the last state and retrying", "resource", resource, "remote", rc.Host, "err", err)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	h := &health{synced: w.Synced}
+	if r := c.Duration("resync-period"); r > 0 {
+		h.maxAge = 2*r + t.maxDelay
+	}
+	p := &pipeline{watcher: w, gen: cfg.gen, sink: snk, metrics: m, health: h, logger: logger.With("sink", where)}
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := serve(ctx, c.String("listen-address"), m, h, logger, &wg); err != nil {
+		return err
+	}
+	logger.Info("watching remote", "remote", rc.Host, "labelSelector", cfg.sel.LabelSelector, "sink", where)
+	wg.Go(func() {
+		if err := w.Run(ctx); err != nil && ctx.Err() == nil {
+			logger.Error("remote watch stopped", "err", err)
+		}
+	})
+	loop(ctx, k, t, logger, p.sync)
+	logger.Info("shutting down")
+	return nil
+}
+
+// pipeline renders the watched state and writes it: what render does once,
+// run does on every batch of changes.
+type pipeline struct {
+	watcher *source.Watcher
+	gen     generate.Options
+	sink    sink
+	metrics *metrics
+	health  *health
+	logger  *slog.Logger
+
+	lastSkipped string
+}
+
+func (p *pipeline) sync(ctx context.Context) error {
+	if !p.watcher.Synced() {
+		return nil // a partial cache must never be rendered: it would look like deletions
+	}
+	start := time.Now()
+	res, err := generate.Manifests(generate.State(p.watcher.State()), p.gen)
+	if err != nil {
+		return err
+	}
+	p.metrics.renderSeconds.Observe(time.Since(start).Seconds())
+	p.observe(res)
+	start = time.Now()
+	r, err := p.sink.Sync(ctx, res.Files, "ssm: mirror Services of "+p.gen.Cluster)
+	p.metrics.syncSeconds.Observe(time.Since(start).Seconds())
+	p.metrics.pushRetries.Add(float64(r.Retries))
+	if err != nil {
+		p.metrics.syncFailures.Inc()
+		p.health.record(false)
+		return err
+	}
+	p.health.record(true)
+	p.metrics.lastSuccess.SetToCurrentTime()
+	if !r.Changed {
+		p.logger.Debug("no change", "mirrors", len(res.Mirrors))
+		return nil
+	}
+	p.metrics.commits.Inc()
+	p.logger.Info("synced", "commit", r.Commit, "mirrors", len(res.Mirrors),
+		"added", r.Added, "updated", r.Updated, "removed", r.Removed)
+	return nil
+}
+
+// observe updates the render metrics and logs skipped Services when that
+// set changed, not on every render.
+func (p *pipeline) observe(res generate.Result) {
+	p.metrics.objects.Reset()
+	for kind, n := range res.Objects {
+		p.metrics.objects.WithLabelValues(kind).Set(float64(n))
+	}
+	p.metrics.skipped.Reset()
+	key := ""
+	for _, s := range res.Skipped {
+		p.metrics.skipped.WithLabelValues(s.Reason).Inc()
+		key += s.Service + "|" + s.Reason + ";"
+	}
+	if key != p.lastSkipped {
+		logSkipped(p.logger, res.Skipped)
+		p.lastSkipped = key
+	}
+}
