@@ -1,0 +1,205 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// TestRun runs `ssm run` against a real remote API server and a real bare
+// repository: first commit, no-op resyncs, add/update/delete within the
+// debounce, a foreign commit kept, two replicas converging, a remote outage
+// that commits no deletion, SIGTERM in a burst and a restart that continues.
+// After the steps, the checked-out branch is applied to the local API server
+// with a pruning kubectl apply, as a GitOps agent would.
+func TestRun(t *testing.T) {
+	requireEnv(t)
+	ctx := t.Context()
+	const prefix, mirrorNS, gitPath = "run", "run-mirrors", "clusters/local/mirrors"
+	sel := map[string]string{"mirror.e2e/run": "true"}
+	mk := func(name string, ips ...string) service {
+		s := service{ns: "runshop", name: name, labels: sel, spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{tcp("http", 80)}},
+			subsets: []corev1.EndpointSubset{{Ports: []corev1.EndpointPort{{Name: "http", Port: 8080}}}}}
+		for _, ip := range ips {
+			s.subsets[0].Addresses = append(s.subsets[0].Addresses, addr(ip))
+		}
+		return s
+	}
+	mk("a", "10.20.0.1").apply(ctx, t, remote.Client)
+	mk("b", "10.20.0.2").apply(ctx, t, remote.Client)
+	ensureNamespace(t, local.Client, mirrorNS)
+
+	bare := bareRepo(t)
+	const debounce = 500 * time.Millisecond
+	args := []string{"--target-kube-config", remote.KubeConfig, "--label-selector", "mirror.e2e/run=true",
+		"--svc-prefix", prefix, "--mirror-ns", mirrorNS, "--git-url", bare, "--git-path", gitPath,
+		"--debounce", debounce.String(), "--max-delay", "3s", "--resync-period", "2s", "--git-author-name", "ssm-e2e"}
+	r1 := startRun(t, "replica-1", args...)
+	eventually(t, 30*time.Second, "the first commit", func() bool { return len(commits(t, bare, "main")) == 2 })
+	first := commits(t, bare, "main")[0]
+	if first.author != "ssm-e2e" || !strings.Contains(first.subject, "ssm: mirror Services of run") {
+		t.Errorf("first commit %+v, want ssm's", first)
+	}
+	assertPath(t, bare, gitPath, []string{"kustomization.yaml", "run-runshop-73736d-a.yaml", "run-runshop-73736d-b.yaml"})
+	eventually(t, 10*time.Second, "ready", func() bool { code, _ := r1.get("/readyz"); return code == 200 })
+
+	// Resyncs re-render from the cache (every 2s) but change nothing.
+	eventually(t, 10*time.Second, "two resync renders", func() bool {
+		return r1.metric(`ssm_watch_events_total{event="resync",resource="services"}`) >= 4
+	})
+	if n := len(commits(t, bare, "main")); n != 2 {
+		t.Fatalf("%d commits after resyncs with no change, want 2", n)
+	}
+
+	// Each remote change becomes a commit within the debounce and a second.
+	var latencies []time.Duration
+	// change makes a remote change and requires exactly one commit for it
+	// within limit.
+	commitWithin := func(limit time.Duration, what string, f func()) time.Duration {
+		t.Helper()
+		before := len(commits(t, bare, "main"))
+		f()
+		d := eventually(t, 60*time.Second, what, func() bool { return len(commits(t, bare, "main")) >= before+1 })
+		if got := len(commits(t, bare, "main")); got != before+1 {
+			t.Fatalf("%s: %d commits, want 1", what, got-before)
+		}
+		if d > limit {
+			t.Errorf("%s: commit after %s, want within %s", what, d, limit)
+		}
+		return d
+	}
+	change := func(what string, f func()) {
+		t.Helper()
+		latencies = append(latencies, commitWithin(debounce+time.Second, what, f))
+	}
+	change("add c", func() { mk("c", "10.20.0.3").apply(ctx, t, remote.Client) })
+	change("update a", func() { mk("a", "10.20.0.1", "10.20.0.11").apply(ctx, t, remote.Client) })
+	change("delete b", func() { deleteService(t, remote.Client, "runshop", "b") })
+	t.Logf("event-to-commit latencies (debounce %s): %v", debounce, latencies)
+	assertPath(t, bare, gitPath, []string{"kustomization.yaml", "run-runshop-73736d-a.yaml", "run-runshop-73736d-c.yaml"})
+	applyCheckout(t, bare, prefix, mirrorNS, gitPath)
+
+	// A person pushes to another path of the branch; ssm's next commit lands on top.
+	pushForeign(t, bare, map[string]string{"apps/other.yaml": "kind: ConfigMap\n"}, "foreign change")
+	foreign := commits(t, bare, "main")[0]
+	change("update c", func() { mk("c", "10.20.0.3", "10.20.0.33").apply(ctx, t, remote.Client) })
+	head := commits(t, bare, "main")
+	if head[1].hash != foreign.hash || git(t, bare, "show", "main:apps/other.yaml") != "kind: ConfigMap" {
+		t.Fatalf("foreign commit not kept under ssm's: %+v", head[:2])
+	}
+
+	// A second replica on the same branch and path: it has nothing to add,
+	// and a change makes exactly one commit between the two.
+	r2 := startRun(t, "replica-2", args...)
+	eventually(t, 30*time.Second, "replica-2 ready", func() bool { code, _ := r2.get("/readyz"); return code == 200 })
+	change("add d with two replicas", func() { mk("d", "10.20.0.4").apply(ctx, t, remote.Client) })
+	n := len(commits(t, bare, "main"))
+	time.Sleep(3 * time.Second) // room for a duplicate commit to show up
+	if got := commits(t, bare, "main"); len(got) != n {
+		t.Fatalf("%d commits for one change with two replicas: %+v", len(got)-n+1, got[:len(got)-n+1])
+	}
+
+	// The remote API server goes away: both replicas keep their last state
+	// and commit nothing; when it is back they follow it again.
+	remote.Stop()
+	time.Sleep(6 * time.Second) // three resync periods
+	if got := len(commits(t, bare, "main")); got != n {
+		t.Fatalf("%d commits during the remote outage, want none", got-n)
+	}
+	for _, r := range []*proc{r1, r2} {
+		if !strings.Contains(r.logs(), "remote unreachable") || r.metric("ssm_remote_up") != 0 {
+			t.Errorf("%s did not report the outage (ssm_remote_up %v)", r.name, r.metric("ssm_remote_up"))
+		}
+	}
+	if err := remote.Start(ctx, testbin); err != nil {
+		t.Fatalf("restart remote: %v\n%s", err, remote.Logs())
+	}
+	// client-go reconnects with its own backoff; time the next change from
+	// when both replicas are connected again.
+	for _, r := range []*proc{r1, r2} {
+		eventually(t, 60*time.Second, r.name+" reconnected", func() bool { return r.metric("ssm_remote_up") == 1 })
+	}
+	assertPath(t, bare, gitPath, []string{"kustomization.yaml", "run-runshop-73736d-a.yaml", "run-runshop-73736d-c.yaml", "run-runshop-73736d-d.yaml"})
+	// Until client-go relists (its reflector backs off up to 30s after
+	// failures), the change waits; then it is committed.
+	d := commitWithin(45*time.Second, "delete d after the outage", func() { deleteService(t, remote.Client, "runshop", "d") })
+	t.Logf("first change after the remote restart committed after %s", d)
+
+	// SIGTERM in the middle of a burst of changes: both stop within a few
+	// seconds and leave a consistent repository; a new start commits the rest.
+	for i := range 5 {
+		mk(fmt.Sprintf("burst-%d", i), fmt.Sprintf("10.20.1.%d", i)).apply(ctx, t, remote.Client)
+	}
+	r1.terminate()
+	r2.terminate()
+	if r1.exited > 5*time.Second || r2.exited > 5*time.Second {
+		t.Errorf("shutdown took %s and %s, want under 5s", r1.exited, r2.exited)
+	}
+	git(t, bare, "fsck", "--strict")
+	r3 := startRun(t, "replica-3", args...)
+	want := []string{"kustomization.yaml", "run-runshop-73736d-a.yaml"}
+	for i := range 5 {
+		want = append(want, fmt.Sprintf("run-runshop-73736d-burst-%d.yaml", i))
+	}
+	want = append(want, "run-runshop-73736d-c.yaml")
+	eventually(t, 30*time.Second, "the burst committed after restart", func() bool { return slices.Equal(lsPath(t, bare, gitPath), want) })
+	assertSameAsRender(t, bare, gitPath, prefix, mirrorNS)
+	deleteService(t, remote.Client, "runshop", "burst-0")
+	eventually(t, 15*time.Second, "burst-0 removed", func() bool { return !slices.Contains(lsPath(t, bare, gitPath), "run-runshop-73736d-burst-0.yaml") })
+	applyCheckout(t, bare, prefix, mirrorNS, gitPath)
+	r3.terminate()
+	if got := git(t, bare, "log", "--format=%an", "main"); strings.Count(got, "person") != 2 {
+		t.Errorf("foreign commits lost:\n%s", got)
+	}
+}
+
+// lsPath lists the files under path on main.
+func lsPath(t *testing.T, bare, path string) []string {
+	t.Helper()
+	out := git(t, bare, "ls-tree", "--name-only", "main", path+"/")
+	var names []string
+	for l := range strings.SplitSeq(out, "\n") {
+		if l != "" {
+			names = append(names, strings.TrimPrefix(l, path+"/"))
+		}
+	}
+	return names
+}
+
+func assertPath(t *testing.T, bare, path string, want []string) {
+	t.Helper()
+	if got := lsPath(t, bare, path); !slices.Equal(got, want) {
+		t.Fatalf("%s on main holds %v, want %v", path, got, want)
+	}
+}
+
+// assertSameAsRender checks the committed path equals `ssm render` of the
+// remote now.
+func assertSameAsRender(t *testing.T, bare, path, prefix, ns string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "render")
+	r := ssm(t, nil, "render", "--target-kube-config", remote.KubeConfig, "--label-selector", "mirror.e2e/run=true",
+		"--svc-prefix", prefix, "--mirror-ns", ns, "-o", dir)
+	if r.code != 0 {
+		t.Fatalf("render: %d %s", r.code, r.stderr)
+	}
+	assertSameTree(t, dir, filepath.Join(checkout(t, bare), path))
+}
+
+// applyCheckout applies the committed path to the local cluster with
+// pruning, and checks the result.
+func applyCheckout(t *testing.T, bare, prefix, ns, path string) {
+	t.Helper()
+	dir := filepath.Join(checkout(t, bare), path)
+	kubectl(t, local, pruneApply(prefix, ns, dir)...)
+	assertApplied(t, local, dir, ns, "mirror-svc-prefix-sync="+prefix)
+	if _, err := os.Stat(filepath.Join(dir, "kustomization.yaml")); err != nil {
+		t.Fatal(err)
+	}
+}
