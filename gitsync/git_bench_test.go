@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ssm-dev/ssm/internal/gittest"
 )
 
 // BenchmarkSync measures committing and pushing one changed file into an
@@ -65,9 +67,9 @@ func benchManifest(name string, version int) []byte {
 }
 
 func benchSyncSSM(b *testing.B, n int) {
-	bare := newBare(b)
-	humanPush(b, bare, func(w string) {
-		writeFiles(b, w, map[string]string{"README.md": "# fleet\n", "clusters/dev/app.yaml": "kind: ConfigMap\n"})
+	bare := gittest.NewBare(b)
+	gittest.HumanPush(b, bare, func(w string) {
+		gittest.WriteFiles(b, w, map[string]string{"README.md": "# fleet\n", "clusters/dev/app.yaml": "kind: ConfigMap\n"})
 	}, "seed")
 	r := open(b, bare, "clusters/prod", func(o *RepoOptions) { o.Logger = nil })
 	files, target := benchFiles(n)
@@ -85,16 +87,16 @@ func benchSyncSSM(b *testing.B, n int) {
 }
 
 func benchSyncGitCLI(b *testing.B, n int) {
-	bare := newBare(b)
+	bare := gittest.NewBare(b)
 	work := b.TempDir()
-	git(b, work, "init", "-q", "-b", "main")
-	git(b, work, "remote", "add", "origin", bare)
+	gittest.Git(b, work, "init", "-q", "-b", "main")
+	gittest.Git(b, work, "remote", "add", "origin", bare)
 	files, target := benchFiles(n)
-	writeFiles(b, work, map[string]string{"README.md": "# fleet\n", "clusters/dev/app.yaml": "kind: ConfigMap\n"})
-	writeFiles(b, filepath.Join(work, "clusters/prod"), under("", files))
-	git(b, work, "add", "-A")
-	git(b, work, "commit", "-q", "-m", "seed")
-	git(b, work, "push", "-q", "origin", "main")
+	gittest.WriteFiles(b, work, map[string]string{"README.md": "# fleet\n", "clusters/dev/app.yaml": "kind: ConfigMap\n"})
+	gittest.WriteFiles(b, filepath.Join(work, "clusters/prod"), under("", files))
+	gittest.Git(b, work, "add", "-A")
+	gittest.Git(b, work, "commit", "-q", "-m", "seed")
+	gittest.Git(b, work, "push", "-q", "origin", "main")
 	versions := [][]byte{benchManifest(target, 1), benchManifest(target, 2)}
 	p := filepath.Join(work, "clusters/prod", target)
 	i := 0
@@ -103,8 +105,8 @@ func benchSyncGitCLI(b *testing.B, n int) {
 		if err := os.WriteFile(p, versions[i%2], 0o644); err != nil {
 			b.Fatal(err)
 		}
-		git(b, work, "add", "-A")
-		git(b, work, "commit", "-q", "-m", "bench")
-		git(b, work, "push", "-q", "origin", "main")
+		gittest.Git(b, work, "add", "-A")
+		gittest.Git(b, work, "commit", "-q", "-m", "bench")
+		gittest.Git(b, work, "push", "-q", "origin", "main")
 	}
 }

@@ -8,11 +8,13 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ssm-dev/ssm/internal/gittest"
 )
 
 func TestSyncFirstCommitIntoEmptyRepo(t *testing.T) {
 	t.Parallel()
-	bare := newBare(t)
+	bare := gittest.NewBare(t)
 	r := open(t, bare, "clusters/prod", func(o *RepoOptions) {
 		o.AuthorName, o.AuthorEmail = "Renderer", "renderer@example.com"
 	})
@@ -26,29 +28,29 @@ func TestSyncFirstCommitIntoEmptyRepo(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Result{Changed: true, Added: []string{"a.yaml", "kustomization.yaml", "sub/deeper/b.yaml"},
-		Commit: git(t, bare, "rev-parse", "main")}
+		Commit: gittest.Git(t, bare, "rev-parse", "main")}
 	if diff := cmp.Diff(want, res); diff != "" {
 		t.Errorf("Result (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(under("clusters/prod/", files), branchFiles(t, bare, "main")); diff != "" {
+	if diff := cmp.Diff(under("clusters/prod/", files), gittest.BranchFiles(t, bare, "main")); diff != "" {
 		t.Errorf("branch files (-want +got):\n%s", diff)
 	}
-	if n := commitCount(t, bare, "main"); n != 1 {
+	if n := gittest.CommitCount(t, bare, "main"); n != 1 {
 		t.Errorf("commits = %d, want 1 root commit", n)
 	}
 	wantMsg := "Mirror 3 objects\n\n3 added, 0 updated, 0 removed\n\nadded: a.yaml\nadded: kustomization.yaml\nadded: sub/deeper/b.yaml"
-	if got := git(t, bare, "log", "-1", "--format=%B"); got != wantMsg {
+	if got := gittest.Git(t, bare, "log", "-1", "--format=%B"); got != wantMsg {
 		t.Errorf("commit message:\n%s\nwant:\n%s", got, wantMsg)
 	}
-	if got := git(t, bare, "log", "-1", "--format=%an <%ae> %cn <%ce>"); got != "Renderer <renderer@example.com> Renderer <renderer@example.com>" {
+	if got := gittest.Git(t, bare, "log", "-1", "--format=%an <%ae> %cn <%ce>"); got != "Renderer <renderer@example.com> Renderer <renderer@example.com>" {
 		t.Errorf("author and committer = %s", got)
 	}
-	fsck(t, bare)
+	gittest.Fsck(t, bare)
 }
 
 func TestSyncKeepsContentOutsidePath(t *testing.T) {
 	t.Parallel()
-	bare := newBare(t)
+	bare := gittest.NewBare(t)
 	outside := map[string]string{
 		"README.md":                "# infra\n",
 		"clusters/staging/a.yaml":  "staging\n",
@@ -56,34 +58,34 @@ func TestSyncKeepsContentOutsidePath(t *testing.T) {
 		"clusters/prod.d/x.yaml":   "sorts after prod/\n",
 		"apps/x/deploy.yaml":       "kind: Deployment\n",
 	}
-	humanPush(t, bare, func(w string) { writeFiles(t, w, outside) }, "human")
-	before := git(t, bare, "ls-tree", "-r", "main")
+	gittest.HumanPush(t, bare, func(w string) { gittest.WriteFiles(t, w, outside) }, "human")
+	before := gittest.Git(t, bare, "ls-tree", "-r", "main")
 	r := open(t, bare, "clusters/prod")
 	files := Files{"a.yaml": []byte("a\n"), "b/c.yaml": []byte("c\n")}
 	mustSync(t, r, files)
-	if diff := cmp.Diff(merge(outside, under("clusters/prod/", files)), branchFiles(t, bare, "main")); diff != "" {
+	if diff := cmp.Diff(merge(outside, under("clusters/prod/", files)), gittest.BranchFiles(t, bare, "main")); diff != "" {
 		t.Errorf("branch files (-want +got):\n%s", diff)
 	}
 	// The objects outside the path are the very same.
-	after := git(t, bare, "ls-tree", "-r", "main")
+	after := gittest.Git(t, bare, "ls-tree", "-r", "main")
 	for _, line := range strings.Split(before, "\n") {
 		if !strings.Contains(after, line) {
 			t.Errorf("entry %q changed", line)
 		}
 	}
-	if got := git(t, bare, "rev-list", "--parents", "-1", "main"); len(strings.Fields(got)) != 2 {
+	if got := gittest.Git(t, bare, "rev-list", "--parents", "-1", "main"); len(strings.Fields(got)) != 2 {
 		t.Errorf("commit and parents = %q, want one parent", got)
 	}
-	fsck(t, bare)
+	gittest.Fsck(t, bare)
 }
 
 func TestSyncWithoutChangeMakesNoCommit(t *testing.T) {
 	t.Parallel()
-	bare := newBare(t)
+	bare := gittest.NewBare(t)
 	files := Files{"a.yaml": []byte("a\n"), "d/b.yaml": []byte("b\n")}
 	r := open(t, bare, "")
 	mustSync(t, r, files)
-	head := git(t, bare, "rev-parse", "main")
+	head := gittest.Git(t, bare, "rev-parse", "main")
 	if res := mustSync(t, r, files); res.Changed || res.Commit != "" {
 		t.Errorf("second Sync = %+v, want no change", res)
 	}
@@ -91,23 +93,23 @@ func TestSyncWithoutChangeMakesNoCommit(t *testing.T) {
 	if res := mustSync(t, open(t, bare, "."), files); res.Changed {
 		t.Errorf("Sync of a new Repo = %+v, want no change", res)
 	}
-	if got := git(t, bare, "rev-parse", "main"); got != head {
+	if got := gittest.Git(t, bare, "rev-parse", "main"); got != head {
 		t.Errorf("head moved from %s to %s", head, got)
 	}
 	// An empty file set on a branch that does not exist commits nothing either.
-	empty := newBare(t)
+	empty := gittest.NewBare(t)
 	if res := mustSync(t, open(t, empty, "x"), Files{}); res.Changed {
 		t.Errorf("Sync of no files = %+v, want no change", res)
 	}
-	if refs := git(t, empty, "for-each-ref"); refs != "" {
+	if refs := gittest.Git(t, empty, "for-each-ref"); refs != "" {
 		t.Errorf("refs = %q, want none", refs)
 	}
 }
 
 func TestSyncUpdatesAndPrunes(t *testing.T) {
 	t.Parallel()
-	bare := newBare(t)
-	humanPush(t, bare, func(w string) { writeFiles(t, w, map[string]string{"other/keep.yaml": "keep\n"}) }, "human")
+	bare := gittest.NewBare(t)
+	gittest.HumanPush(t, bare, func(w string) { gittest.WriteFiles(t, w, map[string]string{"other/keep.yaml": "keep\n"}) }, "human")
 	r := open(t, bare, "out")
 	mustSync(t, r, Files{
 		"a.yaml":       []byte("a1\n"),
@@ -133,16 +135,16 @@ func TestSyncUpdatesAndPrunes(t *testing.T) {
 		Added:   []string{"dir", "file/f.yaml", "new/deep.yaml"},
 		Updated: []string{"a.yaml"},
 		Removed: []string{"dir/f.yaml", "file", "n/gone.yaml", "old/x.yaml", "old/y/z.yaml"},
-		Commit:  git(t, bare, "rev-parse", "main"),
+		Commit:  gittest.Git(t, bare, "rev-parse", "main"),
 	}
 	if diff := cmp.Diff(want, res); diff != "" {
 		t.Errorf("Result (-want +got):\n%s", diff)
 	}
 	wantFiles := merge(map[string]string{"other/keep.yaml": "keep\n"}, under("out/", files))
-	if diff := cmp.Diff(wantFiles, branchFiles(t, bare, "main")); diff != "" {
+	if diff := cmp.Diff(wantFiles, gittest.BranchFiles(t, bare, "main")); diff != "" {
 		t.Errorf("branch files (-want +got):\n%s", diff)
 	}
-	if got := git(t, bare, "ls-tree", "-d", "--name-only", "main", "out/"); strings.Contains(got, "old") {
+	if got := gittest.Git(t, bare, "ls-tree", "-d", "--name-only", "main", "out/"); strings.Contains(got, "old") {
 		t.Errorf("emptied directory old/ is still in the tree: %q", got)
 	}
 	// Removing everything removes the path, and only it.
@@ -150,10 +152,10 @@ func TestSyncUpdatesAndPrunes(t *testing.T) {
 	if len(res.Removed) != len(files) {
 		t.Errorf("Removed = %v, want all %d files", res.Removed, len(files))
 	}
-	if diff := cmp.Diff(map[string]string{"other/keep.yaml": "keep\n"}, branchFiles(t, bare, "main")); diff != "" {
+	if diff := cmp.Diff(map[string]string{"other/keep.yaml": "keep\n"}, gittest.BranchFiles(t, bare, "main")); diff != "" {
 		t.Errorf("branch files after removing all (-want +got):\n%s", diff)
 	}
-	fsck(t, bare)
+	gittest.Fsck(t, bare)
 }
 
 func TestSyncRefusesForeignPath(t *testing.T) {
@@ -173,10 +175,10 @@ func TestSyncRefusesForeignPath(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			bare := newBare(t)
-			head := humanPush(t, bare, func(w string) {
-				writeFiles(t, w, under("owned/", toFiles(tt.stored)))
-				writeFiles(t, w, map[string]string{"README": "r\n"})
+			bare := gittest.NewBare(t)
+			head := gittest.HumanPush(t, bare, func(w string) {
+				gittest.WriteFiles(t, w, under("owned/", toFiles(tt.stored)))
+				gittest.WriteFiles(t, w, map[string]string{"README": "r\n"})
 			}, "human")
 			r := open(t, bare, "owned", withOwn)
 			_, err := r.Sync(t.Context(), Files{".ssm": []byte("# written by ssm\n"), "a.yaml": []byte("a\n")}, "sync")
@@ -184,7 +186,7 @@ func TestSyncRefusesForeignPath(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), "refusing to write owned") || !strings.Contains(err.Error(), ".ssm") {
 					t.Fatalf("Sync error = %v, want a refusal naming the path and .ssm", err)
 				}
-				if got := git(t, bare, "rev-parse", "main"); got != head {
+				if got := gittest.Git(t, bare, "rev-parse", "main"); got != head {
 					t.Errorf("head moved to %s after a refusal", got)
 				}
 				return
@@ -206,7 +208,7 @@ func toFiles(m map[string]string) Files {
 
 func TestDiff(t *testing.T) {
 	t.Parallel()
-	bare := newBare(t)
+	bare := gittest.NewBare(t)
 	r := open(t, bare, "p")
 	files := Files{"a.yaml": []byte("a\n"), "b.yaml": []byte("b\n")}
 	if got, err := r.Diff(t.Context(), files); err != nil || len(got) != 2 {
@@ -214,8 +216,8 @@ func TestDiff(t *testing.T) {
 	}
 	mustSync(t, r, files)
 	// Someone edits the path behind our back; Diff fetches and sees it.
-	humanPush(t, bare, func(w string) {
-		writeFiles(t, w, map[string]string{"p/a.yaml": "edited\n", "p/c.yaml": "c\n"})
+	gittest.HumanPush(t, bare, func(w string) {
+		gittest.WriteFiles(t, w, map[string]string{"p/a.yaml": "edited\n", "p/c.yaml": "c\n"})
 	}, "human edit")
 	got, err := r.Diff(t.Context(), files)
 	if err != nil {
@@ -238,11 +240,11 @@ func TestSyncFileMovedIntoPath(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			url, bare, auth := newRemoteRepo(t, kind)
-			humanPush(t, bare, func(w string) { writeFiles(t, w, map[string]string{"elsewhere/x.yaml": "moved\n"}) }, "human")
+			gittest.HumanPush(t, bare, func(w string) { gittest.WriteFiles(t, w, map[string]string{"elsewhere/x.yaml": "moved\n"}) }, "human")
 			r := open(t, url, "p", auth)
 			mustSync(t, r, Files{"a.yaml": []byte("a\n")})
-			humanPush(t, bare, func(w string) {
-				git(t, w, "mv", "elsewhere/x.yaml", "p/x.yaml")
+			gittest.HumanPush(t, bare, func(w string) {
+				gittest.Git(t, w, "mv", "elsewhere/x.yaml", "p/x.yaml")
 			}, "move into p")
 			got, err := r.Diff(t.Context(), Files{"a.yaml": []byte("a\n")})
 			if err != nil {
@@ -258,8 +260,8 @@ func TestSyncFileMovedIntoPath(t *testing.T) {
 
 func TestSyncConflictingPaths(t *testing.T) {
 	t.Parallel()
-	bare := newBare(t)
-	humanPush(t, bare, func(w string) { writeFiles(t, w, map[string]string{"a/b": "a file where the path goes\n"}) }, "human")
+	bare := gittest.NewBare(t)
+	gittest.HumanPush(t, bare, func(w string) { gittest.WriteFiles(t, w, map[string]string{"a/b": "a file where the path goes\n"}) }, "human")
 	if _, err := Open(t.Context(), RepoOptions{URL: bare, Path: "a/b/c"}); err == nil || !strings.Contains(err.Error(), "a/b is a file") {
 		t.Errorf("Open with a file on the path: error = %v, want one naming a/b", err)
 	}
@@ -272,10 +274,10 @@ func TestSyncConflictingPaths(t *testing.T) {
 
 func TestOpenRejectsBadOptions(t *testing.T) {
 	t.Parallel()
-	bare := newBare(t)
+	bare := gittest.NewBare(t)
 	missing := filepath.Join(t.TempDir(), "missing.git")
 	nonBare := t.TempDir()
-	git(t, nonBare, "init", "-q")
+	gittest.Git(t, nonBare, "init", "-q")
 	tests := []struct {
 		name string
 		opts RepoOptions
@@ -314,7 +316,7 @@ func TestOpenRejectsBadOptions(t *testing.T) {
 
 func TestValidateTouchesNoNetwork(t *testing.T) {
 	t.Parallel()
-	keyFile, _ := newClientKey(t)
+	keyFile, _ := gittest.NewClientKey(t)
 	hosts := filepath.Join(t.TempDir(), "known_hosts")
 	writePassword(t, hosts, "# none")
 	// Port 1 on loopback: nothing listens there, and Validate must not try.
@@ -336,7 +338,7 @@ func TestValidateTouchesNoNetwork(t *testing.T) {
 
 func TestSyncRejectsNUL(t *testing.T) {
 	t.Parallel()
-	r := open(t, newBare(t), "p")
+	r := open(t, gittest.NewBare(t), "p")
 	if _, err := r.Sync(t.Context(), Files{"a\x00b": []byte("x")}, "s"); err == nil || !strings.Contains(err.Error(), "NUL") {
 		t.Errorf("Sync of a path with NUL: error = %v", err)
 	}
@@ -348,7 +350,7 @@ func TestSyncLocalNeedsNoGitBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bare := newBare(t)
+	bare := gittest.NewBare(t)
 	t.Setenv("PATH", "")
 	if _, err := exec.LookPath("git-receive-pack"); !errors.Is(err, exec.ErrNotFound) {
 		t.Fatalf("git-receive-pack is still found without PATH: %v", err)
@@ -359,11 +361,11 @@ func TestSyncLocalNeedsNoGitBinary(t *testing.T) {
 	if !res.Changed {
 		t.Fatalf("second Sync = %+v, want a change", res)
 	}
-	got := string(gitRaw(t, gitBin, bare, nil, "show", "main:p/a.yaml"))
+	got := string(gittest.Run(t, gitBin, bare, nil, "show", "main:p/a.yaml"))
 	if got != "a2\n" {
 		t.Errorf("p/a.yaml = %q, want a2", got)
 	}
-	if got := strings.TrimSpace(string(gitRaw(t, gitBin, bare, nil, "rev-list", "--count", "main"))); got != "2" {
+	if got := strings.TrimSpace(string(gittest.Run(t, gitBin, bare, nil, "rev-list", "--count", "main"))); got != "2" {
 		t.Errorf("commits = %s, want 2", got)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ssm-dev/ssm/internal/gittest"
 )
 
 // remoteKinds lists the transports the replica tests run over: the
@@ -23,12 +25,12 @@ var remoteKinds = []string{"local", "http"}
 func newRemoteRepo(t *testing.T, kind string) (url, dir string, auth func(*RepoOptions)) {
 	t.Helper()
 	if kind == "local" {
-		dir = newBare(t)
+		dir = gittest.NewBare(t)
 		return dir, dir, func(*RepoOptions) {}
 	}
 	root := t.TempDir()
-	dir = newServedBare(t, root, "repo.git")
-	srv := startHTTPServer(t, root, "u", "p")
+	dir = gittest.NewServedBare(t, root, "repo.git")
+	srv := gittest.StartHTTP(t, root, "u", "p")
 	pw := filepath.Join(t.TempDir(), "pw")
 	writePassword(t, pw, "p")
 	return srv.URL + "/repo.git", dir, func(o *RepoOptions) { o.Username, o.PasswordPath = "u", pw }
@@ -42,20 +44,20 @@ func TestSyncKeepsForeignCommit(t *testing.T) {
 			url, bare, auth := newRemoteRepo(t, kind)
 			r := open(t, url, "mine", auth)
 			mustSync(t, r, Files{"a.yaml": []byte("1\n")})
-			foreign := humanPush(t, bare, func(w string) { writeFiles(t, w, map[string]string{"theirs.yaml": "t\n"}) }, "theirs")
+			foreign := gittest.HumanPush(t, bare, func(w string) { gittest.WriteFiles(t, w, map[string]string{"theirs.yaml": "t\n"}) }, "theirs")
 			res := mustSync(t, r, Files{"a.yaml": []byte("2\n")})
-			if got := git(t, bare, "rev-parse", "main^"); got != foreign {
+			if got := gittest.Git(t, bare, "rev-parse", "main^"); got != foreign {
 				t.Errorf("parent of our commit = %s, want the foreign commit %s", got, foreign)
 			}
-			if got := git(t, bare, "rev-parse", "main"); got != res.Commit {
+			if got := gittest.Git(t, bare, "rev-parse", "main"); got != res.Commit {
 				t.Errorf("head = %s, want our commit %s", got, res.Commit)
 			}
 			want := map[string]string{"mine/a.yaml": "2\n", "theirs.yaml": "t\n"}
-			if diff := cmp.Diff(want, branchFiles(t, bare, "main")); diff != "" {
+			if diff := cmp.Diff(want, gittest.BranchFiles(t, bare, "main")); diff != "" {
 				t.Errorf("branch files (-want +got):\n%s", diff)
 			}
 			assertLinear(t, bare, 3)
-			fsck(t, bare)
+			gittest.Fsck(t, bare)
 		})
 	}
 }
@@ -63,10 +65,10 @@ func TestSyncKeepsForeignCommit(t *testing.T) {
 // assertLinear checks that main has n commits, none of them a merge.
 func assertLinear(t *testing.T, dir string, n int) {
 	t.Helper()
-	if got := commitCount(t, dir, "main"); got != n {
+	if got := gittest.CommitCount(t, dir, "main"); got != n {
 		t.Errorf("commits = %d, want %d", got, n)
 	}
-	if merges := git(t, dir, "rev-list", "--merges", "main"); merges != "" {
+	if merges := gittest.Git(t, dir, "rev-list", "--merges", "main"); merges != "" {
 		t.Errorf("merge commits: %s", merges)
 	}
 }
@@ -77,7 +79,7 @@ func TestReplicasConvergeOnSameFiles(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			url, bare, auth := newRemoteRepo(t, kind)
-			humanPush(t, bare, func(w string) { writeFiles(t, w, map[string]string{"README": "r\n"}) }, "seed")
+			gittest.HumanPush(t, bare, func(w string) { gittest.WriteFiles(t, w, map[string]string{"README": "r\n"}) }, "seed")
 			a, b := open(t, url, "p", auth), open(t, url, "p", auth)
 			const rounds = 5
 			for i := range rounds {
@@ -86,7 +88,7 @@ func TestReplicasConvergeOnSameFiles(t *testing.T) {
 				if changed := results[0].Changed != results[1].Changed; !changed {
 					t.Errorf("round %d: results %+v and %+v, want exactly one change", i, results[0], results[1])
 				}
-				if diff := cmp.Diff(merge(map[string]string{"README": "r\n"}, under("p/", files)), branchFiles(t, bare, "main")); diff != "" {
+				if diff := cmp.Diff(merge(map[string]string{"README": "r\n"}, under("p/", files)), gittest.BranchFiles(t, bare, "main")); diff != "" {
 					t.Errorf("round %d: branch files (-want +got):\n%s", i, diff)
 				}
 			}
@@ -146,18 +148,18 @@ func TestReplicasWithDifferentFilesLoseNoCommit(t *testing.T) {
 					}
 				}
 			}
-			history := git(t, bare, "rev-list", "main")
+			history := gittest.Git(t, bare, "rev-list", "main")
 			for _, c := range commits {
 				if !strings.Contains(history, c) {
 					t.Errorf("pushed commit %s is not in the history", c)
 				}
 			}
 			assertLinear(t, bare, len(commits))
-			files := branchFiles(t, bare, "main")
+			files := gittest.BranchFiles(t, bare, "main")
 			if files["x/f.yaml"] != fmt.Sprintf("replica 2 round %d\n", rounds-1) || files["y/f.yaml"] != fmt.Sprintf("replica 3 round %d\n", rounds-1) {
 				t.Errorf("branch files = %v, want the last round of x and y", files)
 			}
-			fsck(t, bare)
+			gittest.Fsck(t, bare)
 		})
 	}
 }
@@ -165,7 +167,7 @@ func TestReplicasWithDifferentFilesLoseNoCommit(t *testing.T) {
 func TestLocalPushIsCompareAndSwap(t *testing.T) {
 	t.Parallel()
 	// go-git's server alone would move the branch to whatever a push says.
-	bare := newBare(t)
+	bare := gittest.NewBare(t)
 	r := open(t, bare, "p")
 	mustSync(t, r, Files{"a": []byte("1")})
 	sess, err := r.remote.tr.NewReceivePackSession(r.remote.ep, nil)
@@ -179,7 +181,7 @@ func TestLocalPushIsCompareAndSwap(t *testing.T) {
 	}
 	old := ar.References["refs/heads/main"]
 	// Someone pushes after we saw the branch.
-	foreign := humanPush(t, bare, func(w string) { writeFiles(t, w, map[string]string{"b": "2"}) }, "theirs")
+	foreign := gittest.HumanPush(t, bare, func(w string) { gittest.WriteFiles(t, w, map[string]string{"b": "2"}) }, "theirs")
 
 	next, objs, err := r.snap.next(r.parts, r.snap.owned.changesTo(Files{"a": []byte("mine")}))
 	if err != nil {
@@ -197,18 +199,18 @@ func TestLocalPushIsCompareAndSwap(t *testing.T) {
 	if report == nil || len(report.CommandStatuses) != 1 || report.CommandStatuses[0].Status == "ok" {
 		t.Errorf("report = %+v, want the update refused", report)
 	}
-	if got := git(t, bare, "rev-parse", "main"); got != foreign {
+	if got := gittest.Git(t, bare, "rev-parse", "main"); got != foreign {
 		t.Errorf("head = %s, want the foreign commit %s kept", got, foreign)
 	}
-	fsck(t, bare)
+	gittest.Fsck(t, bare)
 }
 
 func TestSyncCancelled(t *testing.T) {
 	t.Parallel()
-	bare := newBare(t)
+	bare := gittest.NewBare(t)
 	r := open(t, bare, "p")
 	mustSync(t, r, Files{"a": []byte("1")})
-	head := git(t, bare, "rev-parse", "main")
+	head := gittest.Git(t, bare, "rev-parse", "main")
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	if _, err := r.Sync(ctx, Files{"a": []byte("2")}, "s"); !errors.Is(err, context.Canceled) {
@@ -217,7 +219,7 @@ func TestSyncCancelled(t *testing.T) {
 	if _, err := r.Diff(ctx, Files{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Diff error = %v, want context.Canceled", err)
 	}
-	if got := git(t, bare, "rev-parse", "main"); got != head {
+	if got := gittest.Git(t, bare, "rev-parse", "main"); got != head {
 		t.Errorf("head moved to %s", got)
 	}
 	if res := mustSync(t, r, Files{"a": []byte("2")}); !res.Changed {

@@ -13,6 +13,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ssm-dev/ssm/internal/gittest"
 )
 
 func testSignature() object.Signature {
@@ -115,26 +117,26 @@ func TestWritePackIsReadByGit(t *testing.T) {
 	}
 	// Trees are written uncompressed.
 	treeHash := objs.add(plumbing.TreeObject, tree)
-	dir := newBare(t)
+	dir := gittest.NewBare(t)
 	var pack bytes.Buffer
 	var p packer
 	if err := p.write(&pack, objs); err != nil {
 		t.Fatal(err)
 	}
-	gitRaw(t, "git", dir, &pack, "index-pack", "--stdin", "--strict")
+	gittest.Run(t, "git", dir, &pack, "index-pack", "--stdin", "--strict")
 	for h, data := range want {
-		if got := string(gitRaw(t, "git", dir, nil, "cat-file", "blob", h)); got != data {
+		if got := string(gittest.Run(t, "git", dir, nil, "cat-file", "blob", h)); got != data {
 			t.Errorf("blob %s: %d bytes, want %d", h, len(got), len(data))
 		}
 	}
-	if got := git(t, dir, "ls-tree", "--name-only", treeHash.String()); got != "f0\nf1\nf2\nf3\nf4\nf5" {
+	if got := gittest.Git(t, dir, "ls-tree", "--name-only", treeHash.String()); got != "f0\nf1\nf2\nf3\nf4\nf5" {
 		t.Errorf("tree %s lists %q", treeHash, got)
 	}
 }
 
 func TestSyncPushesOnlyChangedObjects(t *testing.T) {
 	t.Parallel()
-	bare := newBare(t)
+	bare := gittest.NewBare(t)
 	r := open(t, bare, "clusters/prod")
 	files := Files{}
 	for i := range 300 {
@@ -151,13 +153,13 @@ func TestSyncPushesOnlyChangedObjects(t *testing.T) {
 	if got := inPackObjects(t, bare) - before; got != 6 {
 		t.Errorf("pushed %d objects, want 6", got)
 	}
-	fsck(t, bare)
+	gittest.Fsck(t, bare)
 }
 
 // inPackObjects returns how many objects the packs of a repository hold.
 func inPackObjects(t *testing.T, dir string) int {
 	t.Helper()
-	for _, line := range strings.Split(git(t, dir, "count-objects", "-v"), "\n") {
+	for _, line := range strings.Split(gittest.Git(t, dir, "count-objects", "-v"), "\n") {
 		if v, ok := strings.CutPrefix(line, "in-pack: "); ok {
 			n, err := strconv.Atoi(v)
 			if err != nil {

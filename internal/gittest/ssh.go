@@ -1,4 +1,4 @@
-package gitsync
+package gittest
 
 import (
 	"crypto/ed25519"
@@ -7,13 +7,9 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/http"
-	"net/http/cgi"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,82 +18,12 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 )
 
-// httpGitServer serves the bare repositories below a directory over smart
-// HTTP with git http-backend, behind basic authentication, on loopback.
-type httpGitServer struct {
-	URL string // a repository is at URL/<name>
-
-	mu       sync.Mutex
-	user     string
-	password string
-	// beforePush, if set, runs before a push request reaches git; returning
-	// false drops the request.
-	beforePush func(*http.Request) bool
-}
-
-func startHTTPServer(t *testing.T, root, user, password string) *httpGitServer {
-	t.Helper()
-	gitBin, err := exec.LookPath("git")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &httpGitServer{user: user, password: password}
-	backend := cgi.Handler{
-		Path: gitBin,
-		Args: []string{"http-backend"},
-		Env:  append([]string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"}, gitEnv...),
-		// Rejected pushes are expected in tests; keep git's words with the test.
-		Stderr: t.Output(),
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		wantUser, wantPassword, hook := s.user, s.password, s.beforePush
-		s.mu.Unlock()
-		if u, p, ok := r.BasicAuth(); !ok || u != wantUser || p != wantPassword {
-			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		if hook != nil && r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/git-receive-pack") && !hook(r) {
-			http.Error(w, "dropped", http.StatusServiceUnavailable)
-			return
-		}
-		h := backend
-		h.Env = append(slices.Clone(backend.Env), "REMOTE_USER="+wantUser)
-		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	s.URL = srv.URL
-	return s
-}
-
-func (s *httpGitServer) setPassword(p string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.password = p
-}
-
-func (s *httpGitServer) setBeforePush(f func(*http.Request) bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.beforePush = f
-}
-
-// newServedBare creates a bare repository below root that http-backend
-// accepts pushes to.
-func newServedBare(t *testing.T, root, name string) string {
-	t.Helper()
-	dir := filepath.Join(root, name)
-	git(t, "", "init", "-q", "--bare", "-b", "main", dir)
-	git(t, dir, "config", "http.receivepack", "true")
-	return dir
-}
-
-// sshGitServer serves the repositories below root over SSH on loopback,
-// running git-upload-pack and git-receive-pack for one client key.
-type sshGitServer struct {
-	Addr    string
-	HostKey ssh.PublicKey
+// SSHServer serves the repositories below a directory over SSH on
+// loopback, running git-upload-pack and git-receive-pack for one client key.
+// A repository's URL is "ssh://git@" + Addr + its absolute path.
+type SSHServer struct {
+	Addr    string        // host:port on 127.0.0.1
+	HostKey ssh.PublicKey // what a known_hosts file must list for Addr
 
 	root   string
 	gitBin string
@@ -109,7 +35,9 @@ type sshGitServer struct {
 	closed bool
 }
 
-func startSSHServer(t *testing.T, root string, client ssh.PublicKey) *sshGitServer {
+// StartSSH serves the repositories below root to the holder of client's
+// private key until the test ends, under a new host key.
+func StartSSH(t testing.TB, root string, client ssh.PublicKey) *SSHServer {
 	t.Helper()
 	gitBin, err := exec.LookPath("git")
 	if err != nil {
@@ -136,14 +64,14 @@ func startSSHServer(t *testing.T, root string, client ssh.PublicKey) *sshGitServ
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &sshGitServer{Addr: ln.Addr().String(), HostKey: hostSigner.PublicKey(), root: root,
+	s := &SSHServer{Addr: ln.Addr().String(), HostKey: hostSigner.PublicKey(), root: root,
 		gitBin: gitBin, config: config, ln: ln, conns: map[net.Conn]bool{}}
 	s.wg.Go(s.accept)
 	t.Cleanup(s.close)
 	return s
 }
 
-func (s *sshGitServer) accept() {
+func (s *SSHServer) accept() {
 	for {
 		conn, err := s.ln.Accept()
 		if err != nil {
@@ -161,7 +89,7 @@ func (s *sshGitServer) accept() {
 	}
 }
 
-func (s *sshGitServer) close() {
+func (s *SSHServer) close() {
 	s.ln.Close()
 	s.mu.Lock()
 	s.closed = true
@@ -172,7 +100,7 @@ func (s *sshGitServer) close() {
 	s.wg.Wait()
 }
 
-func (s *sshGitServer) serve(conn net.Conn) {
+func (s *SSHServer) serve(conn net.Conn) {
 	defer conn.Close()
 	sc, chans, reqs, err := ssh.NewServerConn(conn, s.config)
 	if err != nil {
@@ -194,7 +122,7 @@ func (s *sshGitServer) serve(conn net.Conn) {
 }
 
 // session runs the one git command a client execs, then closes.
-func (s *sshGitServer) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
+func (s *SSHServer) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 	defer ch.Close()
 	for req := range reqs {
 		if req.Type != "exec" {
@@ -219,9 +147,9 @@ func (s *sshGitServer) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 	}
 }
 
-func (s *sshGitServer) run(ch ssh.Channel, service, dir string) uint32 {
+func (s *SSHServer) run(ch ssh.Channel, service, dir string) uint32 {
 	cmd := exec.Command(s.gitBin, service, dir)
-	cmd.Env = append(os.Environ(), gitEnv...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = ch, ch.Stderr()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -241,8 +169,9 @@ func (s *sshGitServer) run(ch ssh.Channel, service, dir string) uint32 {
 	return 0
 }
 
-// knownHostsFile writes a known_hosts file listing key for addr.
-func knownHostsFile(t *testing.T, addr string, key ssh.PublicKey) string {
+// KnownHostsFile writes a known_hosts file listing key for addr and
+// returns its path.
+func KnownHostsFile(t testing.TB, addr string, key ssh.PublicKey) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "known_hosts")
 	line := knownhosts.Line([]string{knownhosts.Normalize(addr)}, key) + "\n"
@@ -252,9 +181,9 @@ func knownHostsFile(t *testing.T, addr string, key ssh.PublicKey) string {
 	return p
 }
 
-// newClientKey writes a new private key file and returns it with its
-// public key.
-func newClientKey(t *testing.T) (string, ssh.PublicKey) {
+// NewClientKey writes a new unencrypted ed25519 private key file and
+// returns its path with the public key.
+func NewClientKey(t testing.TB) (string, ssh.PublicKey) {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
