@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
@@ -152,50 +150,32 @@ func List(ctx context.Context, client kubernetes.Interface, sel Selection) (Stat
 	if err != nil {
 		return State{}, err
 	}
-	opts := metav1.ListOptions{LabelSelector: selector.String()}
-	var st State
-	err = each(ctx, opts, "services", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-		return client.CoreV1().Services(metav1.NamespaceAll).List(ctx, o)
-	}, func(obj runtime.Object) {
-		s := obj.(*corev1.Service)
-		strip(&s.ObjectMeta)
-		st.Services = append(st.Services, s)
-	})
-	if err != nil {
-		return State{}, err
+	endpoints := func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return client.CoreV1().Endpoints(metav1.NamespaceAll).List(ctx, o)
 	}
-	if api == Endpoints {
-		err = each(ctx, opts, "endpoints", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return client.CoreV1().Endpoints(metav1.NamespaceAll).List(ctx, o)
-		}, func(obj runtime.Object) {
-			e := obj.(*corev1.Endpoints)
-			strip(&e.ObjectMeta)
-			st.Endpoints = append(st.Endpoints, e)
-		})
-	} else {
-		err = each(ctx, opts, "endpointslices", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+	if api == EndpointSlices {
+		endpoints = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			return client.DiscoveryV1().EndpointSlices(metav1.NamespaceAll).List(ctx, o)
-		}, func(obj runtime.Object) {
-			e := obj.(*discoveryv1.EndpointSlice)
-			strip(&e.ObjectMeta)
-			st.EndpointSlices = append(st.EndpointSlices, e)
-		})
+		}
 	}
-	if err != nil {
-		return State{}, err
+	services := func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return client.CoreV1().Services(metav1.NamespaceAll).List(ctx, o)
+	}
+	var st State
+	opts := metav1.ListOptions{LabelSelector: selector.String()}
+	for _, l := range []struct {
+		what string
+		list pager.ListPageFunc
+	}{{"services", services}, {string(api), endpoints}} {
+		p := pager.New(l.list)
+		p.PageSize = 500
+		err := p.EachListItem(ctx, opts, func(obj runtime.Object) error {
+			st.add(obj, selector, api) // the same path a snapshot takes
+			return nil
+		})
+		if err != nil {
+			return State{}, fmt.Errorf("list %s: %w", l.what, err)
+		}
 	}
 	return st, nil
-}
-
-func each(ctx context.Context, opts metav1.ListOptions, what string, list pager.ListPageFunc, fn func(runtime.Object)) error {
-	p := pager.New(list)
-	p.PageSize = 500
-	err := p.EachListItem(ctx, opts, func(obj runtime.Object) error {
-		fn(obj)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("list %s: %w", what, err)
-	}
-	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -63,6 +64,17 @@ type pipelineConfig struct {
 	sel         source.Selection
 	gen         generate.Options
 	skipInvalid bool
+}
+
+// setUp builds the logger and the validated pipeline configuration every
+// command that renders starts with.
+func setUp(c *cli.Context) (*slog.Logger, pipelineConfig, error) {
+	logger, err := newLogger(c)
+	if err != nil {
+		return nil, pipelineConfig{}, err
+	}
+	cfg, err := pipelineConfigFrom(c)
+	return logger, cfg, err
 }
 
 func pipelineConfigFrom(c *cli.Context) (pipelineConfig, error) {

@@ -40,11 +40,7 @@ func renderCommand() *cli.Command {
 }
 
 func renderAction(c *cli.Context) error {
-	logger, err := newLogger(c)
-	if err != nil {
-		return err
-	}
-	cfg, err := pipelineConfigFrom(c)
+	logger, cfg, err := setUp(c)
 	if err != nil {
 		return err
 	}

@@ -124,11 +124,7 @@ func sinkFrom(c *cli.Context, logger *slog.Logger) (sink, string, error) {
 }
 
 func runAction(c *cli.Context) error {
-	logger, err := newLogger(c)
-	if err != nil {
-		return err
-	}
-	cfg, err := pipelineConfigFrom(c)
+	logger, cfg, err := setUp(c)
 	if err != nil {
 		return err
 	}
