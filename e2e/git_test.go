@@ -13,49 +13,26 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ssm-dev/ssm/internal/gittest"
 )
 
 // git runs the git CLI (tests only: ssm itself never execs git).
-func git(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=person", "GIT_AUTHOR_EMAIL=person@example.com",
-		"GIT_COMMITTER_NAME=person", "GIT_COMMITTER_EMAIL=person@example.com", "GIT_TERMINAL_PROMPT=0")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
+var git = gittest.Git
 
 // bareRepo creates a bare repository whose main branch holds one foreign
 // commit: a README and an apps/ folder that ssm must never touch.
 func bareRepo(t *testing.T) string {
 	t.Helper()
-	root := t.TempDir()
-	bare := filepath.Join(root, "repo.git")
-	git(t, root, "init", "-q", "--bare", "-b", "main", bare)
-	work := filepath.Join(root, "seed")
-	git(t, root, "clone", "-q", bare, work)
-	writeTree(t, work, map[string]string{"README.md": "# cluster config\n", "apps/app.yaml": "kind: ConfigMap\n"})
-	git(t, work, "add", "-A")
-	git(t, work, "commit", "-q", "-m", "seed")
-	git(t, work, "push", "-q", "origin", "HEAD:main")
+	bare := gittest.NewBare(t)
+	pushForeign(t, bare, map[string]string{"README.md": "# cluster config\n", "apps/app.yaml": "kind: ConfigMap\n"}, "seed")
 	return bare
 }
 
-func writeTree(t *testing.T, dir string, files map[string]string) {
+// pushForeign commits files to main as a person would.
+func pushForeign(t *testing.T, bare string, files map[string]string, msg string) {
 	t.Helper()
-	for p, s := range files {
-		full := filepath.Join(dir, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	gittest.HumanPush(t, bare, func(work string) { gittest.WriteFiles(t, work, files) }, msg)
 }
 
 // commit is one commit of a branch, newest first in commits.
@@ -69,17 +46,6 @@ func commits(t *testing.T, bare, branch string) []commit {
 		out = append(out, commit{f[0], f[1], f[2]})
 	}
 	return out
-}
-
-// pushForeign commits files to branch from a fresh clone, as a person would.
-func pushForeign(t *testing.T, bare string, files map[string]string, msg string) {
-	t.Helper()
-	work := filepath.Join(t.TempDir(), "foreign")
-	git(t, filepath.Dir(work), "clone", "-q", "-b", "main", bare, work)
-	writeTree(t, work, files)
-	git(t, work, "add", "-A")
-	git(t, work, "commit", "-q", "-m", msg)
-	git(t, work, "push", "-q", "origin", "HEAD:main")
 }
 
 // checkout clones branch of bare into a new directory, as a GitOps agent does.

@@ -124,7 +124,7 @@ func run(t *testing.T, env []string, name string, args ...string) result {
 // kubectl runs kubectl against s and fails the test unless it succeeds.
 func kubectl(t *testing.T, s *apiServer, args ...string) string {
 	t.Helper()
-	r := run(t, []string{"KUBECTL_APPLYSET=true"}, "kubectl", append([]string{"--kubeconfig", s.KubeConfig}, args...)...)
+	r := run(t, nil, "kubectl", append([]string{"--kubeconfig", s.KubeConfig}, args...)...)
 	if r.code != 0 {
 		t.Fatalf("kubectl %s: exit %d\n%s\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/ssm-dev/ssm/internal/gittest"
 )
 
 // TestRun runs `ssm run` against a real remote API server and a real bare
@@ -154,7 +156,7 @@ func TestRun(t *testing.T) {
 	eventually(t, 15*time.Second, "burst-0 removed", func() bool { return !slices.Contains(lsPath(t, bare, gitPath), "run-runshop-73736d-burst-0.yaml") })
 	applyCheckout(t, bare, prefix, mirrorNS, gitPath)
 	r3.terminate()
-	if got := git(t, bare, "log", "--format=%an", "main"); strings.Count(got, "person") != 2 {
+	if got := git(t, bare, "log", "--format=%an", "main"); strings.Count(got, "Human") != 2 {
 		t.Errorf("foreign commits lost:\n%s", got)
 	}
 }
@@ -197,9 +199,91 @@ func assertSameAsRender(t *testing.T, bare, path, prefix, ns string) {
 func applyCheckout(t *testing.T, bare, prefix, ns, path string) {
 	t.Helper()
 	dir := filepath.Join(checkout(t, bare), path)
-	kubectl(t, local, pruneApply(prefix, ns, dir)...)
+	applyPruning(t, prefix, ns, dir)
 	assertApplied(t, local, dir, ns, "mirror-svc-prefix-sync="+prefix)
 	if _, err := os.Stat(filepath.Join(dir, "kustomization.yaml")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestRunDirectory keeps a directory equal to the remote with `ssm run
+// --output`, exactly as render writes it.
+func TestRunDirectory(t *testing.T) {
+	requireEnv(t)
+	ctx := t.Context()
+	sel := map[string]string{"mirror.e2e/rundir": "true"}
+	svc := service{ns: "rundir", name: "api", labels: sel, spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{tcp("http", 80)}},
+		subsets: []corev1.EndpointSubset{{Addresses: []corev1.EndpointAddress{addr("10.30.0.1")}, Ports: []corev1.EndpointPort{{Name: "http", Port: 8080}}}}}
+	svc.apply(ctx, t, remote.Client)
+	out := filepath.Join(t.TempDir(), "mirrors")
+	common := []string{"--target-kube-config", remote.KubeConfig, "--label-selector", "mirror.e2e/rundir=true", "--svc-prefix", "dir", "--mirror-ns", "m"}
+	p := startRun(t, "run-dir", append(common, "--output", out, "--debounce", "200ms", "--max-delay", "1s")...)
+	file := filepath.Join(out, "dir-rundir-73736d-api.yaml")
+	eventually(t, 30*time.Second, "the first write", func() bool { _, err := os.Stat(file); return err == nil })
+
+	svc.subsets[0].Addresses = append(svc.subsets[0].Addresses, addr("10.30.0.2"))
+	svc.apply(ctx, t, remote.Client)
+	eventually(t, 10*time.Second, "the update", func() bool { b, _ := os.ReadFile(file); return strings.Contains(string(b), "10.30.0.2") })
+	deleteService(t, remote.Client, "rundir", "api")
+	eventually(t, 10*time.Second, "the removal", func() bool { _, err := os.Stat(file); return os.IsNotExist(err) })
+	p.terminate()
+
+	// What run left is what render writes, and --check agrees.
+	r := ssm(t, nil, append([]string{"render", "--check", "-o", out}, common...)...)
+	if r.code != 0 {
+		t.Fatalf("render --check after run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if p.metric("ssm_commits_total") != -1 { // the server is gone with the process
+		t.Fatal("metrics still served after SIGTERM")
+	}
+}
+
+// TestRunHTTPGit runs `ssm run` against a loopback smart-HTTP git server
+// with basic auth. The password file first holds a wrong password: every
+// sync fails and is retried with backoff, and the process stays up and not
+// ready. When the file is fixed, as a rotated secret would be, the next
+// retry pushes the newest state, changes made meanwhile included.
+func TestRunHTTPGit(t *testing.T) {
+	requireEnv(t)
+	ctx := t.Context()
+	root := t.TempDir()
+	srv := gittest.StartHTTP(t, root, "ssm", "s3cret")
+	bare := gittest.NewServedBare(t, root, "repo.git")
+	password := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(password, []byte("wrong\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sel := map[string]string{"mirror.e2e/runhttp": "true"}
+	mk := func(name string) service {
+		return service{ns: "runhttp", name: name, labels: sel, spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{tcp("http", 80)}},
+			subsets: []corev1.EndpointSubset{{Addresses: []corev1.EndpointAddress{addr("10.40.0.1")}, Ports: []corev1.EndpointPort{{Name: "http", Port: 8080}}}}}
+	}
+	mk("a").apply(ctx, t, remote.Client)
+	p := startRun(t, "run-http", "--target-kube-config", remote.KubeConfig, "--label-selector", "mirror.e2e/runhttp=true",
+		"--svc-prefix", "http", "--mirror-ns", "m", "--git-url", srv.URL+"/repo.git", "--git-path", "mirrors",
+		"--git-username", "ssm", "--git-password-path", password, "--debounce", "200ms", "--max-delay", "1s")
+
+	eventually(t, 30*time.Second, "two failed syncs", func() bool { return p.metric("ssm_sync_failures_total") >= 2 })
+	if code, body := p.get("/readyz"); code != 503 || !strings.Contains(body, "no successful sync yet") {
+		t.Errorf("/readyz while pushes fail: %d %q, want 503", code, body)
+	}
+	if heads := git(t, bare, "for-each-ref", "refs/heads"); heads != "" {
+		t.Fatalf("something was pushed with a wrong password: %s", heads)
+	}
+	mk("b").apply(ctx, t, remote.Client) // a change while git is failing
+	if err := os.WriteFile(password, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"http-runhttp-73736d-a.yaml", "http-runhttp-73736d-b.yaml", "kustomization.yaml"}
+	eventually(t, 60*time.Second, "the push once the password is right", func() bool {
+		return git(t, bare, "for-each-ref", "refs/heads") != "" && slices.Equal(lsPath(t, bare, "mirrors"), want)
+	})
+	if n := gittest.CommitCount(t, bare, "main"); n != 1 {
+		t.Errorf("%d commits, want 1 carrying both changes", n)
+	}
+	eventually(t, 10*time.Second, "ready", func() bool { code, _ := p.get("/readyz"); return code == 200 })
+	if !strings.Contains(p.logs(), "sync failed; retrying") || strings.Contains(p.logs(), "s3cret") {
+		t.Errorf("logs should say why syncs failed, and never hold the password:\n%s", p.logs())
+	}
+	p.terminate()
 }
