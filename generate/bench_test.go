@@ -93,7 +93,7 @@ func BenchmarkRender(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			state := generate.State(st)
+			state := stateOf(st)
 			opts := generate.Options{Cluster: "east", ServicePrefix: "east", MirrorNamespace: "mirrors", EndpointsAPI: api}
 			res, err := generate.Manifests(state, opts)
 			if err != nil || len(res.Mirrors) != 10000 {

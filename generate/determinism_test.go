@@ -37,9 +37,22 @@ func shuffled(st generate.State, r *rand.Rand) generate.State {
 		shuffle(r, s.Ports)
 		out.EndpointSlices = append(out.EndpointSlices, s)
 	}
+	for _, n := range st.Nodes {
+		n = n.DeepCopy()
+		shuffle(r, n.Status.Addresses)
+		shuffle(r, n.Status.Conditions)
+		out.Nodes = append(out.Nodes, n)
+	}
+	for _, s := range st.LocalServices {
+		s = s.DeepCopy()
+		shuffle(r, s.Spec.Ports)
+		out.LocalServices = append(out.LocalServices, s)
+	}
 	shuffle(r, out.Services)
 	shuffle(r, out.Endpoints)
 	shuffle(r, out.EndpointSlices)
+	shuffle(r, out.Nodes)
+	shuffle(r, out.LocalServices)
 	return out
 }
 
@@ -48,7 +61,7 @@ func shuffle[T any](r *rand.Rand, s []T) {
 }
 
 func TestDeterministic(t *testing.T) {
-	for _, c := range []string{"endpoints", "both", "endpointslices-input"} {
+	for _, c := range []string{"endpoints", "both", "endpointslices-input", "nodeport"} {
 		t.Run(c, func(t *testing.T) {
 			t.Parallel()
 			state, opts := loadCase(t, filepath.Join(goldenRoot, c))

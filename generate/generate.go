@@ -5,6 +5,7 @@
 package generate
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -47,13 +48,37 @@ const (
 // EndpointsAPIs lists the valid EndpointsAPI values.
 var EndpointsAPIs = []EndpointsAPI{Endpoints, EndpointSlices, Both}
 
+// Mode is what is mirrored and how remote Services are reached.
+type Mode string
+
+const (
+	// ModeEndpoints mirrors label-selected Services with their pod IPs, for
+	// clusters on a flat pod network (semaphore-service-mirror's job).
+	ModeEndpoints Mode = "endpoints"
+	// ModeNodePort mirrors Services that have node ports under their own
+	// namespace and name, with the remote nodes' IPs and node ports as
+	// endpoints (barrelman's job).
+	ModeNodePort Mode = "nodeport"
+)
+
+// Modes lists the valid Mode values.
+var Modes = []Mode{ModeEndpoints, ModeNodePort}
+
 // Options configures the rendering of one remote cluster.
 type Options struct {
+	Mode Mode // empty means ModeEndpoints
 	// Cluster names the remote cluster in annotations; empty leaves it out.
-	Cluster         string
+	Cluster      string
+	EndpointsAPI EndpointsAPI // empty means Endpoints
+
+	// Endpoints mode.
 	ServicePrefix   string
 	MirrorNamespace string
-	EndpointsAPI    EndpointsAPI // empty means Endpoints
+
+	// NodePort mode.
+	IgnoreNamespaces     []string // remote namespaces whose Services are never mirrored
+	ExcludeUnschedulable bool     // leave cordoned nodes out of the endpoints
+	NodePortService      bool     // render type NodePort keeping the remote node port, not ClusterIP
 }
 
 // State is the remote state to mirror. Services are expected to be already
@@ -64,16 +89,27 @@ type State struct {
 	Services       []*corev1.Service
 	Endpoints      []*corev1.Endpoints
 	EndpointSlices []*discoveryv1.EndpointSlice
+	// Nodes are the remote nodes (NodePort mode).
+	Nodes []*corev1.Node
+	// LocalServices are the local cluster's Services labelled
+	// tfw.io/barrelman: "true", whose endpoints NodePort mode renders.
+	LocalServices []*corev1.Service
 }
 
-// Reasons a remote Service is not mirrored.
+// Reasons a Service is not mirrored, or mirrored with a caveat.
 const (
 	ReasonExternalName  = "ExternalName"
 	ReasonInvalidName   = "InvalidName"
 	ReasonNameCollision = "NameCollision"
+	// NodePort mode.
+	ReasonNoNodePort      = "NoNodePort"      // a remote port without a node port
+	ReasonNamedTargetPort = "NamedTargetPort" // a local Service's port whose targetPort is a name
+	ReasonLocalService    = "LocalService"    // a hand-written local Service of that name exists
+	ReasonSelector        = "Selector"        // a hand-written local Service with a selector
 )
 
-// Skipped is a remote Service that was not rendered.
+// Skipped is a Service that was not rendered, or, in Result.Warnings,
+// rendered without some of its ports.
 type Skipped struct {
 	Service string // namespace/name in the remote cluster
 	Mirror  string // the name it would have been mirrored as
@@ -92,10 +128,11 @@ type Mirror struct {
 // the output root to contents; Mirrors and Skipped are sorted by Service;
 // Objects counts rendered objects by kind.
 type Result struct {
-	Files   map[string][]byte
-	Mirrors []Mirror
-	Skipped []Skipped
-	Objects map[string]int
+	Files    map[string][]byte
+	Mirrors  []Mirror
+	Skipped  []Skipped
+	Warnings []Skipped
+	Objects  map[string]int
 }
 
 // Invalid returns the skipped Services whose mirror could not be named: a
@@ -103,7 +140,7 @@ type Result struct {
 func (r Result) Invalid() []Skipped {
 	var out []Skipped
 	for _, s := range r.Skipped {
-		if s.Reason != ReasonExternalName {
+		if s.Reason == ReasonInvalidName || s.Reason == ReasonNameCollision {
 			out = append(out, s)
 		}
 	}
@@ -112,14 +149,23 @@ func (r Result) Invalid() []Skipped {
 
 // Validate reports options that cannot produce any valid manifest.
 func (o Options) Validate() error {
+	if o.Mode != "" && !slices.Contains(Modes, o.Mode) {
+		return fmt.Errorf("mode %q: must be one of %v", o.Mode, Modes)
+	}
+	if o.EndpointsAPI != "" && !slices.Contains(EndpointsAPIs, o.EndpointsAPI) {
+		return fmt.Errorf("endpoints API %q: must be one of %v", o.EndpointsAPI, EndpointsAPIs)
+	}
+	if o.Mode == ModeNodePort {
+		if o.ServicePrefix != "" || o.MirrorNamespace != "" {
+			return errors.New("service prefix and mirror namespace are for endpoints mode: nodeport mode keeps namespaces and names")
+		}
+		return nil
+	}
 	if errs := validation.IsDNS1123Label(o.MirrorNamespace); len(errs) > 0 {
 		return fmt.Errorf("mirror namespace %q: %s", o.MirrorNamespace, strings.Join(errs, "; "))
 	}
 	if errs := validation.IsDNS1035Label(o.ServicePrefix); len(errs) > 0 {
 		return fmt.Errorf("service prefix %q: %s", o.ServicePrefix, strings.Join(errs, "; "))
-	}
-	if o.EndpointsAPI != "" && !slices.Contains(EndpointsAPIs, o.EndpointsAPI) {
-		return fmt.Errorf("endpoints API %q: must be one of %v", o.EndpointsAPI, EndpointsAPIs)
 	}
 	return nil
 }
@@ -141,8 +187,15 @@ func Manifests(state State, opts Options) (Result, error) {
 	if opts.EndpointsAPI == "" {
 		opts.EndpointsAPI = Endpoints
 	}
-	mirrors, skipped := plan(state, opts)
-	res := Result{Files: make(map[string][]byte, len(mirrors)+1), Objects: map[string]int{}, Skipped: skipped}
+	var mirrors []mirror
+	var namespaces []string
+	res := Result{Objects: map[string]int{}}
+	if opts.Mode == ModeNodePort {
+		mirrors, namespaces, res.Skipped, res.Warnings = nodePortPlan(state, opts)
+	} else {
+		mirrors, res.Skipped = plan(state, opts)
+	}
+	res.Files = make(map[string][]byte, len(mirrors)+2)
 	var buf []byte
 	for _, m := range mirrors {
 		var err error
@@ -150,9 +203,15 @@ func Manifests(state State, opts Options) (Result, error) {
 		if err != nil {
 			return Result{}, fmt.Errorf("render %s: %w", m.remote, err)
 		}
-		file := m.name + ".yaml"
-		res.Files[file] = slices.Clone(buf)
-		res.Mirrors = append(res.Mirrors, Mirror{Service: m.remote, Name: m.name, File: file})
+		res.Files[m.file] = slices.Clone(buf)
+		res.Mirrors = append(res.Mirrors, Mirror{Service: m.remote, Name: m.name, File: m.file})
+	}
+	if len(namespaces) > 0 {
+		b, err := namespacesFile(namespaces, res.Objects)
+		if err != nil {
+			return Result{}, err
+		}
+		res.Files[NamespacesFile] = b
 	}
 	res.Files[KustomizationFile] = Kustomization(res.Files)
 	return res, nil

@@ -23,6 +23,8 @@ type goldenCase struct {
 	Snapshot           string
 	LabelSelector      string
 	RemoteEndpointsAPI source.EndpointsAPI
+	Nodes              bool
+	LocalSnapshot      string // local Services for NodePort mode's manual endpoints
 	Options            generate.Options
 }
 
@@ -40,11 +42,24 @@ func loadCase(t *testing.T, dir string) (generate.State, generate.Options) {
 	if err := json.Unmarshal(b, &c); err != nil {
 		t.Fatalf("%s: %v", dir, err)
 	}
-	st, err := source.LoadFile(filepath.Join(goldenRoot, c.Snapshot), source.Selection{LabelSelector: c.LabelSelector, EndpointsAPI: c.RemoteEndpointsAPI}, nil)
+	st, err := source.LoadFile(filepath.Join(goldenRoot, c.Snapshot), source.Selection{LabelSelector: c.LabelSelector, EndpointsAPI: c.RemoteEndpointsAPI, Nodes: c.Nodes}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return generate.State(st), c.Options
+	state := stateOf(st)
+	if c.LocalSnapshot != "" {
+		local, err := source.LoadFile(filepath.Join(goldenRoot, c.LocalSnapshot), source.Selection{LabelSelector: "tfw.io/barrelman=true", EndpointsAPI: source.NoEndpoints}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		state.LocalServices = local.Services
+	}
+	return state, c.Options
+}
+
+// stateOf is what cmd/ssm hands generate for a remote read by source.
+func stateOf(st source.State) generate.State {
+	return generate.State{Services: st.Services, Endpoints: st.Endpoints, EndpointSlices: st.EndpointSlices, Nodes: st.Nodes}
 }
 
 func TestGolden(t *testing.T) {
@@ -61,7 +76,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := map[string]string{"skipped.txt": skippedText(res.Skipped)}
+			got := map[string]string{"skipped.txt": skippedText(res.Skipped) + skippedText(res.Warnings)}
 			for p, b := range res.Files {
 				got[filepath.Join("want", p)] = string(b)
 			}

@@ -15,10 +15,14 @@ import (
 // mirror is a remote Service planned for rendering, with its endpoints
 // normalised into groups that share one port set.
 type mirror struct {
-	remote string // namespace/name in the remote cluster
-	name   string
-	svc    *corev1.Service
-	groups []group
+	remote    string // namespace/name of the Service it comes from
+	namespace string // where the mirror lives locally
+	name      string
+	file      string
+	svc       *corev1.Service     // the Service it comes from, for annotations
+	spec      *corev1.ServiceSpec // the Service to render; nil renders endpoints only
+	labels    map[string]string   // on every object of the mirror
+	groups    []group
 }
 
 type epPort struct {
@@ -76,8 +80,9 @@ func plan(state State, opts Options) ([]mirror, []Skipped) {
 			continue
 		}
 		byName[name] = append(byName[name], len(mirrors))
-		mirrors = append(mirrors, mirror{remote: remote, name: name, svc: svc,
-			groups: endpointGroups(svc, eps[remote], slcs[remote])})
+		spec := mirrorSpec(svc)
+		mirrors = append(mirrors, mirror{remote: remote, namespace: opts.MirrorNamespace, name: name, file: name + ".yaml",
+			svc: svc, spec: &spec, labels: mirrorLabels(opts), groups: endpointGroups(svc, eps[remote], slcs[remote])})
 	}
 	kept := mirrors[:0:0]
 	for _, m := range mirrors {

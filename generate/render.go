@@ -37,20 +37,29 @@ func mirrorLabels(opts Options) map[string]string {
 }
 
 func (m mirror) meta(name string, opts Options, extra map[string]string) metav1.ObjectMeta {
-	labels := mirrorLabels(opts)
+	labels := make(map[string]string, len(m.labels)+len(extra))
+	for k, v := range m.labels {
+		labels[k] = v
+	}
 	for k, v := range extra {
 		labels[k] = v
 	}
-	ann := map[string]string{AnnotationNS: m.svc.Namespace, AnnotationName: m.svc.Name}
+	ann := map[string]string{}
+	if m.svc != nil {
+		ann[AnnotationNS], ann[AnnotationName] = m.svc.Namespace, m.svc.Name
+	}
 	if opts.Cluster != "" {
 		ann[AnnotationCluster] = opts.Cluster
 	}
-	return metav1.ObjectMeta{Name: name, Namespace: opts.MirrorNamespace, Labels: labels, Annotations: ann}
+	return metav1.ObjectMeta{Name: name, Namespace: m.namespace, Labels: labels, Annotations: ann}
 }
 
 // render appends the mirror's documents to buf and counts them by kind.
 func (m mirror) render(buf []byte, opts Options, counts map[string]int) ([]byte, error) {
-	docs := []any{m.service(opts)}
+	var docs []any
+	if m.spec != nil {
+		docs = append(docs, m.service(opts))
+	}
 	if opts.EndpointsAPI == Endpoints || opts.EndpointsAPI == Both {
 		docs = append(docs, m.endpoints(opts))
 	}
@@ -69,32 +78,29 @@ func (m mirror) render(buf []byte, opts Options, counts map[string]int) ([]byte,
 		}
 		buf = append(buf, b...)
 	}
-	counts["Service"]++
-	if opts.EndpointsAPI != EndpointSlices {
-		counts["Endpoints"]++
-	}
-	if opts.EndpointsAPI != Endpoints {
-		counts["EndpointSlice"] += len(docs) - 1 - boolInt(opts.EndpointsAPI == Both)
+	for _, d := range docs {
+		switch d.(type) {
+		case serviceDoc:
+			counts["Service"]++
+		case *corev1.Endpoints:
+			counts["Endpoints"]++
+		case *discoveryv1.EndpointSlice:
+			counts["EndpointSlice"]++
+		}
 	}
 	return buf, nil
 }
 
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// service is the selector-less local Service: ClusterIP, or headless when
-// the remote is, whatever the remote type was; only the ports' identity is
-// kept, with targetPort spelled out as the API server would default it.
-func (m mirror) service(opts Options) serviceDoc {
-	spec := corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, PublishNotReadyAddresses: m.svc.Spec.PublishNotReadyAddresses}
-	if m.svc.Spec.ClusterIP == corev1.ClusterIPNone {
+// mirrorSpec is the selector-less local Service of an endpoints-mode
+// mirror: ClusterIP, or headless when the remote is, whatever the remote
+// type was; only the ports' identity is kept, with targetPort spelled out as
+// the API server would default it.
+func mirrorSpec(svc *corev1.Service) corev1.ServiceSpec {
+	spec := corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, PublishNotReadyAddresses: svc.Spec.PublishNotReadyAddresses}
+	if svc.Spec.ClusterIP == corev1.ClusterIPNone {
 		spec.ClusterIP = corev1.ClusterIPNone
 	}
-	for _, p := range m.svc.Spec.Ports {
+	for _, p := range svc.Spec.Ports {
 		spec.Ports = append(spec.Ports, corev1.ServicePort{
 			Name:        p.Name,
 			Protocol:    cmp.Or(p.Protocol, corev1.ProtocolTCP),
@@ -103,13 +109,21 @@ func (m mirror) service(opts Options) serviceDoc {
 			TargetPort:  intstr.FromInt32(p.Port),
 		})
 	}
-	slices.SortFunc(spec.Ports, func(a, b corev1.ServicePort) int {
+	sortServicePorts(spec.Ports)
+	return spec
+}
+
+func sortServicePorts(ps []corev1.ServicePort) {
+	slices.SortFunc(ps, func(a, b corev1.ServicePort) int {
 		return cmp.Or(cmp.Compare(a.Port, b.Port), strings.Compare(string(a.Protocol), string(b.Protocol)), strings.Compare(a.Name, b.Name))
 	})
+}
+
+func (m mirror) service(opts Options) serviceDoc {
 	return serviceDoc{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
 		Metadata: m.meta(m.name, opts, nil),
-		Spec:     spec,
+		Spec:     *m.spec,
 	}
 }
 

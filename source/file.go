@@ -66,14 +66,14 @@ func Parse(r io.Reader, sel Selection) (State, error) {
 		if len(raw.Raw) == 0 || bytes.Equal(raw.Raw, []byte("null")) {
 			continue
 		}
-		if err := st.addRaw(raw.Raw, selector, api); err != nil {
+		if err := st.addRaw(raw.Raw, selector, api, sel.Nodes); err != nil {
 			return State{}, fmt.Errorf("document %d: %w", doc, err)
 		}
 	}
 	return st, nil
 }
 
-func (st *State) addRaw(data []byte, sel labels.Selector, api EndpointsAPI) error {
+func (st *State) addRaw(data []byte, sel labels.Selector, api EndpointsAPI, nodes bool) error {
 	obj, gvk, err := snapshotCodecs.UniversalDeserializer().Decode(data, nil, nil)
 	if runtime.IsNotRegisteredError(err) {
 		return nil // another kind: not ours to mirror
@@ -84,7 +84,7 @@ func (st *State) addRaw(data []byte, sel labels.Selector, api EndpointsAPI) erro
 	switch o := obj.(type) {
 	case *corev1.List:
 		for i, item := range o.Items {
-			if err := st.addRaw(item.Raw, sel, api); err != nil {
+			if err := st.addRaw(item.Raw, sel, api, nodes); err != nil {
 				return fmt.Errorf("item %d: %w", i, err)
 			}
 		}
@@ -100,6 +100,12 @@ func (st *State) addRaw(data []byte, sel labels.Selector, api EndpointsAPI) erro
 		for i := range o.Items {
 			st.add(&o.Items[i], sel, api)
 		}
+	case *corev1.NodeList:
+		for i := range o.Items {
+			st.addNode(&o.Items[i], nodes)
+		}
+	case *corev1.Node:
+		st.addNode(o, nodes)
 	default:
 		if !isKnown(gvk) {
 			return nil
@@ -111,6 +117,13 @@ func (st *State) addRaw(data []byte, sel labels.Selector, api EndpointsAPI) erro
 
 func isKnown(gvk *schema.GroupVersionKind) bool {
 	return gvk != nil && (gvk.Kind == "Service" || gvk.Kind == "Endpoints" || gvk.Kind == "EndpointSlice")
+}
+
+func (st *State) addNode(n *corev1.Node, want bool) {
+	if want {
+		strip(&n.ObjectMeta)
+		st.Nodes = append(st.Nodes, n)
+	}
 }
 
 // add keeps obj when the selection wants it, as a server-side list would.

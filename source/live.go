@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
@@ -161,20 +162,36 @@ func List(ctx context.Context, client kubernetes.Interface, sel Selection) (Stat
 	services := func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 		return client.CoreV1().Services(metav1.NamespaceAll).List(ctx, o)
 	}
-	var st State
-	opts := metav1.ListOptions{LabelSelector: selector.String()}
-	for _, l := range []struct {
+	type listing struct {
 		what string
 		list pager.ListPageFunc
-	}{{"services", services}, {string(api), endpoints}} {
+	}
+	lists := []listing{{"services", services}}
+	if api != NoEndpoints {
+		lists = append(lists, listing{string(api), endpoints})
+	}
+	var st State
+	for _, l := range lists {
 		p := pager.New(l.list)
 		p.PageSize = 500
-		err := p.EachListItem(ctx, opts, func(obj runtime.Object) error {
+		err := p.EachListItem(ctx, metav1.ListOptions{LabelSelector: selector.String()}, func(obj runtime.Object) error {
 			st.add(obj, selector, api) // the same path a snapshot takes
 			return nil
 		})
 		if err != nil {
 			return State{}, fmt.Errorf("list %s: %w", l.what, err)
+		}
+	}
+	if sel.Nodes {
+		nodes := pager.New(func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return client.CoreV1().Nodes().List(ctx, o)
+		})
+		err := nodes.EachListItem(ctx, metav1.ListOptions{}, func(obj runtime.Object) error {
+			st.addNode(obj.(*corev1.Node), true)
+			return nil
+		})
+		if err != nil {
+			return State{}, fmt.Errorf("list nodes: %w", err)
 		}
 	}
 	return st, nil

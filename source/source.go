@@ -21,17 +21,19 @@ type EndpointsAPI string
 const (
 	Endpoints      EndpointsAPI = "endpoints"      // v1 Endpoints (semaphore-service-mirror's choice)
 	EndpointSlices EndpointsAPI = "endpointslices" // discovery.k8s.io/v1, dual-stack and over 1,000 endpoints
+	NoEndpoints    EndpointsAPI = "none"           // Services only (NodePort mode needs no remote endpoints)
 )
 
 // EndpointsAPIs lists the valid EndpointsAPI values.
-var EndpointsAPIs = []EndpointsAPI{Endpoints, EndpointSlices}
+var EndpointsAPIs = []EndpointsAPI{Endpoints, EndpointSlices, NoEndpoints}
 
-// State is what was read: label-selected Services and the endpoint objects
-// of the kind asked for. Its shape matches generate.State.
+// State is what was read: label-selected Services, the endpoint objects of
+// the kind asked for, and the nodes when asked for.
 type State struct {
 	Services       []*corev1.Service
 	Endpoints      []*corev1.Endpoints
 	EndpointSlices []*discoveryv1.EndpointSlice
+	Nodes          []*corev1.Node
 }
 
 // Selection says which objects are read.
@@ -40,6 +42,8 @@ type Selection struct {
 	// their Service's labels; empty selects everything.
 	LabelSelector string
 	EndpointsAPI  EndpointsAPI // empty means Endpoints
+	// Nodes reads every node too (no label selection applies to them).
+	Nodes bool
 }
 
 func (s Selection) parse() (labels.Selector, EndpointsAPI, error) {

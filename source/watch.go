@@ -40,10 +40,13 @@ type WatchOptions struct {
 type Watcher struct {
 	factory  informers.SharedInformerFactory
 	services cache.SharedIndexInformer
-	eps      cache.SharedIndexInformer
+	eps      cache.SharedIndexInformer // nil with NoEndpoints
+	nodes    cache.SharedIndexInformer // nil unless Selection.Nodes
 	api      EndpointsAPI
 	sel      labels.Selector
 	opts     WatchOptions
+
+	nodeFactory informers.SharedInformerFactory
 
 	mu     sync.Mutex
 	synced bool
@@ -62,20 +65,35 @@ func NewWatcher(client kubernetes.Interface, opts WatchOptions) (*Watcher, error
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel.String() }))
 	w := &Watcher{factory: factory, api: api, sel: sel, opts: opts}
 	w.services = factory.Core().V1().Services().Informer()
-	if api == Endpoints {
+	switch api {
+	case Endpoints:
 		w.eps = factory.Core().V1().Endpoints().Informer()
-	} else {
+	case EndpointSlices:
 		w.eps = factory.Discovery().V1().EndpointSlices().Informer()
 	}
-	for _, inf := range []struct {
-		name string
-		inf  cache.SharedIndexInformer
-	}{{"services", w.services}, {string(api), w.eps}} {
-		if err := w.setUp(inf.name, inf.inf); err != nil {
+	if opts.Selection.Nodes {
+		// Nodes are not label-selected: a factory of their own, without the tweak.
+		w.nodeFactory = informers.NewSharedInformerFactory(client, opts.Resync)
+		w.nodes = w.nodeFactory.Core().V1().Nodes().Informer()
+	}
+	for name, inf := range w.informers() {
+		if err := w.setUp(name, inf); err != nil {
 			return nil, err
 		}
 	}
 	return w, nil
+}
+
+// informers returns the informers in use by resource name.
+func (w *Watcher) informers() map[string]cache.SharedIndexInformer {
+	m := map[string]cache.SharedIndexInformer{"services": w.services}
+	if w.eps != nil {
+		m[string(w.api)] = w.eps
+	}
+	if w.nodes != nil {
+		m["nodes"] = w.nodes
+	}
+	return m
 }
 
 func (w *Watcher) setUp(resource string, inf cache.SharedIndexInformer) error {
@@ -142,14 +160,28 @@ func metaOf(obj any) (metav1.Object, error) {
 func (w *Watcher) Run(ctx context.Context) error {
 	w.factory.Start(ctx.Done())
 	defer w.factory.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), w.services.HasSynced, w.eps.HasSynced) {
-		return fmt.Errorf("remote caches did not sync: %w", context.Cause(ctx))
+	if w.nodeFactory != nil {
+		w.nodeFactory.Start(ctx.Done())
+		defer w.nodeFactory.Shutdown()
+	}
+	var synced []cache.InformerSynced
+	for _, inf := range w.informers() {
+		synced = append(synced, inf.HasSynced)
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+		return fmt.Errorf("caches did not sync: %w", context.Cause(ctx))
 	}
 	w.mu.Lock()
 	w.synced = true
 	w.mu.Unlock()
-	w.opts.Logger.Info("remote caches synced", "services", len(w.services.GetStore().ListKeys()), string(w.api), len(w.eps.GetStore().ListKeys()))
-	w.opts.OnEvent("services", "synced")
+	var counts []any
+	for name, inf := range w.informers() {
+		counts = append(counts, name, len(inf.GetStore().ListKeys()))
+	}
+	w.opts.Logger.Info("caches synced", counts...)
+	if w.opts.OnEvent != nil {
+		w.opts.OnEvent("services", "synced")
+	}
 	<-ctx.Done()
 	return nil
 }
@@ -169,12 +201,19 @@ func (w *Watcher) State() State {
 	for _, o := range w.services.GetStore().List() {
 		st.Services = append(st.Services, o.(*corev1.Service))
 	}
-	for _, o := range w.eps.GetStore().List() {
-		switch e := o.(type) {
-		case *corev1.Endpoints:
-			st.Endpoints = append(st.Endpoints, e)
-		case *discoveryv1.EndpointSlice:
-			st.EndpointSlices = append(st.EndpointSlices, e)
+	if w.eps != nil {
+		for _, o := range w.eps.GetStore().List() {
+			switch e := o.(type) {
+			case *corev1.Endpoints:
+				st.Endpoints = append(st.Endpoints, e)
+			case *discoveryv1.EndpointSlice:
+				st.EndpointSlices = append(st.EndpointSlices, e)
+			}
+		}
+	}
+	if w.nodes != nil {
+		for _, o := range w.nodes.GetStore().List() {
+			st.Nodes = append(st.Nodes, o.(*corev1.Node))
 		}
 	}
 	return st

@@ -22,7 +22,10 @@ var ownership = gitsync.Ownership{File: generate.KustomizationFile, Prefix: []by
 
 func renderCommand() *cli.Command {
 	flags := append(remoteFlags(), renderFlags()...)
+	flags = append(flags, nodePortFlags()...)
 	flags = append(flags,
+		&cli.StringFlag{Name: "local-from-file", Category: catNodePort, EnvVars: env("local-from-file"),
+			Usage: "read the local cluster's hand-written Services for --manual-endpoints from a snapshot `FILE` instead of the local cluster"},
 		&cli.StringFlag{Name: "from-file", Category: catRemote, EnvVars: env("from-file"),
 			Usage: "read a snapshot from `FILE` instead of a live cluster (what kubectl get services,endpoints,endpointslices -A -o yaml prints), or - for stdin"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Category: catOutput, EnvVars: env("output"), Value: "-",
@@ -51,15 +54,25 @@ func renderAction(c *cli.Context) error {
 	if from != "" && cfg.conn.Given() {
 		return errors.New("--from-file reads a snapshot: drop the remote connection flags")
 	}
-	state, err := readState(c.Context, cfg, from, c.App.Reader, logger)
+	remote, err := readState(c.Context, "remote", cfg.conn, cfg.sel, from, c.App.Reader, logger)
 	if err != nil {
 		return err
 	}
-	res, err := generate.Manifests(generate.State(state), cfg.gen)
+	var local source.State
+	if cfg.manual {
+		localFrom := c.String("local-from-file")
+		if localFrom == "-" && from == "-" {
+			return errors.New("--from-file and --local-from-file cannot both read stdin")
+		}
+		if local, err = readState(c.Context, "local cluster", cfg.local, cfg.localSel, localFrom, c.App.Reader, logger); err != nil {
+			return fmt.Errorf("%w (the local cluster is read for --manual-endpoints; --manual-endpoints=false skips it)", err)
+		}
+	}
+	res, err := generate.Manifests(stateFor(remote, local), cfg.gen)
 	if err != nil {
 		return err
 	}
-	logSkipped(logger, res.Skipped)
+	logSkipped(logger, res)
 	switch {
 	case check:
 		if err := checkDir(c.App.Writer, out, res, logger); err != nil {
@@ -80,36 +93,45 @@ func renderAction(c *cli.Context) error {
 	return invalidErr(res, cfg.skipInvalid)
 }
 
-// readState reads the remote state from a snapshot file or the live API.
-func readState(ctx context.Context, cfg pipelineConfig, from string, stdin io.Reader, logger *slog.Logger) (source.State, error) {
+// readState reads a cluster's state from a snapshot file or the live API.
+func readState(ctx context.Context, what string, conn source.Connection, sel source.Selection, from string, stdin io.Reader, logger *slog.Logger) (source.State, error) {
 	if from != "" {
-		return source.LoadFile(from, cfg.sel, stdin)
+		return source.LoadFile(from, sel, stdin)
 	}
-	rc, err := source.RESTConfig(ctx, cfg.conn)
+	rc, err := source.RESTConfig(ctx, conn)
 	if err != nil {
 		return source.State{}, err
 	}
 	rc.WarningHandler = newOnceWarnings(logger)
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
-		return source.State{}, fmt.Errorf("client for %s: %w", cfg.conn.Describe(), err)
+		return source.State{}, fmt.Errorf("client for %s: %w", conn.Describe(), err)
 	}
-	logger.Debug("reading remote", "remote", cfg.conn.Describe(), "host", rc.Host, "labelSelector", cfg.sel.LabelSelector)
-	st, err := source.List(ctx, client, cfg.sel)
+	logger.Debug("reading cluster", "cluster", conn.Describe(), "host", rc.Host, "labelSelector", sel.LabelSelector)
+	st, err := source.List(ctx, client, sel)
 	if err != nil {
-		return source.State{}, fmt.Errorf("read remote %s: %w", rc.Host, err)
+		return source.State{}, fmt.Errorf("read %s %s: %w", what, rc.Host, err)
 	}
 	return st, nil
 }
 
-func logSkipped(logger *slog.Logger, skipped []generate.Skipped) {
-	for _, s := range skipped {
-		level := slog.LevelError
-		if s.Reason == generate.ReasonExternalName {
-			level = slog.LevelWarn
+// logSkipped logs what was left out: errors for Services whose mirror could
+// not be named, warnings for the rest.
+func logSkipped(logger *slog.Logger, res generate.Result) {
+	invalid := map[string]bool{}
+	for _, s := range res.Invalid() {
+		invalid[s.Service+s.Reason] = true
+	}
+	for _, s := range res.Skipped {
+		level := slog.LevelWarn
+		if invalid[s.Service+s.Reason] {
+			level = slog.LevelError
 		}
-		logger.Log(context.Background(), level, "remote Service not mirrored", "service", s.Service,
+		logger.Log(context.Background(), level, "Service not mirrored", "service", s.Service,
 			"mirror", s.Mirror, "reason", s.Reason, "detail", s.Message)
+	}
+	for _, w := range res.Warnings {
+		logger.Warn("Service mirrored in part", "service", w.Service, "reason", w.Reason, "detail", w.Message)
 	}
 }
 
@@ -129,13 +151,18 @@ func invalidErr(res generate.Result, skipInvalid bool) error {
 // writeStream prints every rendered manifest as one multi-document stream,
 // in kustomization order.
 func writeStream(w io.Writer, res generate.Result) error {
-	for i, m := range res.Mirrors {
-		if i > 0 {
+	first := true
+	for _, p := range gitsync.Files(res.Files).Paths() {
+		if p == generate.KustomizationFile {
+			continue
+		}
+		if !first {
 			if _, err := io.WriteString(w, "---\n"); err != nil {
 				return err
 			}
 		}
-		if _, err := w.Write(res.Files[m.File]); err != nil {
+		first = false
+		if _, err := w.Write(res.Files[p]); err != nil {
 			return err
 		}
 	}

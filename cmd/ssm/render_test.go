@@ -158,3 +158,42 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version: exit %d, %q", code, stdout)
 	}
 }
+
+func TestRenderNodePortMode(t *testing.T) {
+	remote, local := "../../testdata/render/nodeport-snapshot.yaml", "../../testdata/render/nodeport-local.yaml"
+	code, stdout, stderr := ssm(t, "", "render", "--mode", "nodeport", "--from-file", remote, "--local-from-file", local)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	for _, want := range []string{"kind: Namespace", "name: bar\n  namespace: foo", "targetPort: 30080", "tfw.io/barrelman: managed-resource"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if !strings.Contains(stderr, "NamedTargetPort") || !strings.Contains(stderr, "kube-system") && strings.Contains(stdout, "namespace: kube-system") {
+		t.Errorf("warnings or ignored namespaces wrong:\n%s", stderr)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{name: "prefix in nodeport mode", args: []string{"--svc-prefix", "p"}, want: "nodeport mode keeps namespaces and names"},
+		{name: "unknown mode", args: []string{"--mode", "mesh"}, want: `--mode "mesh"`},
+		{name: "no local cluster", args: []string{"--kube-config", "/nonexistent/kubeconfig"}, want: "--manual-endpoints=false skips it"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"render", "--mode", "nodeport", "--from-file", remote}, tt.args...)
+			code, _, stderr := ssm(t, "", args...)
+			if code != exitError || !strings.Contains(stderr, tt.want) {
+				t.Errorf("exit %d, want %d with %q:\n%s", code, exitError, tt.want, stderr)
+			}
+		})
+	}
+	// Without the local cluster, only the remote's Services are rendered.
+	code, stdout, _ = ssm(t, "", "render", "--mode", "nodeport", "--from-file", remote, "--manual-endpoints=false")
+	if code != exitOK || strings.Contains(stdout, "name: baz") {
+		t.Errorf("--manual-endpoints=false: exit %d, manual Service rendered: %v", code, strings.Contains(stdout, "name: baz"))
+	}
+}

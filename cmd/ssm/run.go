@@ -51,6 +51,7 @@ func runFlags() []cli.Flag {
 
 func runCommand() *cli.Command {
 	flags := append(remoteFlags(), renderFlags()...)
+	flags = append(flags, nodePortFlags()...)
 	flags = append(flags, runFlags()...)
 	return &cli.Command{
 		Name:  "run",
@@ -158,25 +159,34 @@ func runAction(c *cli.Context) error {
 		return fmt.Errorf("client for %s: %w", cfg.conn.Describe(), err)
 	}
 	k := newKicker()
-	w, err := source.NewWatcher(client, source.WatchOptions{
-		Selection: cfg.sel, Resync: c.Duration("resync-period"), Logger: logger,
-		OnEvent: func(resource, event string) {
-			m.watchEvents.WithLabelValues(resource, event).Inc()
-			k.kick()
-		},
-		OnWatchError: func(resource string, err error) {
-			m.watchErrors.WithLabelValues(resource).Inc()
-			logger.Warn("remote watch failed; keeping the last state and retrying", "resource", resource, "remote", rc.Host, "err", err)
-		},
-	})
+	watch := func(client kubernetes.Interface, sel source.Selection, cluster string) (*source.Watcher, error) {
+		return source.NewWatcher(client, source.WatchOptions{
+			Selection: sel, Resync: c.Duration("resync-period"), Logger: logger.With("cluster", cluster),
+			OnEvent: func(resource, event string) {
+				m.watchEvents.WithLabelValues(resource, event).Inc()
+				k.kick()
+			},
+			OnWatchError: func(resource string, err error) {
+				m.watchErrors.WithLabelValues(resource).Inc()
+				logger.Warn("watch failed; keeping the last state and retrying", "cluster", cluster, "resource", resource, "err", err)
+			},
+		})
+	}
+	w, err := watch(client, cfg.sel, "remote")
 	if err != nil {
 		return err
 	}
-	h := &health{synced: w.Synced}
+	var lw *source.Watcher
+	if cfg.manual {
+		if lw, err = localWatcher(ctx, cfg, logger, watch); err != nil {
+			return err
+		}
+	}
+	h := &health{synced: func() bool { return w.Synced() && (lw == nil || lw.Synced()) }}
 	if r := c.Duration("resync-period"); r > 0 {
 		h.maxAge = 2*r + t.maxDelay
 	}
-	p := &pipeline{watcher: w, gen: cfg.gen, sink: snk, metrics: m, health: h, logger: logger.With("sink", where)}
+	p := &pipeline{remote: w, local: lw, gen: cfg.gen, sink: snk, metrics: m, health: h, logger: logger.With("sink", where)}
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -186,20 +196,41 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 	logger.Info("watching remote", "remote", rc.Host, "labelSelector", cfg.sel.LabelSelector, "sink", where)
-	wg.Go(func() {
-		if err := w.Run(ctx); err != nil && ctx.Err() == nil {
-			logger.Error("remote watch stopped", "err", err)
+	for _, x := range []*source.Watcher{w, lw} {
+		if x != nil {
+			wg.Go(func() {
+				if err := x.Run(ctx); err != nil && ctx.Err() == nil {
+					logger.Error("watch stopped", "err", err)
+				}
+			})
 		}
-	})
+	}
 	loop(ctx, k, t, logger, p.sync)
 	logger.Info("shutting down")
 	return nil
 }
 
+// localWatcher watches the local cluster's hand-written Services (read
+// only), for the endpoints NodePort mode renders for them.
+func localWatcher(ctx context.Context, cfg pipelineConfig, logger *slog.Logger,
+	watch func(kubernetes.Interface, source.Selection, string) (*source.Watcher, error)) (*source.Watcher, error) {
+	rc, err := source.RESTConfig(ctx, cfg.local)
+	if err != nil {
+		return nil, fmt.Errorf("local cluster (read for --manual-endpoints; --manual-endpoints=false skips it): %w", err)
+	}
+	rc.WarningHandler = newOnceWarnings(logger)
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("client for %s: %w", cfg.local.Describe(), err)
+	}
+	return watch(client, cfg.localSel, "local")
+}
+
 // pipeline renders the watched state and writes it: what render does once,
 // run does on every batch of changes.
 type pipeline struct {
-	watcher *source.Watcher
+	remote  *source.Watcher
+	local   *source.Watcher // nil unless NodePort mode renders hand-written Services' endpoints
 	gen     generate.Options
 	sink    sink
 	metrics *metrics
@@ -210,11 +241,15 @@ type pipeline struct {
 }
 
 func (p *pipeline) sync(ctx context.Context) error {
-	if !p.watcher.Synced() {
+	if !p.remote.Synced() || (p.local != nil && !p.local.Synced()) {
 		return nil // a partial cache must never be rendered: it would look like deletions
 	}
+	var local source.State
+	if p.local != nil {
+		local = p.local.State()
+	}
 	start := time.Now()
-	res, err := generate.Manifests(generate.State(p.watcher.State()), p.gen)
+	res, err := generate.Manifests(stateFor(p.remote.State(), local), p.gen)
 	if err != nil {
 		return err
 	}
@@ -254,8 +289,11 @@ func (p *pipeline) observe(res generate.Result) {
 		p.metrics.skipped.WithLabelValues(s.Reason).Inc()
 		key += s.Service + "|" + s.Reason + ";"
 	}
+	for _, w := range res.Warnings {
+		key += w.Service + "|" + w.Reason + ";"
+	}
 	if key != p.lastSkipped {
-		logSkipped(p.logger, res.Skipped)
+		logSkipped(p.logger, res)
 		p.lastSkipped = key
 	}
 }

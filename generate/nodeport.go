@@ -1,0 +1,222 @@
+package generate
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/yaml"
+)
+
+// barrelman's label and annotation, kept so its users' Services and
+// policies carry over.
+const (
+	LabelBarrelman = "tfw.io/barrelman"
+	// BarrelmanManaged marks the Services NodePort mode renders.
+	BarrelmanManaged = "managed-resource"
+	// BarrelmanManual marks hand-written local Services whose endpoints
+	// NodePort mode renders.
+	BarrelmanManual = "true"
+	// BarrelmanIgnore, as the annotation's value on a remote Service, keeps
+	// it from being mirrored.
+	BarrelmanIgnore = "ignore"
+
+	// NamespacesFile holds the Namespaces NodePort mode renders, marked so
+	// that Argo CD and Flux never prune them.
+	NamespacesFile = "namespaces.yaml"
+)
+
+// nodePortPlan decides what NodePort mode renders: a Service and its
+// endpoints per remote Service with node ports, endpoints only for
+// hand-written local Services, and the namespaces of the former.
+func nodePortPlan(state State, opts Options) (mirrors []mirror, namespaces []string, skipped, warnings []Skipped) {
+	nodes := backends(state.Nodes, opts.ExcludeUnschedulable)
+	manual := map[string]bool{}
+	for _, svc := range sortedServices(state.LocalServices) {
+		if svc.Labels[LabelBarrelman] != BarrelmanManual {
+			continue
+		}
+		m, w, ok := manualMirror(svc, nodes)
+		warnings = append(warnings, w...)
+		if !ok {
+			skipped = append(skipped, Skipped{Service: m.remote, Reason: ReasonNoNodePort,
+				Message: "local Service has no port with a numeric targetPort to point at the remote nodes"})
+			continue
+		}
+		manual[m.remote] = true
+		mirrors = append(mirrors, m)
+	}
+	ns := map[string]bool{}
+	for _, svc := range sortedServices(state.Services) {
+		if slices.Contains(opts.IgnoreNamespaces, svc.Namespace) || svc.Annotations[LabelBarrelman] == BarrelmanIgnore ||
+			(svc.Spec.Type != corev1.ServiceTypeNodePort && svc.Spec.Type != corev1.ServiceTypeLoadBalancer) {
+			continue
+		}
+		m, w := autoMirror(svc, nodes, opts)
+		warnings = append(warnings, w...)
+		switch {
+		case m.spec == nil:
+			skipped = append(skipped, Skipped{Service: m.remote, Reason: ReasonNoNodePort, Message: "remote Service has no node port to reach it by"})
+		case manual[m.remote]:
+			skipped = append(skipped, Skipped{Service: m.remote, Reason: ReasonLocalService,
+				Message: "a local Service of that name is labelled tfw.io/barrelman=true: it is left to its owner and only its endpoints are rendered"})
+		default:
+			mirrors = append(mirrors, m)
+			ns[svc.Namespace] = true
+		}
+	}
+	slices.SortFunc(mirrors, func(a, b mirror) int { return strings.Compare(a.file, b.file) })
+	for n := range ns {
+		namespaces = append(namespaces, n)
+	}
+	slices.Sort(namespaces)
+	return mirrors, namespaces, skipped, warnings
+}
+
+func sortedServices(svcs []*corev1.Service) []*corev1.Service {
+	out := slices.Clone(svcs)
+	slices.SortFunc(out, func(a, b *corev1.Service) int {
+		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
+	})
+	return slices.CompactFunc(out, func(a, b *corev1.Service) bool { return a.Namespace == b.Namespace && a.Name == b.Name })
+}
+
+// autoMirror renders a remote Service with node ports under its own
+// namespace and name: each port keeps its name, protocol and number, and
+// targets the remote node port. spec is nil when no port has a node port.
+func autoMirror(svc *corev1.Service, nodes []epAddr, opts Options) (mirror, []Skipped) {
+	m := mirror{remote: key(svc.Namespace, svc.Name), namespace: svc.Namespace, name: svc.Name,
+		file: svc.Namespace + "." + svc.Name + ".yaml", svc: svc,
+		labels: map[string]string{LabelBarrelman: BarrelmanManaged, LabelManagedBy: ManagedBy}}
+	spec := corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP}
+	if opts.NodePortService {
+		spec.Type = corev1.ServiceTypeNodePort
+	}
+	var ports []epPort
+	var warnings []Skipped
+	for _, p := range svc.Spec.Ports {
+		if p.NodePort == 0 {
+			warnings = append(warnings, Skipped{Service: m.remote, Reason: ReasonNoNodePort,
+				Message: fmt.Sprintf("port %q (%d) has no node port and is left out", p.Name, p.Port)})
+			continue
+		}
+		sp := corev1.ServicePort{Name: p.Name, Protocol: cmp.Or(p.Protocol, corev1.ProtocolTCP), AppProtocol: p.AppProtocol,
+			Port: p.Port, TargetPort: intstr.FromInt32(p.NodePort)}
+		if opts.NodePortService {
+			sp.NodePort = p.NodePort
+		}
+		spec.Ports = append(spec.Ports, sp)
+		ports = append(ports, epPort{name: p.Name, port: p.NodePort, protocol: sp.Protocol, appProtocol: deref(p.AppProtocol)})
+	}
+	if len(ports) == 0 {
+		return m, warnings
+	}
+	sortServicePorts(spec.Ports)
+	m.spec = &spec
+	m.groups = nodeGroups(ports, nodes)
+	return m, warnings
+}
+
+// manualMirror renders only the endpoints of a hand-written local Service:
+// the remote nodes at each port's numeric targetPort, a remote node port.
+func manualMirror(svc *corev1.Service, nodes []epAddr) (mirror, []Skipped, bool) {
+	m := mirror{remote: key(svc.Namespace, svc.Name), namespace: svc.Namespace, name: svc.Name,
+		file: svc.Namespace + "." + svc.Name + ".yaml", labels: map[string]string{LabelManagedBy: ManagedBy}}
+	var warnings []Skipped
+	if len(svc.Spec.Selector) > 0 {
+		warnings = append(warnings, Skipped{Service: m.remote, Reason: ReasonSelector,
+			Message: "local Service has a selector: the cluster's endpoints controller will overwrite the endpoints ssm renders"})
+	}
+	var ports []epPort
+	for _, p := range svc.Spec.Ports {
+		if p.TargetPort.Type == intstr.String || p.TargetPort.IntValue() <= 0 {
+			warnings = append(warnings, Skipped{Service: m.remote, Reason: ReasonNamedTargetPort,
+				Message: fmt.Sprintf("port %q targets %q, not a remote node port number, and is left out", p.Name, p.TargetPort.String())})
+			continue
+		}
+		ports = append(ports, epPort{name: p.Name, port: p.TargetPort.IntVal, protocol: cmp.Or(p.Protocol, corev1.ProtocolTCP), appProtocol: deref(p.AppProtocol)})
+	}
+	if len(ports) == 0 {
+		return m, warnings, false
+	}
+	m.groups = nodeGroups(ports, nodes)
+	return m, warnings, true
+}
+
+func nodeGroups(ports []epPort, nodes []epAddr) []group {
+	if len(nodes) == 0 {
+		return nil
+	}
+	slices.SortFunc(ports, comparePorts)
+	return []group{{ports: ports, addrs: nodes}}
+}
+
+// backends are the InternalIPs, of both families, of the nodes that can
+// take traffic: Ready, with a working network, and, when asked, schedulable.
+func backends(nodes []*corev1.Node, excludeUnschedulable bool) []epAddr {
+	seen := map[netip.Addr]bool{}
+	var out []epAddr
+	for _, n := range nodes {
+		if !nodeUsable(n) || (excludeUnschedulable && n.Spec.Unschedulable) {
+			continue
+		}
+		for _, a := range n.Status.Addresses {
+			ip, err := netip.ParseAddr(a.Address)
+			if a.Type != corev1.NodeInternalIP || err != nil || seen[ip.Unmap()] {
+				continue
+			}
+			seen[ip.Unmap()] = true
+			out = append(out, epAddr{ip: ip.Unmap(), ready: true})
+		}
+	}
+	slices.SortFunc(out, func(a, b epAddr) int { return a.ip.Compare(b.ip) })
+	return out
+}
+
+func nodeUsable(n *corev1.Node) bool {
+	ready := false
+	for _, c := range n.Status.Conditions {
+		switch {
+		case c.Type == corev1.NodeReady:
+			ready = c.Status == corev1.ConditionTrue
+		case c.Type == corev1.NodeNetworkUnavailable && c.Status == corev1.ConditionTrue:
+			return false
+		}
+	}
+	return ready
+}
+
+// namespaceAnnotations keep GitOps agents from ever deleting a namespace
+// ssm rendered, as barrelman never deleted one.
+var namespaceAnnotations = map[string]string{
+	"argocd.argoproj.io/sync-options":   "Prune=false",
+	"kustomize.toolkit.fluxcd.io/prune": "disabled",
+}
+
+func namespacesFile(names []string, counts map[string]int) ([]byte, error) {
+	var buf []byte
+	for i, n := range names {
+		ns := corev1.Namespace{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+			ObjectMeta: metav1.ObjectMeta{Name: n, Labels: map[string]string{LabelManagedBy: ManagedBy}, Annotations: namespaceAnnotations},
+		}
+		b, err := yaml.Marshal(struct {
+			metav1.TypeMeta `json:",inline"`
+			Metadata        metav1.ObjectMeta `json:"metadata"`
+		}{ns.TypeMeta, ns.ObjectMeta})
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			buf = append(buf, "---\n"...)
+		}
+		buf = append(buf, b...)
+		counts["Namespace"]++
+	}
+	return buf, nil
+}
