@@ -7,6 +7,7 @@ package generate
 import (
 	"errors"
 	"fmt"
+	"path"
 	"slices"
 	"strings"
 
@@ -211,8 +212,8 @@ func Manifests(state State, opts Options) (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
-		res.Files[NamespacesFile] = b
+		res.Files[path.Join(NamespacesDir, NamespacesFile)] = b
 	}
-	res.Files[KustomizationFile] = Kustomization(res.Files)
+	Kustomize(res.Files)
 	return res, nil
 }

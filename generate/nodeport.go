@@ -26,9 +26,14 @@ const (
 	// it from being mirrored.
 	BarrelmanIgnore = "ignore"
 
-	// NamespacesFile holds the Namespaces NodePort mode renders, marked so
-	// that Argo CD and Flux never prune them.
+	// NamespacesFile, in NamespacesDir, holds the Namespaces NodePort mode
+	// renders, marked so that Argo CD and Flux never prune them. They have a
+	// directory and kustomization of their own so that kubectl can apply
+	// them without pruning, and prune MirrorsDir.
+	NamespacesDir  = "namespaces"
 	NamespacesFile = "namespaces.yaml"
+	// MirrorsDir holds NodePort mode's Services and endpoints.
+	MirrorsDir = "mirrors"
 )
 
 // nodePortPlan decides what NodePort mode renders: a Service and its
@@ -91,7 +96,7 @@ func sortedServices(svcs []*corev1.Service) []*corev1.Service {
 // targets the remote node port. spec is nil when no port has a node port.
 func autoMirror(svc *corev1.Service, nodes []epAddr, opts Options) (mirror, []Skipped) {
 	m := mirror{remote: key(svc.Namespace, svc.Name), namespace: svc.Namespace, name: svc.Name,
-		file: svc.Namespace + "." + svc.Name + ".yaml", svc: svc,
+		file: MirrorsDir + "/" + svc.Namespace + "." + svc.Name + ".yaml", svc: svc,
 		labels: map[string]string{LabelBarrelman: BarrelmanManaged, LabelManagedBy: ManagedBy}}
 	spec := corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP}
 	if opts.NodePortService {
@@ -126,7 +131,7 @@ func autoMirror(svc *corev1.Service, nodes []epAddr, opts Options) (mirror, []Sk
 // the remote nodes at each port's numeric targetPort, a remote node port.
 func manualMirror(svc *corev1.Service, nodes []epAddr) (mirror, []Skipped, bool) {
 	m := mirror{remote: key(svc.Namespace, svc.Name), namespace: svc.Namespace, name: svc.Name,
-		file: svc.Namespace + "." + svc.Name + ".yaml", labels: map[string]string{LabelManagedBy: ManagedBy}}
+		file: MirrorsDir + "/" + svc.Namespace + "." + svc.Name + ".yaml", labels: map[string]string{LabelManagedBy: ManagedBy}}
 	var warnings []Skipped
 	if len(svc.Spec.Selector) > 0 {
 		warnings = append(warnings, Skipped{Service: m.remote, Reason: ReasonSelector,

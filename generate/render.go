@@ -2,6 +2,7 @@ package generate
 
 import (
 	"cmp"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -215,26 +216,64 @@ func ptrOrNil(s string) *string {
 	return &s
 }
 
-// Kustomization lists every file of files but itself as a resource, in
-// path order, after the ownership Header.
-func Kustomization(files map[string][]byte) []byte {
-	paths := make([]string, 0, len(files))
+// Kustomize adds a kustomization.yaml to every directory of files: it lists
+// the directory's files, then its subdirectories, in path order, after the
+// ownership Header. The root's is always there, so one `-k` or one GitOps
+// path applies everything.
+func Kustomize(files map[string][]byte) {
+	entries := map[string][]string{".": nil}
 	for p := range files {
-		if p != KustomizationFile {
-			paths = append(paths, p)
+		if path.Base(p) == KustomizationFile {
+			continue
+		}
+		dir := path.Dir(p)
+		entries[dir] = append(entries[dir], path.Base(p))
+		// Every ancestor lists the directory below it once.
+		for d := dir; d != "."; d = path.Dir(d) {
+			parent := path.Dir(d)
+			if !slices.Contains(entries[parent], path.Base(d)+"/") {
+				entries[parent] = append(entries[parent], path.Base(d)+"/")
+			}
+			if _, ok := entries[d]; !ok {
+				entries[d] = nil
+			}
 		}
 	}
-	slices.Sort(paths)
+	for dir, names := range entries {
+		files[path.Join(dir, KustomizationFile)] = kustomization(names)
+	}
+}
+
+// kustomization lists files before directories (names ending in /), each
+// group in name order.
+func kustomization(names []string) []byte {
+	slices.SortFunc(names, func(a, b string) int {
+		if da, db := strings.HasSuffix(a, "/"), strings.HasSuffix(b, "/"); da != db {
+			return boolCmp(da, db)
+		}
+		return strings.Compare(a, b)
+	})
 	var b strings.Builder
 	b.WriteString(Header)
 	b.WriteString("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n")
-	if len(paths) == 0 {
+	if len(names) == 0 {
 		b.WriteString("resources: []\n")
 	} else {
 		b.WriteString("resources:\n")
 	}
-	for _, p := range paths {
-		b.WriteString("- " + p + "\n")
+	for _, n := range names {
+		b.WriteString("- " + strings.TrimSuffix(n, "/") + "\n")
 	}
 	return []byte(b.String())
+}
+
+func boolCmp(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	default:
+		return -1
+	}
 }
