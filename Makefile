@@ -7,7 +7,7 @@ BIN     := bin/ssm
 # kube-apiserver and etcd for the end-to-end tests, built from the Go module proxy.
 TESTBIN := $(CURDIR)/.cache/bin
 
-.PHONY: build test unit e2e-bins bench example fmt-check vet clean
+.PHONY: build test unit e2e-bins gator bench example fmt-check vet clean
 
 # The Dockerfile runs exactly this build.
 build:
@@ -15,6 +15,10 @@ build:
 
 e2e-bins:
 	hack/testbin/build.sh $(TESTBIN)
+
+# gator, Gatekeeper's policy test runner, for examples/gatekeeper (hack/gator).
+gator:
+	hack/gator/build.sh $(TESTBIN)
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -24,8 +28,9 @@ vet:
 	$(GO) vet ./...
 
 # Everything, end-to-end tests against real kube-apiservers included.
-test: fmt-check vet build e2e-bins
-	SSM_TESTBIN=$(TESTBIN) SSM_E2E_REQUIRED=1 SSM_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 30m ./...
+test: fmt-check vet build e2e-bins gator
+	SSM_TESTBIN=$(TESTBIN) SSM_GATOR=$(TESTBIN)/gator SSM_E2E_REQUIRED=1 SSM_BIN=$(CURDIR)/$(BIN) \
+		$(GO) test -race -count=1 -timeout 30m ./...
 
 # Unit tests only: no API server needed.
 unit:
