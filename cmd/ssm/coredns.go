@@ -111,6 +111,7 @@ func corefile(o corefileOptions) (string, error) {
 	b.WriteString("    errors\n    cache 30\n    loadbalance\n")
 	b.WriteString("    rewrite stop {\n")
 	fmt.Fprintf(&b, "        name regex %s %s\n", query, mirror)
+	fmt.Fprintf(&b, "        answer name %s %s\n", answer, original)
 	fmt.Fprintf(&b, "        answer value %s %s\n", answer, original)
 	fmt.Fprintf(&b, "        answer name ^%s$ %s.\n", regexp.QuoteMeta(o.ClusterDomain+"."), o.Domain)
 	b.WriteString("    }\n")
