@@ -1,6 +1,8 @@
 package main
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -19,33 +21,75 @@ func corednsCommand() *cli.Command {
 			"<name>.<namespace>.svc.<domain> (and <hostname>.… and _<port>._<proto>.… below it) to the mirror\n" +
 			"<prefix>-<namespace>-73736d-<name>.<mirror-ns>.svc.<cluster-domain>, and the answers back, so\n" +
 			"clients see only names of the remote domain. Add it to the local cluster's Corefile.",
-		UsageText: "ssm coredns --svc-prefix P --mirror-ns NS --domain D [--cluster-domain cluster.local]",
+		UsageText: "ssm coredns (--svc-prefix P --mirror-ns NS --domain D | --config FILE) [--cluster-domain cluster.local]",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "svc-prefix", EnvVars: env("svc-prefix"), Required: true,
-				Usage: "prefix of the remote's mirror names, as given to render and run"},
-			&cli.StringFlag{Name: "mirror-ns", EnvVars: env("mirror-ns"), Required: true,
-				Usage: "local namespace the remote's mirror Services are in"},
-			&cli.StringFlag{Name: "domain", EnvVars: env("domain"), Required: true,
-				Usage: "the remote cluster's DNS domain, e.g. cluster.east: the zone the block answers for"},
+			&cli.StringFlag{Name: "config", EnvVars: env("config"),
+				Usage: "print a block for every endpoints-mode remote of this configuration file (semaphore-service-mirror v0.4 format); a remote's domain is its domain key, or cluster.<name>"},
+			&cli.StringFlag{Name: "svc-prefix", EnvVars: env("svc-prefix"),
+				Usage: "prefix of the remote's mirror names, as given to render and run (required without --config)"},
+			&cli.StringFlag{Name: "mirror-ns", EnvVars: env("mirror-ns"),
+				Usage: "local namespace the remote's mirror Services are in (required without --config; overrides global.mirrorNamespace)"},
+			&cli.StringFlag{Name: "domain", EnvVars: env("domain"),
+				Usage: "the remote cluster's DNS domain, e.g. cluster.east: the zone the block answers for (required without --config)"},
 			&cli.StringFlag{Name: "cluster-domain", EnvVars: env("cluster-domain"), Value: "cluster.local",
 				Usage: "the local cluster's DNS domain, the one its kubernetes plugin serves"},
 		},
-		Action: func(c *cli.Context) error {
-			stanza, err := corefile(corefileOptions{
-				Domain:          c.String("domain"),
-				ClusterDomain:   c.String("cluster-domain"),
-				ServicePrefix:   c.String("svc-prefix"),
-				MirrorNamespace: c.String("mirror-ns"),
-			})
-			if err != nil {
-				return err
-			}
-			if _, err := fmt.Fprint(c.App.Writer, stanza); err != nil {
-				return fmt.Errorf("write to stdout: %w", err)
-			}
-			return nil
-		},
+		Action: corednsAction,
 	}
+}
+
+func corednsAction(c *cli.Context) error {
+	blocks, err := corednsBlocks(c)
+	if err != nil {
+		return err
+	}
+	var out []string
+	for _, b := range blocks {
+		stanza, err := corefile(b)
+		if err != nil {
+			return err
+		}
+		out = append(out, stanza)
+	}
+	if _, err := fmt.Fprint(c.App.Writer, strings.Join(out, "\n")); err != nil {
+		return fmt.Errorf("write to stdout: %w", err)
+	}
+	return nil
+}
+
+// corednsBlocks are the remotes to print a block for: the flags' one, or
+// every endpoints-mode remote of --config (NodePort mode keeps the remote's
+// names, so it needs no rewriting).
+func corednsBlocks(c *cli.Context) ([]corefileOptions, error) {
+	if c.String("config") == "" {
+		if err := requireFlags(c, "svc-prefix", "mirror-ns", "domain"); err != nil {
+			return nil, err
+		}
+		return []corefileOptions{{Domain: c.String("domain"), ClusterDomain: c.String("cluster-domain"),
+			ServicePrefix: c.String("svc-prefix"), MirrorNamespace: c.String("mirror-ns")}}, nil
+	}
+	if c.String("svc-prefix") != "" || c.String("domain") != "" {
+		return nil, errors.New("--svc-prefix and --domain name one remote: with --config they come from the file")
+	}
+	cfg, err := loadConfig(c.String("config"))
+	if err != nil {
+		return nil, err
+	}
+	ns := cmp.Or(c.String("mirror-ns"), cfg.Global.MirrorNamespace)
+	if ns == "" {
+		return nil, errors.New("no mirror namespace: set global.mirrorNamespace in the config file or --mirror-ns")
+	}
+	var blocks []corefileOptions
+	for _, r := range cfg.RemoteClusters {
+		if generate.Mode(r.Mode) != generate.ModeNodePort {
+			blocks = append(blocks, corefileOptions{Domain: r.domain(), ClusterDomain: c.String("cluster-domain"),
+				ServicePrefix: r.ServicePrefix, MirrorNamespace: ns})
+		}
+	}
+	if len(blocks) == 0 {
+		return nil, errors.New("no endpoints-mode remote in the config file: NodePort mode keeps remote names and needs no CoreDNS rewrite")
+	}
+	return blocks, nil
 }
 
 // corefileOptions describe the DNS names of one remote cluster's mirrors.
