@@ -61,7 +61,7 @@ func TestNodePortLive(t *testing.T) {
 
 	out := filepath.Join(t.TempDir(), "out")
 	p := startRun(t, "run-nodeport", append(args, "--output", out, "--debounce", "200ms", "--max-delay", "1s")...)
-	file := filepath.Join(out, "np-foo.bar.yaml")
+	file := filepath.Join(out, "mirrors", "np-foo.bar.yaml")
 	eventually(t, 30*time.Second, "the first render", func() bool { return strings.Contains(readFile(file), "10.60.0.1") })
 	createNode(t, "np-node-3", "10.60.0.3", corev1.ConditionTrue) // a node joins
 	eventually(t, 10*time.Second, "the new node", func() bool { return strings.Contains(readFile(file), "10.60.0.3") })

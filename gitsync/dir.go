@@ -112,6 +112,11 @@ func WriteDir(dir string, files Files, own Ownership) (Result, error) {
 	if err := files.Validate(); err != nil {
 		return Result{}, err
 	}
+	if own.File != "" {
+		if why := pathProblem(own.File); why != "" {
+			return Result{}, fmt.Errorf("invalid ownership file %q: %s", own.File, why)
+		}
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Result{}, fmt.Errorf("create %s: %w", dir, err)
 	}

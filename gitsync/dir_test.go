@@ -124,16 +124,44 @@ func TestWriteDirFailureKeepsOldFiles(t *testing.T) {
 
 func TestFilesValidate(t *testing.T) {
 	t.Parallel()
-	for _, p := range []string{"", "/abs.yaml", "../up.yaml", "a/../b.yaml", "./a.yaml", ".git/config", "a\\b.yaml", "a//b.yaml"} {
+	bad := []string{
+		"", "/abs.yaml", "../up.yaml", "a/../b.yaml", "./a.yaml", "a\\b.yaml", "a//b.yaml", "a/",
+		".", "..", "a/.", "a/..", "a\x00b", "\x00",
+		// What git takes for .git on some file system, and refuses to check out.
+		".git/config", ".GIT/config", "a/.Git", "git~1/x", "GIT~1", ".git./x", ".git. . /x", ".git ",
+		".git::$INDEX_ALLOCATION/x", "git~1:stream", "\u200c.git", ".g\u200dit", ".gi\ufeffT",
+	}
+	for _, p := range bad {
 		if err := (gitsync.Files{p: nil}).Validate(); err == nil {
 			t.Errorf("path %q accepted", p)
 		}
-		if _, err := gitsync.WriteDir(t.TempDir(), gitsync.Files{p: nil}, own); err == nil {
+		dir := t.TempDir()
+		if _, err := gitsync.WriteDir(dir, gitsync.Files{p: nil, "a.yaml": nil}, own); err == nil {
 			t.Errorf("WriteDir accepted path %q", p)
 		}
+		if got := readAll(t, dir); len(got) != 0 {
+			t.Errorf("WriteDir with path %q wrote %v", p, got)
+		}
 	}
-	if err := (gitsync.Files{"a/b.yaml": nil, "c.yaml": nil}).Validate(); err != nil {
+	good := gitsync.Files{"a/b.yaml": nil, "c.yaml": nil, ".gitignore": nil, ".github/x": nil, "a.git/x": nil,
+		".gitx": nil, "git~2": nil, "git": nil, "...": nil, ".git.x": nil, "é/\u200c": nil}
+	if err := good.Validate(); err != nil {
 		t.Errorf("valid paths rejected: %v", err)
+	}
+}
+
+func TestFilesValidateAllocatesNothing(t *testing.T) {
+	files := gitsync.Files{"kustomization.yaml": nil, "ns/a.yaml": nil, "deep/er/.gitkeep": nil, "é/\u200c.b": nil}
+	if n := testing.AllocsPerRun(100, func() { _ = files.Validate() }); n != 0 {
+		t.Errorf("Validate allocates %v times", n)
+	}
+}
+
+func TestWriteDirRejectsBadOwnershipFile(t *testing.T) {
+	t.Parallel()
+	_, err := gitsync.WriteDir(t.TempDir(), gitsync.Files{"a": nil}, gitsync.Ownership{File: ".git/x"})
+	if err == nil || !strings.Contains(err.Error(), `invalid ownership file ".git/x"`) {
+		t.Errorf("WriteDir error = %v, want the ownership file rejected", err)
 	}
 }
 

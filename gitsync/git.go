@@ -21,7 +21,11 @@ import (
 // folder in it that the sink owns, and how to authenticate.
 type RepoOptions struct {
 	// URL is an ssh URL (ssh://… or scp-like git@host:path), an https or http
-	// URL, or a local path or file:// URL of a bare repository.
+	// URL, or a local path or file:// URL of a bare repository. It holds no
+	// secret, as it shows in logs and errors: an http(s) URL with user
+	// information and an ssh URL with a password are refused; see Username
+	// and PasswordPath. A local repository is read and written directly,
+	// without git's protocol, and runs no hooks.
 	URL string
 	// Branch is the branch to keep; "main" when empty. It is created with a
 	// root commit if it does not exist.
@@ -45,7 +49,8 @@ type RepoOptions struct {
 	Username     string
 	PasswordPath string
 
-	// Timeout bounds each network step (a fetch, a push); 30s when zero.
+	// Timeout bounds each network step (a fetch, a push), from connecting,
+	// and for ssh the handshake, to the last byte; 30s when zero.
 	Timeout time.Duration
 	// MaxRetries is how many times a push that was rejected because the
 	// branch moved is rebuilt on the new head and retried before Sync
@@ -88,13 +93,15 @@ func (o RepoOptions) withDefaults() (RepoOptions, []string, error) {
 		o.Path = ""
 	}
 	if o.Path != "" {
-		if (Files{o.Path: nil}).Validate() != nil {
-			return o, nil, fmt.Errorf("invalid git path %q: must be a clean relative slash path", o.Path)
+		if why := pathProblem(o.Path); why != "" {
+			return o, nil, fmt.Errorf("invalid git path %q: %s", o.Path, why)
 		}
 		parts = strings.Split(o.Path, "/")
 	}
-	if o.Ownership.File != "" && (Files{o.Ownership.File: nil}).Validate() != nil {
-		return o, nil, fmt.Errorf("invalid ownership file %q: must be a clean relative slash path", o.Ownership.File)
+	if o.Ownership.File != "" {
+		if why := pathProblem(o.Ownership.File); why != "" {
+			return o, nil, fmt.Errorf("invalid ownership file %q: %s", o.Ownership.File, why)
+		}
 	}
 	o.AuthorName = cmp.Or(o.AuthorName, "ssm")
 	o.AuthorEmail = cmp.Or(o.AuthorEmail, "ssm@localhost")
@@ -154,6 +161,7 @@ func Open(ctx context.Context, opts RepoOptions) (*Repo, error) {
 		log:    opts.Logger.With("url", rem.url, "branch", opts.Branch, "path", cmp.Or(opts.Path, ".")),
 		snap:   emptySnapshot(len(parts)),
 	}
+	rem.log = r.log
 	if opts.InsecureIgnoreHostKey {
 		r.log.Warn("the ssh host key is not verified")
 	}
@@ -194,7 +202,7 @@ func (r *Repo) Sync(ctx context.Context, files Files, subject string) (Result, e
 		wait := backoff(attempt)
 		r.log.Info("push rejected, retrying on the new head", "attempt", attempt, "reason", rejected.reason, "backoff", wait)
 		if err := sleep(ctx, wait); err != nil {
-			return Result{}, err
+			return Result{}, fmt.Errorf("push %s to %s: waiting to retry: %w", r.opts.Branch, r.remote.url, err)
 		}
 	}
 }
@@ -224,6 +232,9 @@ func (r *Repo) syncOnce(ctx context.Context, files Files, subject string) (Resul
 	}
 	next.commit = objs.add(plumbing.CommitObject, data)
 	if err := r.remote.push(ctx, r.ref, base.commit, next.commit, objs); err != nil {
+		if refused, ok := errors.AsType[*refusedError](err); ok {
+			err = r.whyRefused(ctx, base.commit, refused)
+		}
 		if _, ok := errors.AsType[*rejectedError](err); ok {
 			return Result{}, err
 		}
@@ -235,6 +246,23 @@ func (r *Repo) syncOnce(ctx context.Context, files Files, subject string) (Resul
 	r.log.Info("pushed commit", "commit", res.Commit, "parent", hashString(base.commit),
 		"added", len(res.Added), "updated", len(res.Updated), "removed", len(res.Removed))
 	return res, nil
+}
+
+// whyRefused returns a *rejectedError, which Sync retries, if the branch
+// no longer points at old, the commit the refused push built on: the
+// remote lost a race, whatever words it used (git says "failed to lock",
+// "fetch first" or "non-fast-forward"). Otherwise a hook or a protected
+// branch refused the update, which retrying cannot change: it returns
+// refused as it is.
+func (r *Repo) whyRefused(ctx context.Context, old plumbing.Hash, refused *refusedError) error {
+	head, err := r.remote.head(ctx, r.ref)
+	if err != nil {
+		return fmt.Errorf("%w; read %s again: %w", refused, r.opts.Branch, err)
+	}
+	if head != old {
+		return &rejectedError{fmt.Sprintf("%s: %s", movedReason(r.ref, head), refused.status)}
+	}
+	return refused
 }
 
 // Diff returns how the owned path at the branch head differs from files,

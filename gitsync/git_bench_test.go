@@ -12,7 +12,7 @@ import (
 
 // BenchmarkSync measures committing and pushing one changed file into an
 // owned path that already holds N files, laid out flat as generate renders
-// them, against a local bare repository: ssm over its in-process transport,
+// them, against a local bare repository: ssm reading and writing it directly,
 // and as the baseline the git CLI in a working clone (add, commit, push).
 // Each ssm line also reports its time as a ratio to the git CLI's for the
 // same N (x-git-cli), and each N=10000 line its ratio to N=100

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -298,7 +299,13 @@ func TestOpenRejectsBadOptions(t *testing.T) {
 		{name: "ssh with password", opts: RepoOptions{URL: "ssh://127.0.0.1/r.git", PasswordPath: "/p"}, want: "password file is for http(s)"},
 		{name: "http with key", opts: RepoOptions{URL: "https://127.0.0.1/r.git", SSHKeyPath: "/k"}, want: "are for ssh urls"},
 		{name: "http missing password file", opts: RepoOptions{URL: "https://127.0.0.1/r.git", PasswordPath: missing}, want: "read password file"},
-		{name: "password in url is hidden", opts: RepoOptions{URL: "https://u:secret@127.0.0.1:1/r.git"}, want: "fetch main from https://u:xxxxx@127.0.0.1:1/r.git"},
+		{name: "password in url", opts: RepoOptions{URL: "https://u:secret@127.0.0.1:1/r.git"}, want: "git url https://xxxxx@127.0.0.1:1/r.git: credentials in the url"},
+		{name: "token in url", opts: RepoOptions{URL: "https://secret@127.0.0.1:1/r.git"}, want: "--git-password-path"},
+		{name: "password in ssh url", opts: RepoOptions{URL: "ssh://git:secret@127.0.0.1:1/r.git", SSHKeyPath: "/k", InsecureIgnoreHostKey: true}, want: "git url ssh://git:xxxxx@127.0.0.1:1/r.git: an ssh url must not hold a password"},
+		{name: "password in scp-like url", opts: RepoOptions{URL: "git:secret@127.0.0.1:r.git", SSHKeyPath: "/k", InsecureIgnoreHostKey: true}, want: "git url git:xxxxx@127.0.0.1:r.git: an ssh url must not hold a password"},
+		{name: "unparsable url with a token", opts: RepoOptions{URL: "https://secret@127.0.0.1:x/r.git"}, want: "parse git url (unparsable url)"},
+		{name: "reserved path", opts: RepoOptions{URL: bare, Path: "a/.GIT"}, want: `invalid git path "a/.GIT"`},
+		{name: "reserved ownership file", opts: RepoOptions{URL: bare, Ownership: Ownership{File: "git~1/x"}}, want: `invalid ownership file "git~1/x"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -336,12 +343,42 @@ func TestValidateTouchesNoNetwork(t *testing.T) {
 	}
 }
 
-func TestSyncRejectsNUL(t *testing.T) {
+func TestSyncRejectsPathsGitRefuses(t *testing.T) {
 	t.Parallel()
-	r := open(t, gittest.NewBare(t), "p")
-	if _, err := r.Sync(t.Context(), Files{"a\x00b": []byte("x")}, "s"); err == nil || !strings.Contains(err.Error(), "NUL") {
-		t.Errorf("Sync of a path with NUL: error = %v", err)
+	tests := []struct {
+		path string
+		want string // in the error
+	}{
+		{path: ".", want: ". or .. segments"},
+		{path: "a/.", want: ". or .. segments"},
+		{path: "a\x00b", want: "NUL"},
+		{path: ".GIT/config", want: ".git"},
+		{path: "git~1/x", want: ".git"},
+		{path: "a/.git. /hooks/x", want: ".git"},
+		{path: "\u200c.git/config", want: ".git"},
 	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			t.Parallel()
+			bare := gittest.NewBare(t)
+			r := open(t, bare, "p")
+			_, err := r.Sync(t.Context(), Files{tt.path: []byte("x\n"), "a.yaml": []byte("a\n")}, "s")
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), strconv.Quote(tt.path)) {
+				t.Fatalf("Sync error = %v, want %q naming the path", err, tt.want)
+			}
+			if refs := gittest.Git(t, bare, "for-each-ref"); refs != "" {
+				t.Errorf("refs = %q after a rejected Sync, want none", refs)
+			}
+			if _, err := r.Diff(t.Context(), Files{tt.path: nil}); err == nil {
+				t.Errorf("Diff accepted %q", tt.path)
+			}
+		})
+	}
+	// What was pushed can be cloned and checked out.
+	bare := gittest.NewBare(t)
+	mustSync(t, open(t, bare, "p"), Files{".gitignore": []byte("x\n"), ".github/ci.yaml": []byte("y\n"), "a.git/b": []byte("z\n")})
+	gittest.Git(t, "", "clone", "-q", bare, t.TempDir())
+	gittest.Fsck(t, bare)
 }
 
 func TestSyncLocalNeedsNoGitBinary(t *testing.T) {

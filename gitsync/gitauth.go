@@ -1,6 +1,7 @@
 package gitsync
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -9,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
@@ -21,12 +21,13 @@ import (
 // and sets them up. It reads the SSH key and known_hosts once; the password
 // file is read again before every session, so a rotated token is picked up.
 func newRemote(opts RepoOptions) (*remote, error) {
-	u := redact(opts.URL)
 	ep, err := transport.NewEndpoint(opts.URL)
 	if err != nil {
-		return nil, fmt.Errorf("parse git url %s: %w", u, err)
+		u := redact(opts.URL, "")
+		return nil, fmt.Errorf("parse git url %s: %w", u, withoutURL(err, opts.URL, u))
 	}
-	r := &remote{url: u, ep: ep, timeout: opts.Timeout, auth: noAuth}
+	u := redact(opts.URL, ep.Protocol)
+	r := &remote{url: u, ep: ep, timeout: opts.Timeout, auth: noAuth, log: opts.Logger}
 	switch ep.Protocol {
 	case "file":
 		err = setLocal(r, opts)
@@ -49,19 +50,21 @@ func setLocal(r *remote, opts RepoOptions) error {
 	if opts.SSHKeyPath != "" || opts.KnownHostsPath != "" || opts.Username != "" || opts.PasswordPath != "" {
 		return errors.New("a local repository takes no ssh key, known_hosts, username or password")
 	}
-	// go-git's server would take a non-bare repository's work tree for its
-	// git directory; pushing to a checked-out branch is wrong anyway.
+	// A non-bare repository's work tree is no git directory; pushing to a
+	// checked-out branch is wrong anyway.
 	if _, err := os.Stat(filepath.Join(r.ep.Path, "config")); err != nil {
 		if _, err := os.Stat(filepath.Join(r.ep.Path, ".git")); err == nil {
 			return errors.New("a local repository must be bare (git init --bare)")
 		}
 	}
-	r.tr = newLocalTransport()
+	r.local = newLocalStore(r.ep.Path)
 	return nil
 }
 
 func setSSH(r *remote, opts RepoOptions) error {
 	switch {
+	case r.ep.Password != "" || strings.Contains(r.ep.User, ":"):
+		return errors.New("an ssh url must not hold a password: ssh authenticates with the key file")
 	case opts.PasswordPath != "":
 		return errors.New("a password file is for http(s) urls; ssh takes a key file")
 	case opts.SSHKeyPath == "":
@@ -69,17 +72,17 @@ func setSSH(r *remote, opts RepoOptions) error {
 	case opts.KnownHostsPath == "" && !opts.InsecureIgnoreHostKey:
 		return errors.New("an ssh url needs a known_hosts file to verify the host key (or an explicit choice to ignore it)")
 	}
-	user := r.ep.User
-	if user == "" {
-		user = opts.Username
-	}
-	if user == "" {
-		user = "git"
-	}
+	user := cmp.Or(r.ep.User, opts.Username, "git")
 	keys, err := gitssh.NewPublicKeysFromFile(user, opts.SSHKeyPath, "")
 	if err != nil {
 		return fmt.Errorf("read ssh key %s: %w", opts.SSHKeyPath, err)
 	}
+	port := r.ep.Port
+	if port <= 0 {
+		port = gitssh.DefaultPort
+	}
+	// Endpoint keeps an IPv6 host in brackets.
+	addr := net.JoinHostPort(strings.Trim(r.ep.Host, "[]"), strconv.Itoa(port))
 	if opts.InsecureIgnoreHostKey {
 		keys.HostKeyCallback = cryptossh.InsecureIgnoreHostKey()
 	} else {
@@ -94,38 +97,23 @@ func setSSH(r *remote, opts RepoOptions) error {
 		if err != nil {
 			return fmt.Errorf("read known_hosts %s: %w", opts.KnownHostsPath, err)
 		}
-		port := r.ep.Port
-		if port <= 0 {
-			port = gitssh.DefaultPort
-		}
 		keys.HostKeyCallback = db.HostKeyCallback()
-		keys.HostKeyAlgorithms = db.HostKeyAlgorithms(net.JoinHostPort(r.ep.Host, strconv.Itoa(port)))
+		keys.HostKeyAlgorithms = db.HostKeyAlgorithms(addr)
 	}
-	r.tr = gitssh.NewClient(nil)
-	auth := sshAuth{PublicKeys: keys, timeout: opts.Timeout}
-	r.auth = func() (transport.AuthMethod, error) { return auth, nil }
-	return nil
-}
-
-// sshAuth bounds the connection setup, which go-git runs without a context.
-// (go-git's NewClient takes a config too, but it replaces every field of
-// the auth method's config with it, zero or not.)
-type sshAuth struct {
-	*gitssh.PublicKeys
-	timeout time.Duration
-}
-
-func (a sshAuth) ClientConfig() (*cryptossh.ClientConfig, error) {
-	c, err := a.PublicKeys.ClientConfig()
+	config, err := keys.ClientConfig()
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("ssh client config: %w", err)
 	}
-	c.Timeout = a.timeout
-	return c, nil
+	r.ssh = &sshDialer{addr: addr, path: r.ep.Path, config: config}
+	return nil
 }
 
 func setHTTP(r *remote, opts RepoOptions) error {
 	switch {
+	case r.ep.User != "" || r.ep.Password != "":
+		// A token is often passed as the user name, and go-git's errors
+		// quote the URL of the request that failed.
+		return errors.New("credentials in the url would show in logs and errors: pass the user with --git-username and the password or token in a file with --git-password-path")
 	case opts.SSHKeyPath != "" || opts.KnownHostsPath != "" || opts.InsecureIgnoreHostKey:
 		return errors.New("ssh key and known_hosts options are for ssh urls")
 	case opts.Username != "" && opts.PasswordPath == "":
@@ -156,17 +144,42 @@ func setHTTP(r *remote, opts RepoOptions) error {
 	return nil
 }
 
-// redact hides a password embedded in a URL, for errors and logs.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil && strings.Contains(raw, "://") {
-		return "(unparsable url)"
-	}
-	if err != nil || u.User == nil {
-		return raw // scp-like and local paths hold no password
-	}
-	if _, ok := u.User.Password(); !ok {
+// redact returns raw for messages with its secrets masked: the whole user
+// information of a URL, as a token is often passed as the user name,
+// except an ssh user name, which is no secret. Scp-like URLs (user@host:path)
+// and local paths keep their user name too.
+func redact(raw, protocol string) string {
+	if !strings.Contains(raw, "://") {
+		user, rest, ok := strings.Cut(raw, "@")
+		if name, _, pw := strings.Cut(user, ":"); ok && pw && !strings.Contains(user, "/") {
+			return name + ":xxxxx@" + rest
+		}
 		return raw
 	}
-	return u.Redacted()
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return "(unparsable url)"
+	case u.User == nil:
+		return raw
+	case protocol == "ssh":
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	default:
+		u.User = url.User("xxxxx")
+	}
+	return u.String()
+}
+
+// withoutURL returns err with raw, which it may quote, replaced by its
+// redacted form u.
+func withoutURL(err error, raw, u string) error {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		err = ue.Err
+	}
+	if msg := err.Error(); strings.Contains(msg, raw) {
+		return errors.New(strings.ReplaceAll(msg, raw, u))
+	}
+	return err
 }

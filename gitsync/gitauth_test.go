@@ -3,13 +3,19 @@ package gitsync
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -218,4 +224,159 @@ func TestSSHKnownHosts(t *testing.T) {
 		})
 	}
 	gittest.Fsck(t, bare)
+}
+
+func TestSSHStalledServer(t *testing.T) {
+	t.Parallel()
+	// A server that accepts connections and never says a word.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	keyFile, hostKey := gittest.NewClientKey(t)
+	url := "ssh://git@" + ln.Addr().String() + "/r.git"
+	opts := RepoOptions{URL: url, SSHKeyPath: keyFile, KnownHostsPath: gittest.KnownHostsFile(t, ln.Addr().String(), hostKey)}
+	tests := []struct {
+		name    string
+		timeout time.Duration // of each network step
+		ctx     time.Duration // of the caller's context
+	}{
+		{name: "timeout", timeout: 300 * time.Millisecond, ctx: time.Minute},
+		{name: "context", timeout: time.Minute, ctx: 300 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), tt.ctx)
+			defer cancel()
+			opts := opts
+			opts.Timeout = tt.timeout
+			start := time.Now()
+			_, err := Open(ctx, opts)
+			if took := time.Since(start); took > 300*time.Millisecond+2*time.Second {
+				t.Errorf("Open took %s", took)
+			}
+			if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "fetch main from "+url) {
+				t.Errorf("Open error = %v, want a deadline naming %s", err, url)
+			}
+		})
+	}
+}
+
+func TestCredentialsInURLNeverShown(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "boom", http.StatusInternalServerError)
+	}))
+	t.Cleanup(srv.Close)
+	for _, userinfo := range []string{"ghp_SECRET@", "u:SECRET@", "SECRET:x-oauth-basic@"} {
+		url := strings.Replace(srv.URL, "http://", "http://"+userinfo, 1) + "/r.git"
+		var logs strings.Builder
+		opts := RepoOptions{URL: url, Logger: newTestLogger(t, &logs)}
+		err := opts.Validate()
+		if err == nil || !strings.Contains(err.Error(), "--git-password-path") {
+			t.Errorf("Validate(%s) = %v, want credentials in the url refused", userinfo, err)
+		}
+		_, openErr := Open(t.Context(), opts)
+		for _, s := range []string{fmt.Sprint(err), fmt.Sprint(openErr), logs.String()} {
+			if strings.Contains(s, "SECRET") {
+				t.Errorf("the secret of %s shows in %q", userinfo, s)
+			}
+		}
+	}
+}
+
+func TestPushRefusedByHook(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []string{"http", "ssh"} { // the local transport runs no hooks
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			url, bare, auth := newRemoteRepo(t, kind)
+			runs := filepath.Join(t.TempDir(), "runs")
+			hook := fmt.Sprintf("#!/bin/sh\necho run >> %s\necho 'main is protected' >&2\nexit 1\n", runs)
+			if err := os.WriteFile(filepath.Join(bare, "hooks", "pre-receive"), []byte(hook), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			var logs strings.Builder
+			r := open(t, url, "p", auth, func(o *RepoOptions) { o.Logger = newTestLogger(t, &logs) })
+			_, err := r.Sync(t.Context(), Files{"a": []byte("1")}, "s")
+			if err == nil || !strings.Contains(err.Error(), "push main to "+url) ||
+				!strings.Contains(err.Error(), "pre-receive hook declined") || !strings.Contains(err.Error(), "main is protected") {
+				t.Fatalf("Sync error = %v, want the refusal with the hook's words", err)
+			}
+			if b, _ := os.ReadFile(runs); string(b) != "run\n" {
+				t.Errorf("hook ran %d times, want once: a refusal is not retried", strings.Count(string(b), "run"))
+			}
+			if !strings.Contains(logs.String(), "main is protected") {
+				t.Errorf("the hook's words are not logged:\n%s", logs.String())
+			}
+			if refs := gittest.Git(t, bare, "for-each-ref"); refs != "" {
+				t.Errorf("refs = %q, want none", refs)
+			}
+		})
+	}
+}
+
+// onLog is a slog handler that calls fn when a record with message msg
+// passes through.
+type onLog struct {
+	slog.Handler
+	msg string
+	fn  func()
+}
+
+func (h onLog) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.fn()
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h onLog) WithAttrs(as []slog.Attr) slog.Handler {
+	return onLog{h.Handler.WithAttrs(as), h.msg, h.fn}
+}
+
+func (h onLog) WithGroup(name string) slog.Handler {
+	return onLog{h.Handler.WithGroup(name), h.msg, h.fn}
+}
+
+func TestSyncCancelledDuringBackoff(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	bare := gittest.NewServedBare(t, root, "repo.git")
+	srv := gittest.StartHTTP(t, root, "u", "p")
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	writePassword(t, pwFile, "p")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	url := srv.URL + "/repo.git"
+	r := open(t, url, "mine", func(o *RepoOptions) {
+		o.Username, o.PasswordPath = "u", pwFile
+		o.Logger = slog.New(onLog{testLogger(t).Handler(), "push rejected, retrying on the new head", cancel})
+	})
+	srv.SetBeforePush(func(*http.Request) bool { // someone is faster
+		gittest.HumanPush(t, bare, func(w string) { gittest.WriteFiles(t, w, map[string]string{"theirs": "x"}) }, "theirs")
+		return true
+	})
+	_, err := r.Sync(ctx, Files{"a.yaml": []byte("a\n")}, "s")
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "push main to "+url) {
+		t.Errorf("Sync error = %v, want context.Canceled naming the push", err)
+	}
 }

@@ -2,10 +2,12 @@ package gitsync
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -26,9 +28,6 @@ func (s *snapshot) next(parts []string, changes []Change) (*snapshot, *objectSet
 		if c.Kind == Removed {
 			edits = append(edits, edit{path: c.Path, remove: true})
 			continue
-		}
-		if strings.IndexByte(c.Path, 0) >= 0 {
-			return nil, nil, fmt.Errorf("invalid file path %q: a git tree cannot hold NUL", c.Path)
 		}
 		// Cloned: the snapshot outlives the caller's files, which it may reuse.
 		edits = append(edits, edit{path: c.Path, data: bytes.Clone(c.New)})
@@ -105,19 +104,25 @@ const (
 	messageMaxBytes = 4 << 10
 )
 
+// defaultSubject is the first line of a commit whose caller gave none: git
+// tools show the first line as the commit's title.
+const defaultSubject = "Update rendered files"
+
 // commitMessage returns subject followed by the counts of changes and the
 // changed paths, cut after messageMaxNames names or messageMaxBytes bytes.
+// A path with a newline or another control character is quoted, so that
+// each line names one path.
 func commitMessage(subject string, changes []Change) string {
 	counts := map[ChangeKind]int{}
 	for _, c := range changes {
 		counts[c.Kind]++
 	}
 	var b strings.Builder
-	b.WriteString(strings.TrimSpace(subject))
+	b.WriteString(cmp.Or(strings.TrimSpace(subject), defaultSubject))
 	fmt.Fprintf(&b, "\n\n%d added, %d updated, %d removed\n\n", counts[Added], counts[Updated], counts[Removed])
 	start := b.Len()
 	for i, c := range changes {
-		line := fmt.Sprintf("%s: %s\n", c.Kind, c.Path)
+		line := fmt.Sprintf("%s: %s\n", c.Kind, messagePath(c.Path))
 		if i == messageMaxNames || b.Len()-start+len(line) > messageMaxBytes {
 			fmt.Fprintf(&b, "… and %d more\n", len(changes)-i)
 			break
@@ -125,4 +130,14 @@ func commitMessage(subject string, changes []Change) string {
 		b.WriteString(line)
 	}
 	return b.String()
+}
+
+// messagePath returns p as a commit message lists it: quoted, Go style, if
+// it holds a quote, invalid UTF-8 or anything unprintable, such as a
+// newline.
+func messagePath(p string) string {
+	if q := strconv.Quote(p); q[1:len(q)-1] != p {
+		return q
+	}
+	return p
 }

@@ -4,99 +4,191 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
-	"github.com/go-git/go-git/v5/plumbing/transport/server"
 	"github.com/go-git/go-git/v5/storage"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 	"github.com/go-git/go-git/v5/storage/filesystem/dotgit"
 )
 
-// localTransport serves local paths and file:// URLs in-process with
-// go-git's protocol server. go-git's own file transport execs
-// git-upload-pack and git-receive-pack, which a minimal container image
-// lacks. Each Repo picks it for itself instead of installing it in go-git's
-// process-wide protocol table (client.InstallProtocol), which would change
-// the file transport of every other go-git user in the process.
+// localStore reads and writes a bare repository on this machine directly,
+// through its files, rather than over the git protocol: go-git's
+// in-process protocol server has no shallow fetches, so it would send the
+// whole history at every fetch that is not incremental, and it lists every
+// file below refs/ for its advertisement, taking a git client's
+// half-written lock file for a broken reference. go-git's own file
+// transport execs git-upload-pack and git-receive-pack, which a minimal
+// container image lacks.
 //
-// go-git's server updates a reference without checking that it still holds
-// the old value the client sent, and rewrites the reference file in place,
-// so that a concurrent reader can find it empty. This transport updates
-// references as git's own receive-pack does: a compare-and-swap under the
-// lock file git uses, then an atomic rename. Two concurrent pushes, from
-// this process, another one or the git CLI, cannot overwrite each other.
-type localTransport struct {
-	loader server.Loader
+// A sync reads the branch's reference by name and the objects it needs
+// from the object store; it writes the new objects loose (a pack when
+// there are many, as git's receive-pack does) and moves the reference with
+// a compare-and-swap under git's lock file. Its cost follows the change,
+// not the history. Hooks do not run.
+type localStore struct {
+	dir   string              // the repository
+	sto   *filesystem.Storage // kept between syncs for its pack indexes
+	packs string              // names in objects/pack when sto last read them
 }
 
-func newLocalTransport() localTransport {
-	return localTransport{loader: server.NewFilesystemLoader(osfs.New(""))}
+// unpackLimit is how many objects a push writes loose at most; more go in
+// a pack. It is git's receive.unpackLimit default.
+const unpackLimit = 100
+
+func newLocalStore(dir string) *localStore {
+	return &localStore{dir: dir, sto: filesystem.NewStorage(osfs.New(dir), cache.NewObjectLRU(16*cache.MiByte))}
 }
 
-func (t localTransport) NewUploadPackSession(ep *transport.Endpoint, auth transport.AuthMethod) (transport.UploadPackSession, error) {
-	return server.NewClient(t.loader).NewUploadPackSession(ep, auth)
-}
-
-func (t localTransport) NewReceivePackSession(ep *transport.Endpoint, auth transport.AuthMethod) (transport.ReceivePackSession, error) {
-	sto, err := t.loader.Load(ep)
-	if err != nil {
+// storage returns the object store, told to read the pack indexes again if
+// packs came or went since it last read them (git gc, pushes by others).
+func (l *localStore) storage() (*filesystem.Storage, error) {
+	if _, err := os.Stat(filepath.Join(l.dir, "objects")); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, transport.ErrRepositoryNotFound
+		}
 		return nil, err
 	}
-	fsto, ok := sto.(*filesystem.Storage)
-	if !ok {
-		return nil, fmt.Errorf("storage of %s is not a file system", ep.Path)
-	}
-	cas := &casStorer{Storer: sto, packs: dotgit.New(fsto.Filesystem()), dir: ep.Path}
-	sess, err := server.NewClient(server.MapLoader{ep.String(): cas}).NewReceivePackSession(ep, auth)
-	if err != nil {
+	entries, err := os.ReadDir(filepath.Join(l.dir, "objects", "pack"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	return &casSession{ReceivePackSession: sess, sto: cas}, nil
-}
-
-// casSession tells its storer which old value each command expects.
-type casSession struct {
-	transport.ReceivePackSession
-	sto *casStorer
-}
-
-func (s *casSession) ReceivePack(ctx context.Context, req *packp.ReferenceUpdateRequest) (*packp.ReportStatus, error) {
-	s.sto.old = make(map[plumbing.ReferenceName]plumbing.Hash, len(req.Commands))
-	for _, c := range req.Commands {
-		s.sto.old[c.Name] = c.Old
+	var names strings.Builder
+	for _, e := range entries {
+		names.WriteString(e.Name())
+		names.WriteByte('\n')
 	}
-	return s.ReceivePackSession.ReceivePack(ctx, req)
-}
-
-// casStorer turns the server's reference updates into compare-and-swaps.
-type casStorer struct {
-	storer.Storer
-	packs *dotgit.DotGit
-	dir   string // the repository's directory
-	old   map[plumbing.ReferenceName]plumbing.Hash
-}
-
-// PackfileWriter stores a pushed pack as it came, with its index. The
-// storage's own writer would first read the index of every pack in the
-// repository, one more per push, only to update its in-memory copy, which
-// the session does not use.
-func (s *casStorer) PackfileWriter() (io.WriteCloser, error) {
-	return s.packs.NewObjectPack()
-}
-
-func (s *casStorer) SetReference(ref *plumbing.Reference) error {
-	if ref.Type() != plumbing.HashReference {
-		return fmt.Errorf("update %s: not a hash reference", ref.Name())
+	if names.String() != l.packs {
+		l.sto.Reindex()
+		l.packs = names.String()
 	}
-	return updateRef(s.dir, s.Storer, ref.Name(), s.old[ref.Name()], ref.Hash())
+	return l.sto, nil
+}
+
+// head returns the commit ref points at, zero when it does not exist.
+func (l *localStore) head(ctx context.Context, ref plumbing.ReferenceName) (plumbing.Hash, *filesystem.Storage, error) {
+	if err := ctx.Err(); err != nil {
+		return plumbing.ZeroHash, nil, err
+	}
+	sto, err := l.storage()
+	if err != nil {
+		return plumbing.ZeroHash, nil, err
+	}
+	r, err := storer.ResolveReference(sto, ref)
+	switch {
+	case errors.Is(err, plumbing.ErrReferenceNotFound):
+		return plumbing.ZeroHash, sto, nil
+	case err != nil:
+		return plumbing.ZeroHash, nil, fmt.Errorf("read %s: %w", ref, err)
+	}
+	return r.Hash(), sto, nil
+}
+
+// fetchHead is remote.fetchHead for a local repository: the store itself
+// holds every object.
+func (l *localStore) fetchHead(ctx context.Context, ref plumbing.ReferenceName, have plumbing.Hash) (plumbing.Hash, storer.EncodedObjectStorer, error) {
+	head, sto, err := l.head(ctx, ref)
+	if err != nil || head.IsZero() || head == have {
+		return head, nil, err
+	}
+	return head, sto, nil
+}
+
+// push is remote.push for a local repository.
+func (l *localStore) push(ctx context.Context, p *packer, ref plumbing.ReferenceName, old, commit plumbing.Hash, objs *objectSet) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sto, err := l.storage()
+	if err != nil {
+		return err
+	}
+	if len(objs.order) < unpackLimit {
+		err = l.writeLoose(p, objs)
+	} else {
+		err = writePack(sto, p, objs)
+	}
+	if err != nil {
+		return fmt.Errorf("write objects: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err = updateRef(l.dir, sto, ref, old, commit)
+	if errors.Is(err, storage.ErrReferenceHasChanged) {
+		current, _, herr := l.head(context.WithoutCancel(ctx), ref)
+		if herr != nil {
+			return fmt.Errorf("%w; read %s again: %w", err, ref.Short(), herr)
+		}
+		return &rejectedError{movedReason(ref, current)}
+	}
+	return err
+}
+
+// writeLoose writes each object to its own file, as git does, unless it
+// is there already.
+func (l *localStore) writeLoose(p *packer, objs *objectSet) error {
+	for _, h := range objs.order {
+		hex := h.String()
+		dir := filepath.Join(l.dir, "objects", hex[:2])
+		final := filepath.Join(dir, hex[2:])
+		if _, err := os.Lstat(final); err == nil {
+			continue
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if err := writeObjectFile(p, dir, final, objs.objs[h]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeObjectFile writes o compressed to a temporary file in dir, syncs it
+// and links it to final: an object file is never seen half written.
+func writeObjectFile(p *packer, dir, final string, o rawObject) error {
+	tmp, err := os.CreateTemp(dir, "tmp_obj_")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	err = p.writeLoose(tmp, o)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Link(tmp.Name(), final); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return nil
+}
+
+// writePack writes objs as one pack with its index.
+func writePack(sto *filesystem.Storage, p *packer, objs *objectSet) error {
+	w, err := dotgit.New(sto.Filesystem()).NewObjectPack()
+	if err != nil {
+		return err
+	}
+	if err := p.write(w, objs); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
 }
 
 // updateRef moves the reference name in the repository at dir from old
@@ -131,7 +223,13 @@ func updateRef(dir string, refs storer.ReferenceStorer, name plumbing.ReferenceN
 	return os.Rename(p+".lock", p)
 }
 
-// linkLock creates the lock file with h in it, or fails if it exists.
+// lockTimeout is how long linkLock waits for another update to release
+// the lock, as git does for core.filesRefLockTimeout (100ms by default);
+// longer, as replicas of ssm push at the same moment by design.
+const lockTimeout = time.Second
+
+// linkLock creates the lock file with h in it, waiting up to lockTimeout
+// while it exists.
 func linkLock(dir, lock string, h plumbing.Hash) error {
 	tmp, err := os.CreateTemp(dir, "ssm-ref-*.tmp") // outside refs/
 	if err != nil {
@@ -148,9 +246,15 @@ func linkLock(dir, lock string, h plumbing.Hash) error {
 	if err != nil {
 		return err
 	}
-	err = os.Link(tmp.Name(), lock)
-	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("%s is locked (another update, or one that crashed and left it)", lock)
+	deadline := time.Now().Add(lockTimeout)
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		err = os.Link(tmp.Name(), lock)
+		if !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s is locked (another update, or one that crashed and left it)", lock)
+		}
+		time.Sleep(wait/2 + rand.N(wait/2+1))
 	}
-	return err
 }

@@ -4,36 +4,46 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ssm-dev/ssm/internal/gittest"
 )
 
-// remoteKinds lists the transports the replica tests run over: the
-// in-process one for local paths and git's own over HTTP.
-var remoteKinds = []string{"local", "http"}
+// remoteKinds lists the transports the replica tests run over: a local
+// path, read and written directly, and git's own servers over HTTP and SSH.
+var remoteKinds = []string{"local", "http", "ssh"}
 
 // newRemoteRepo returns a new empty repository reachable over kind: its
 // URL, its directory, and the options to reach it.
 func newRemoteRepo(t *testing.T, kind string) (url, dir string, auth func(*RepoOptions)) {
 	t.Helper()
-	if kind == "local" {
+	root := t.TempDir()
+	switch kind {
+	case "local":
 		dir = gittest.NewBare(t)
 		return dir, dir, func(*RepoOptions) {}
+	case "http":
+		dir = gittest.NewServedBare(t, root, "repo.git")
+		srv := gittest.StartHTTP(t, root, "u", "p")
+		pw := filepath.Join(t.TempDir(), "pw")
+		writePassword(t, pw, "p")
+		return srv.URL + "/repo.git", dir, func(o *RepoOptions) { o.Username, o.PasswordPath = "u", pw }
+	case "ssh":
+		dir = gittest.NewServedBare(t, root, "repo.git")
+		key, pub := gittest.NewClientKey(t)
+		srv := gittest.StartSSH(t, root, pub)
+		hosts := gittest.KnownHostsFile(t, srv.Addr, srv.HostKey)
+		return "ssh://git@" + srv.Addr + dir, dir, func(o *RepoOptions) { o.SSHKeyPath, o.KnownHostsPath = key, hosts }
 	}
-	root := t.TempDir()
-	dir = gittest.NewServedBare(t, root, "repo.git")
-	srv := gittest.StartHTTP(t, root, "u", "p")
-	pw := filepath.Join(t.TempDir(), "pw")
-	writePassword(t, pw, "p")
-	return srv.URL + "/repo.git", dir, func(o *RepoOptions) { o.Username, o.PasswordPath = "u", pw }
+	t.Fatalf("unknown remote kind %q", kind)
+	return "", "", nil
 }
 
 func TestSyncKeepsForeignCommit(t *testing.T) {
@@ -166,20 +176,11 @@ func TestReplicasWithDifferentFilesLoseNoCommit(t *testing.T) {
 
 func TestLocalPushIsCompareAndSwap(t *testing.T) {
 	t.Parallel()
-	// go-git's server alone would move the branch to whatever a push says.
+	// A push moves the branch only from the commit it was built on.
 	bare := gittest.NewBare(t)
 	r := open(t, bare, "p")
 	mustSync(t, r, Files{"a": []byte("1")})
-	sess, err := r.remote.tr.NewReceivePackSession(r.remote.ep, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	ar, err := sess.AdvertisedReferencesContext(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := ar.References["refs/heads/main"]
+	old := r.snap.commit
 	// Someone pushes after we saw the branch.
 	foreign := gittest.HumanPush(t, bare, func(w string) { gittest.WriteFiles(t, w, map[string]string{"b": "2"}) }, "theirs")
 
@@ -192,17 +193,65 @@ func TestLocalPushIsCompareAndSwap(t *testing.T) {
 		t.Fatal(err)
 	}
 	commit := objs.add(plumbing.CommitObject, data)
-	req := packp.NewReferenceUpdateRequestFromCapabilities(ar.Capabilities)
-	req.Commands = []*packp.Command{{Name: "refs/heads/main", Old: old, New: commit}}
-	req.Packfile = packReader(t, objs)
-	report, _ := sess.ReceivePack(t.Context(), req)
-	if report == nil || len(report.CommandStatuses) != 1 || report.CommandStatuses[0].Status == "ok" {
-		t.Errorf("report = %+v, want the update refused", report)
+	err = r.remote.push(t.Context(), r.ref, old, commit, objs)
+	if rejected, ok := errors.AsType[*rejectedError](err); !ok || !strings.Contains(rejected.reason, "main moved to "+foreign) {
+		t.Errorf("push on a stale head: error = %v, want it rejected as main moved to %s", err, foreign)
 	}
 	if got := gittest.Git(t, bare, "rev-parse", "main"); got != foreign {
 		t.Errorf("head = %s, want the foreign commit %s kept", got, foreign)
 	}
 	gittest.Fsck(t, bare)
+}
+
+func TestLocalReadsOnlyWhatItNeeds(t *testing.T) {
+	t.Parallel()
+	// A shallow repository lacks the history behind its head: a sync that
+	// needs only the head's trees works all the same.
+	src := gittest.NewBare(t)
+	gittest.HumanPush(t, src, func(w string) { gittest.WriteFiles(t, w, map[string]string{"old": "o\n"}) }, "old")
+	gittest.HumanPush(t, src, func(w string) { gittest.WriteFiles(t, w, map[string]string{"README": "r\n"}) }, "head")
+	bare := filepath.Join(t.TempDir(), "shallow.git")
+	gittest.Git(t, "", "clone", "-q", "--bare", "--depth=1", "file://"+src, bare)
+	r := open(t, bare, "p")
+	res := mustSync(t, r, Files{"a": []byte("1")})
+	if !res.Changed || gittest.Git(t, bare, "rev-parse", "main") != res.Commit {
+		t.Fatalf("Sync = %+v, want the head moved to its commit", res)
+	}
+	want := map[string]string{"old": "o\n", "README": "r\n", "p/a": "1"}
+	if diff := cmp.Diff(want, gittest.BranchFiles(t, bare, "main")); diff != "" {
+		t.Errorf("branch files (-want +got):\n%s", diff)
+	}
+	// Objects were written loose, as git's receive-pack writes a small push.
+	if got := gittest.Git(t, bare, "count-objects"); strings.HasPrefix(got, "0 objects") {
+		t.Errorf("count-objects = %q, want loose objects", got)
+	}
+}
+
+func TestLocalIgnoresOtherRefsAndLocks(t *testing.T) {
+	t.Parallel()
+	bare := gittest.NewBare(t)
+	gittest.HumanPush(t, bare, func(w string) { gittest.WriteFiles(t, w, map[string]string{"README": "r\n"}) }, "seed")
+	// git creates a lock file empty, then writes it; a broken ref elsewhere
+	// is none of this branch's business.
+	for _, name := range []string{"refs/heads/main.lock", "refs/heads/broken"} {
+		if err := os.WriteFile(filepath.Join(bare, filepath.FromSlash(name)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := open(t, bare, "p")
+	if _, err := r.Diff(t.Context(), Files{"a": []byte("1")}); err != nil {
+		t.Fatalf("Diff: %v", err)
+	}
+	_, err := r.Sync(t.Context(), Files{"a": []byte("1")}, "s")
+	if err == nil || !strings.Contains(err.Error(), "main.lock is locked") {
+		t.Errorf("Sync while main is locked: error = %v, want it to name the lock", err)
+	}
+	if err := os.Remove(filepath.Join(bare, "refs", "heads", "main.lock")); err != nil {
+		t.Fatal(err)
+	}
+	if res := mustSync(t, r, Files{"a": []byte("1")}); !res.Changed {
+		t.Errorf("Sync after the lock went = %+v, want a change", res)
+	}
 }
 
 func TestSyncCancelled(t *testing.T) {

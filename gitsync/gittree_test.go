@@ -104,6 +104,30 @@ func TestCommitMessage(t *testing.T) {
 	}
 }
 
+func TestCommitMessageSubjectAndOddPaths(t *testing.T) {
+	t.Parallel()
+	changes := []Change{{Path: "a\nremoved: b", Kind: Added}, {Path: `"q"`, Kind: Added}, {Path: "é \u200c", Kind: Updated}}
+	want := "Update rendered files\n\n2 added, 1 updated, 0 removed\n\n" +
+		"added: \"a\\nremoved: b\"\nadded: \"\\\"q\\\"\"\nupdated: \"é \\u200c\"\n"
+	for _, subject := range []string{"", " \n\t"} {
+		if got := commitMessage(subject, changes); got != want {
+			t.Errorf("commitMessage(%q):\n%s\nwant:\n%s", subject, got, want)
+		}
+	}
+}
+
+func TestMovedReason(t *testing.T) {
+	t.Parallel()
+	ref := plumbing.NewBranchReferenceName("main")
+	h := plumbing.NewHash("0123456789012345678901234567890123456789")
+	if got := movedReason(ref, h); got != "main moved to "+h.String() {
+		t.Errorf("movedReason = %q", got)
+	}
+	if got := movedReason(ref, plumbing.ZeroHash); got != "main was deleted" {
+		t.Errorf("movedReason of a deleted branch = %q", got)
+	}
+}
+
 func TestWritePackIsReadByGit(t *testing.T) {
 	t.Parallel()
 	objs := &objectSet{}
@@ -143,31 +167,32 @@ func TestSyncPushesOnlyChangedObjects(t *testing.T) {
 		files[fmt.Sprintf("ns%d/svc%03d.yaml", i%3, i)] = fmt.Appendf(nil, "name: svc%d\n", i)
 	}
 	mustSync(t, r, files)
-	before := inPackObjects(t, bare)
+	before := objectCount(t, bare)
 	files["ns1/svc001.yaml"] = []byte("changed\n")
 	res := mustSync(t, r, files)
 	if !cmp.Equal(res.Updated, []string{"ns1/svc001.yaml"}) {
 		t.Fatalf("Updated = %v", res.Updated)
 	}
 	// The blob, the trees ns1, prod, clusters and the root, the commit.
-	if got := inPackObjects(t, bare) - before; got != 6 {
+	if got := objectCount(t, bare) - before; got != 6 {
 		t.Errorf("pushed %d objects, want 6", got)
 	}
 	gittest.Fsck(t, bare)
 }
 
-// inPackObjects returns how many objects the packs of a repository hold.
-func inPackObjects(t *testing.T, dir string) int {
+// objectCount returns how many objects a repository holds, loose or in packs.
+func objectCount(t *testing.T, dir string) int {
 	t.Helper()
+	n := 0
 	for _, line := range strings.Split(gittest.Git(t, dir, "count-objects", "-v"), "\n") {
-		if v, ok := strings.CutPrefix(line, "in-pack: "); ok {
-			n, err := strconv.Atoi(v)
+		k, v, _ := strings.Cut(line, ": ")
+		if k == "count" || k == "in-pack" {
+			c, err := strconv.Atoi(v)
 			if err != nil {
 				t.Fatal(err)
 			}
-			return n
+			n += c
 		}
 	}
-	t.Fatal("count-objects reports no in-pack")
-	return 0
+	return n
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -16,6 +17,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
@@ -24,14 +26,19 @@ import (
 // level of go-git's transport sessions rather than go-git's Remote, so that
 // a fetch sends only what changed since the last one and a push sends only
 // the objects of the new commit: go-git's Remote.Push walks every object
-// reachable from the remote head to find what to leave out.
+// reachable from the remote head to find what to leave out. Over ssh the
+// sessions are its own (sshDialer); a local repository is read and written
+// directly (localStore).
 type remote struct {
 	url     string // redacted, for messages
 	ep      *transport.Endpoint
-	tr      transport.Transport
+	tr      transport.Transport                  // http(s)
+	ssh     *sshDialer                           // ssh, in place of tr
+	local   *localStore                          // a local path, in place of tr
 	auth    func() (transport.AuthMethod, error) // called before every session
 	timeout time.Duration                        // of each session
 	packer  packer                               // used under Repo.mu
+	log     *slog.Logger
 }
 
 // rejectedError is a push the remote refused because the branch did not
@@ -40,16 +47,45 @@ type rejectedError struct{ reason string }
 
 func (e *rejectedError) Error() string { return "push rejected: " + e.reason }
 
+// movedReason says where ref went, for a rejectedError.
+func movedReason(ref plumbing.ReferenceName, current plumbing.Hash) string {
+	if current.IsZero() {
+		return ref.Short() + " was deleted"
+	}
+	return fmt.Sprintf("%s moved to %s", ref.Short(), current)
+}
+
+// refusedError is a push whose update the remote refused in its own words:
+// a hook declined it or the branch is protected, or someone pushed first,
+// which git reports in several ways. Repo.Sync tells them apart by reading
+// the branch again.
+type refusedError struct {
+	ref     plumbing.ReferenceName
+	status  string // the reason the remote gave
+	message string // what the remote said besides, on one line
+}
+
+func (e *refusedError) Error() string {
+	s := fmt.Sprintf("remote refused to update %s: %s", e.ref.Short(), e.status)
+	if e.message != "" {
+		s += " (remote: " + e.message + ")"
+	}
+	return s
+}
+
 // fetchHead returns the commit ref points at (zero when it does not exist)
 // and, unless it is have, a storage holding that commit and its tree. With
 // have set, the remote is told that have and its tree are already known,
 // so that it sends only the objects that differ.
-func (r *remote) fetchHead(ctx context.Context, ref plumbing.ReferenceName, have plumbing.Hash) (plumbing.Hash, *memory.Storage, error) {
+func (r *remote) fetchHead(ctx context.Context, ref plumbing.ReferenceName, have plumbing.Hash) (plumbing.Hash, storer.EncodedObjectStorer, error) {
+	if r.local != nil {
+		return r.local.fetchHead(ctx, ref, have)
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	sess, err := r.uploadPackSession(ctx)
 	if err != nil {
-		return plumbing.ZeroHash, nil, err
+		return plumbing.ZeroHash, nil, contextError(ctx, err)
 	}
 	defer sess.Close()
 	ar, err := sess.AdvertisedReferencesContext(ctx)
@@ -65,8 +101,7 @@ func (r *remote) fetchHead(ctx context.Context, ref plumbing.ReferenceName, have
 	}
 	req := packp.NewUploadPackRequestFromCapabilities(ar.Capabilities)
 	req.Wants = []plumbing.Hash{head}
-	// go-git's in-process server has no shallow support; it sends the full
-	// history instead.
+	// Servers without shallow support send the full history instead.
 	shallow := ar.Capabilities.Supports(capability.Shallow)
 	if shallow {
 		_ = req.Capabilities.Set(capability.Shallow)
@@ -93,15 +128,57 @@ func (r *remote) fetchHead(ctx context.Context, ref plumbing.ReferenceName, have
 	return head, sto, nil
 }
 
+// head returns the commit ref points at now, zero when it does not exist.
+func (r *remote) head(ctx context.Context, ref plumbing.ReferenceName) (plumbing.Hash, error) {
+	if r.local != nil {
+		h, _, err := r.local.head(ctx, ref)
+		return h, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	sess, err := r.uploadPackSession(ctx)
+	if err != nil {
+		return plumbing.ZeroHash, contextError(ctx, err)
+	}
+	defer sess.Close()
+	ar, err := sess.AdvertisedReferencesContext(ctx)
+	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
+		return plumbing.ZeroHash, nil
+	}
+	if err != nil {
+		return plumbing.ZeroHash, contextError(ctx, err)
+	}
+	return ar.References[ref.String()], nil
+}
+
+// uploadPackSession and receivePackSession start a session; over ssh that
+// connects, bounded by ctx.
 func (r *remote) uploadPackSession(ctx context.Context) (transport.UploadPackSession, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if r.ssh != nil {
+		return r.ssh.open(ctx, transport.UploadPackServiceName)
 	}
 	auth, err := r.auth()
 	if err != nil {
 		return nil, err
 	}
 	return r.tr.NewUploadPackSession(r.ep, auth)
+}
+
+func (r *remote) receivePackSession(ctx context.Context) (transport.ReceivePackSession, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if r.ssh != nil {
+		return r.ssh.open(ctx, transport.ReceivePackServiceName)
+	}
+	auth, err := r.auth()
+	if err != nil {
+		return nil, err
+	}
+	return r.tr.NewReceivePackSession(r.ep, auth)
 }
 
 func demux(caps *capability.List, r io.Reader) io.Reader {
@@ -116,25 +193,22 @@ func demux(caps *capability.List, r io.Reader) io.Reader {
 
 // push moves ref from old (zero: create it) to commit, sending objs. The
 // remote applies the update only if ref still points at old, so a push
-// never overwrites a commit it did not build on; that case returns a
-// *rejectedError.
+// never overwrites a commit it did not build on. A push that finds ref
+// moved returns a *rejectedError; one whose update the remote refuses
+// returns a *refusedError with what the remote said.
 func (r *remote) push(ctx context.Context, ref plumbing.ReferenceName, old, commit plumbing.Hash, objs *objectSet) error {
+	if r.local != nil {
+		return r.local.push(ctx, &r.packer, ref, old, commit, objs)
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	var pack bytes.Buffer
 	if err := r.packer.write(&pack, objs); err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	auth, err := r.auth()
+	sess, err := r.receivePackSession(ctx)
 	if err != nil {
-		return err
-	}
-	sess, err := r.tr.NewReceivePackSession(r.ep, auth)
-	if err != nil {
-		return err
+		return contextError(ctx, err)
 	}
 	defer sess.Close()
 	ar, err := sess.AdvertisedReferencesContext(ctx)
@@ -142,23 +216,42 @@ func (r *remote) push(ctx context.Context, ref plumbing.ReferenceName, old, comm
 		return contextError(ctx, err)
 	}
 	if current := ar.References[ref.String()]; current != old {
-		return &rejectedError{fmt.Sprintf("%s moved to %s", ref.Short(), current)}
+		return &rejectedError{movedReason(ref, current)}
 	}
 	req := packp.NewReferenceUpdateRequestFromCapabilities(ar.Capabilities)
 	req.Commands = []*packp.Command{{Name: ref, Old: old, New: commit}}
 	req.Packfile = io.NopCloser(&pack)
+	// Hooks speak on the progress channel; without a side band their words
+	// are lost, or mixed into standard error.
+	switch {
+	case ar.Capabilities.Supports(capability.Sideband64k):
+		_ = req.Capabilities.Set(capability.Sideband64k)
+	case ar.Capabilities.Supports(capability.Sideband):
+		_ = req.Capabilities.Set(capability.Sideband)
+	}
+	if ar.Capabilities.Supports(capability.Quiet) { // no progress meters
+		_ = req.Capabilities.Set(capability.Quiet)
+	}
+	var said remoteMessages
+	req.Progress = &said
 	report, err := sess.ReceivePack(ctx, req)
+	if msg := said.String(); msg != "" {
+		r.log.Debug("remote said", "ref", ref.Short(), "message", msg)
+	}
 	if report != nil {
 		if report.UnpackStatus != "ok" {
-			return fmt.Errorf("remote could not unpack: %s", report.UnpackStatus)
+			return fmt.Errorf("remote could not unpack: %s%s", report.UnpackStatus, said.suffix())
 		}
 		for _, s := range report.CommandStatuses {
 			if s.Status != "ok" {
-				return &rejectedError{fmt.Sprintf("%s: %s", s.ReferenceName.Short(), s.Status)}
+				return &refusedError{ref: ref, status: s.Status, message: said.String()}
 			}
 		}
 	}
-	return contextError(ctx, err)
+	if err != nil {
+		return contextError(ctx, fmt.Errorf("%w%s", err, said.suffix()))
+	}
+	return nil
 }
 
 // contextError returns ctx's error in place of err once ctx is done, as
@@ -181,11 +274,37 @@ type packer struct {
 	fast, stored *zlib.Writer
 }
 
-func (p *packer) write(w io.Writer, objs *objectSet) error {
+func (p *packer) init() {
 	if p.fast == nil {
 		p.fast, _ = zlib.NewWriterLevel(nil, zlib.BestSpeed)       // valid level: no error
 		p.stored, _ = zlib.NewWriterLevel(nil, zlib.NoCompression) // valid level: no error
 	}
+}
+
+// compressor returns the zlib writer for objects of type typ.
+func (p *packer) compressor(typ plumbing.ObjectType) *zlib.Writer {
+	p.init()
+	if typ == plumbing.TreeObject {
+		return p.stored
+	}
+	return p.fast
+}
+
+// writeLoose writes o as a loose object file holds it: its header and its
+// data, compressed as in a pack.
+func (p *packer) writeLoose(w io.Writer, o rawObject) error {
+	zw := p.compressor(o.typ)
+	zw.Reset(w)
+	if _, err := fmt.Fprintf(zw, "%s %d\x00", o.typ, len(o.data)); err != nil {
+		return err
+	}
+	if _, err := zw.Write(o.data); err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+func (p *packer) write(w io.Writer, objs *objectSet) error {
 	sum := sha1.New()
 	out := io.MultiWriter(w, sum)
 	hdr := make([]byte, 12, 32)
@@ -200,10 +319,7 @@ func (p *packer) write(w io.Writer, objs *objectSet) error {
 		if _, err := out.Write(packObjectHeader(hdr[:0], o.typ, len(o.data))); err != nil {
 			return err
 		}
-		zw := p.fast
-		if o.typ == plumbing.TreeObject {
-			zw = p.stored
-		}
+		zw := p.compressor(o.typ)
 		zw.Reset(out)
 		if _, err := zw.Write(o.data); err != nil {
 			return err
