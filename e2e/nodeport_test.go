@@ -65,6 +65,17 @@ func TestNodePortLive(t *testing.T) {
 	eventually(t, 30*time.Second, "the first render", func() bool { return strings.Contains(readFile(file), "10.60.0.1") })
 	createNode(t, "np-node-3", "10.60.0.3", corev1.ConditionTrue) // a node joins
 	eventually(t, 10*time.Second, "the new node", func() bool { return strings.Contains(readFile(file), "10.60.0.3") })
+
+	// A node flapping faster than the debounce ends where it started: no write at all.
+	eventually(t, 10*time.Second, "a quiet sink", func() bool { return p.metric("ssm_commits_total") == 2 })
+	for range 5 {
+		setNodeReady(t, "np-node-3", corev1.ConditionFalse)
+		setNodeReady(t, "np-node-3", corev1.ConditionTrue)
+	}
+	time.Sleep(time.Second) // debounce (200ms) and max delay (1s) pass
+	if n := p.metric("ssm_commits_total"); n != 2 {
+		t.Errorf("%v writes after a node flapped within the debounce window, want none", n-2)
+	}
 	if err := remote.Client.CoreV1().Nodes().Delete(ctx, "np-node-1", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
