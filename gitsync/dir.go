@@ -191,17 +191,24 @@ func writeAtomic(root *os.Root, name string, data []byte) error {
 		return err
 	}
 	_, err = f.Write(data)
+	if err = syncAndClose(f, err); err == nil {
+		err = root.Rename(tmp, name)
+	}
+	if err != nil {
+		_ = root.Remove(tmp)
+	}
+	return err
+}
+
+// syncAndClose flushes f to disk after a write that returned err, and
+// closes it, keeping the first error: nothing counts as written before it
+// is on disk.
+func syncAndClose(f *os.File, err error) error {
 	if err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
-	}
-	if err == nil {
-		err = root.Rename(tmp, name)
-	}
-	if err != nil {
-		_ = root.Remove(tmp)
 	}
 	return err
 }

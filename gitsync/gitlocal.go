@@ -162,14 +162,7 @@ func writeObjectFile(p *packer, dir, final string, o rawObject) error {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	err = p.writeLoose(tmp, o)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := syncAndClose(tmp, p.writeLoose(tmp, o)); err != nil {
 		return err
 	}
 	if err := os.Link(tmp.Name(), final); err != nil && !errors.Is(err, fs.ErrExist) {
@@ -237,13 +230,7 @@ func linkLock(dir, lock string, h plumbing.Hash) error {
 	}
 	defer os.Remove(tmp.Name())
 	_, err = tmp.WriteString(h.String() + "\n")
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := syncAndClose(tmp, err); err != nil {
 		return err
 	}
 	deadline := time.Now().Add(lockTimeout)
