@@ -11,7 +11,6 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"sigs.k8s.io/yaml"
 )
 
 // MaxEndpointsPerSlice is the API's limit of endpoints in one EndpointSlice.
@@ -70,14 +69,13 @@ func (m mirror) render(buf []byte, opts Options, counts map[string]int) ([]byte,
 		}
 	}
 	for i, d := range docs {
-		b, err := yaml.Marshal(d)
-		if err != nil {
-			return nil, err
-		}
 		if i > 0 {
 			buf = append(buf, "---\n"...)
 		}
-		buf = append(buf, b...)
+		var err error
+		if buf, err = marshalYAML(buf, d); err != nil {
+			return nil, err
+		}
 	}
 	for _, d := range docs {
 		switch d.(type) {

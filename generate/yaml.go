@@ -1,0 +1,285 @@
+package generate
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/netip"
+	"slices"
+	"strings"
+	"unicode"
+
+	"sigs.k8s.io/yaml"
+)
+
+// marshalYAML appends v to buf as YAML, byte for byte as sigs.k8s.io/yaml
+// writes it (JSON field names, keys in yaml.v2's order, block style), but
+// without that library's round trip through a generic YAML document, which
+// costs over ten times as much. A document holding a string this emitter is
+// not sure how yaml.v2 would quote falls back to sigs.k8s.io/yaml.
+func marshalYAML(buf []byte, v any) ([]byte, error) {
+	j, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, err
+	}
+	m, ok := doc.(map[string]any)
+	if !ok || !plainDocument(doc) {
+		return fallbackYAML(buf, v)
+	}
+	if len(m) == 0 {
+		return append(buf, "{}\n"...), nil
+	}
+	return emitMap(buf, m, 0), nil
+}
+
+func fallbackYAML(buf []byte, v any) ([]byte, error) {
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(buf, b...), nil
+}
+
+// plainDocument reports whether every key and string of doc is one whose
+// YAML form this emitter knows exactly.
+func plainDocument(doc any) bool {
+	switch x := doc.(type) {
+	case map[string]any:
+		for k, v := range x {
+			if scalarStyle(k) == styleUnknown || !plainDocument(v) {
+				return false
+			}
+		}
+	case []any:
+		for _, v := range x {
+			if !plainDocument(v) {
+				return false
+			}
+		}
+	case string:
+		return scalarStyle(x) != styleUnknown
+	}
+	return true
+}
+
+type style int
+
+const (
+	styleUnknown style = iota
+	stylePlain
+	styleDoubleQuoted
+)
+
+// yaml11Words are plain scalars that YAML 1.1, as yaml.v2 resolves it,
+// reads as booleans or null: yaml.v2 double-quotes strings spelled so.
+var yaml11Words = map[string]bool{}
+
+func init() {
+	for _, w := range []string{"y", "yes", "n", "no", "true", "false", "on", "off", "null"} {
+		for _, v := range []string{w, strings.ToUpper(w), strings.ToUpper(w[:1]) + w[1:]} {
+			yaml11Words[v] = true
+		}
+	}
+}
+
+// scalarStyle decides how yaml.v2 writes s, for the strings whose rule is
+// simple: letters, digits and . _ / : = - starting with a letter, and IPv4
+// addresses. Anything else is styleUnknown.
+func scalarStyle(s string) style {
+	if s == "" {
+		return styleUnknown
+	}
+	if s[0] >= '0' && s[0] <= '9' {
+		if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
+			return stylePlain // not a number, float or timestamp to YAML 1.1
+		}
+		return styleUnknown
+	}
+	if !isASCIILetter(s[0]) {
+		return styleUnknown
+	}
+	for i := range len(s) {
+		c := s[i]
+		if !isASCIILetter(c) && !(c >= '0' && c <= '9') && !strings.ContainsRune("._/:=-", rune(c)) {
+			return styleUnknown
+		}
+	}
+	if strings.HasSuffix(s, ":") {
+		return styleUnknown
+	}
+	if yaml11Words[s] {
+		return styleDoubleQuoted
+	}
+	return stylePlain
+}
+
+func isASCIILetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+func emitScalar(buf []byte, v any) []byte {
+	switch x := v.(type) {
+	case nil:
+		return append(buf, "null"...)
+	case bool:
+		if x {
+			return append(buf, "true"...)
+		}
+		return append(buf, "false"...)
+	case json.Number:
+		return append(buf, x...)
+	case string:
+		if scalarStyle(x) == styleDoubleQuoted {
+			return append(append(append(buf, '"'), x...), '"')
+		}
+		return append(buf, x...)
+	}
+	return buf
+}
+
+func indent(buf []byte, n int) []byte {
+	for range n {
+		buf = append(buf, ' ')
+	}
+	return buf
+}
+
+// emitMap writes a non-empty mapping at the given indentation, keys in
+// yaml.v2's order. Lists under a key are not indented further, as yaml.v2
+// writes them.
+func emitMap(buf []byte, m map[string]any, ind int) []byte {
+	keys := sortedYAMLKeys(m)
+	for _, k := range keys {
+		buf = emitScalar(indent(buf, ind), k)
+		buf = append(buf, ':')
+		buf = emitValue(buf, m[k], ind)
+	}
+	return buf
+}
+
+// emitValue writes what follows "key:" or "- ".
+func emitValue(buf []byte, v any, ind int) []byte {
+	switch x := v.(type) {
+	case map[string]any:
+		if len(x) == 0 {
+			return append(buf, " {}\n"...)
+		}
+		return emitMap(append(buf, '\n'), x, ind+2)
+	case []any:
+		if len(x) == 0 {
+			return append(buf, " []\n"...)
+		}
+		return emitList(append(buf, '\n'), x, ind)
+	default:
+		return append(emitScalar(append(buf, ' '), v), '\n')
+	}
+}
+
+// emitList writes a non-empty sequence at the given indentation: an item
+// that is a mapping starts on the dash's line.
+func emitList(buf []byte, l []any, ind int) []byte {
+	for _, v := range l {
+		buf = append(indent(buf, ind), '-')
+		switch x := v.(type) {
+		case map[string]any:
+			if len(x) == 0 {
+				buf = append(buf, " {}\n"...)
+				continue
+			}
+			// The first key goes right after "- ", the rest below it.
+			buf = append(buf, ' ')
+			buf = emitFirstKeyMap(buf, x, ind+2)
+		case []any:
+			if len(x) == 0 {
+				buf = append(buf, " []\n"...)
+				continue
+			}
+			buf = emitList(append(buf, '\n'), x, ind+2)
+		default:
+			buf = append(emitScalar(append(buf, ' '), v), '\n')
+		}
+	}
+	return buf
+}
+
+func emitFirstKeyMap(buf []byte, m map[string]any, ind int) []byte {
+	keys := sortedYAMLKeys(m)
+	for i, k := range keys {
+		if i > 0 {
+			buf = indent(buf, ind)
+		}
+		buf = emitScalar(buf, k)
+		buf = append(buf, ':')
+		buf = emitValue(buf, m[k], ind)
+	}
+	return buf
+}
+
+// sortedYAMLKeys returns m's keys in yaml.v2's order. That order is not a
+// strict weak ordering for some keys mixing digits and punctuation, so
+// yaml.v2's own output can depend on Go's random map order; sorting bytewise
+// first, then stably, makes this one deterministic all the same.
+func sortedYAMLKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	slices.SortStableFunc(keys, yamlKeyCompare)
+	return keys
+}
+
+// yamlKeyCompare orders mapping keys as yaml.v2 does: character by
+// character, letters after other characters, and runs of digits by their
+// value.
+func yamlKeyCompare(a, b string) int {
+	if yamlKeyLess([]rune(a), []rune(b)) {
+		return -1
+	}
+	if yamlKeyLess([]rune(b), []rune(a)) {
+		return 1
+	}
+	return 0
+}
+
+func yamlKeyLess(ar, br []rune) bool {
+	for i := 0; i < len(ar) && i < len(br); i++ {
+		if ar[i] == br[i] {
+			continue
+		}
+		al, bl := unicode.IsLetter(ar[i]), unicode.IsLetter(br[i])
+		if al && bl {
+			return ar[i] < br[i]
+		}
+		if al || bl {
+			return bl
+		}
+		var an, bn int64
+		if ar[i] == '0' || br[i] == '0' {
+			for j := i - 1; j >= 0 && unicode.IsDigit(ar[j]); j-- {
+				if ar[j] != '0' {
+					an, bn = 1, 1
+					break
+				}
+			}
+		}
+		ai, bi := i, i
+		for ; ai < len(ar) && unicode.IsDigit(ar[ai]); ai++ {
+			an = an*10 + int64(ar[ai]-'0')
+		}
+		for ; bi < len(br) && unicode.IsDigit(br[bi]); bi++ {
+			bn = bn*10 + int64(br[bi]-'0')
+		}
+		if an != bn {
+			return an < bn
+		}
+		if ai != bi {
+			return ai < bi
+		}
+		return ar[i] < br[i]
+	}
+	return len(ar) < len(br)
+}
