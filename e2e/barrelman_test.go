@@ -19,10 +19,10 @@ import (
 // CustomResourceDefinition marked as a parent type and one parent object,
 // with the ID label kubectl computes. NodePort mode's mirrors span
 // namespaces, which a namespaced (Secret) parent cannot hold.
-func applySetParent(name string) string {
+func applySetParent(name string) (crd, parent string) {
 	sum := sha256.Sum256([]byte(name + "..ApplySet.ssm.dev"))
 	id := "applyset-" + base64.RawURLEncoding.EncodeToString(sum[:]) + "-v1"
-	return fmt.Sprintf(`apiVersion: apiextensions.k8s.io/v1
+	crd = `apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
   name: applysets.ssm.dev
@@ -38,8 +38,8 @@ spec:
     storage: true
     schema:
       openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
----SPLIT---
-apiVersion: ssm.dev/v1
+`
+	parent = fmt.Sprintf(`apiVersion: ssm.dev/v1
 kind: ApplySet
 metadata:
   name: %s
@@ -49,6 +49,7 @@ metadata:
     applyset.kubernetes.io/tooling: kubectl/v1.32.4
     applyset.kubernetes.io/contains-group-kinds: ""
 `, name, id)
+	return crd, parent
 }
 
 // applyNodePort applies NodePort mode's output as README documents it for
@@ -59,15 +60,7 @@ func applyNodePort(t *testing.T, dir, parent string) {
 	if _, err := os.Stat(filepath.Join(dir, "namespaces")); err == nil { // none left: nothing to add, and none is ever deleted
 		kubectl(t, local, "apply", "--server-side", "--field-manager=e2e-gitops", "-k", filepath.Join(dir, "namespaces"))
 	}
-	args := []string{"--kubeconfig", local.KubeConfig, "apply", "--server-side", "--field-manager=e2e-gitops",
-		"--prune", "--applyset=applysets.ssm.dev/" + parent, "-k", filepath.Join(dir, "mirrors")}
-	r := run(t, []string{"KUBECTL_APPLYSET=true"}, "kubectl", args...)
-	if r.code != 0 && strings.Contains(r.stderr, "error: pruning ") && strings.Contains(r.stderr, "not found") {
-		r = run(t, []string{"KUBECTL_APPLYSET=true"}, "kubectl", args...) // see applyPruning
-	}
-	if r.code != 0 {
-		t.Fatalf("kubectl %s: exit %d\n%s\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
-	}
+	applySet(t, "--applyset=applysets.ssm.dev/"+parent, "-k", filepath.Join(dir, "mirrors"))
 }
 
 // endpointsOf returns "ip:port/protocol" of the local Endpoints ns/name,
@@ -121,7 +114,7 @@ func TestBarrelmanWhatToExpect(t *testing.T) {
 	requireEnv(t)
 	ctx := t.Context()
 	const parent = "ssm-barrelman"
-	crd, parentObj, _ := strings.Cut(applySetParent(parent), "---SPLIT---\n")
+	crd, parentObj := applySetParent(parent)
 	for i, doc := range []string{crd, parentObj} {
 		manifest := filepath.Join(t.TempDir(), "applyset.yaml")
 		if err := os.WriteFile(manifest, []byte(doc), 0o644); err != nil {

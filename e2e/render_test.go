@@ -139,8 +139,15 @@ func TestRender(t *testing.T) {
 // a GitOps agent's next sync, running the apply again converges.
 func applyPruning(t *testing.T, prefix, ns, dir string) {
 	t.Helper()
-	args := []string{"--kubeconfig", local.KubeConfig, "apply", "--server-side", "--field-manager=e2e-gitops",
-		"--prune", "--applyset=ssm-" + prefix, "-n", ns, "-k", dir}
+	applySet(t, "--applyset=ssm-"+prefix, "-n", ns, "-k", dir)
+}
+
+// applySet runs a server-side, pruning kubectl apply with an ApplySet
+// against the local cluster, and runs it once more when kubectl's pruner
+// lost the race with the API server's own Endpoints cleanup.
+func applySet(t *testing.T, args ...string) {
+	t.Helper()
+	args = append([]string{"--kubeconfig", local.KubeConfig, "apply", "--server-side", "--field-manager=e2e-gitops", "--prune"}, args...)
 	r := run(t, []string{"KUBECTL_APPLYSET=true"}, "kubectl", args...)
 	if r.code != 0 && strings.Contains(r.stderr, "error: pruning ") && strings.Contains(r.stderr, "not found") {
 		t.Logf("kubectl lost the race with the API server's own Endpoints cleanup; applying again:\n%s", r.stderr)

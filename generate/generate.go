@@ -126,7 +126,7 @@ type Mirror struct {
 }
 
 // Result is a rendered file set. Files maps slash-separated paths relative to
-// the output root to contents; Mirrors and Skipped are sorted by Service;
+// the output root to contents; Mirrors are sorted by file, Skipped by Service;
 // Objects counts rendered objects by kind.
 type Result struct {
 	Files    map[string][]byte

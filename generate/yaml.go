@@ -77,15 +77,15 @@ const (
 
 // yaml11Words are plain scalars that YAML 1.1, as yaml.v2 resolves it,
 // reads as booleans or null: yaml.v2 double-quotes strings spelled so.
-var yaml11Words = map[string]bool{}
-
-func init() {
+var yaml11Words = func() map[string]bool {
+	m := map[string]bool{}
 	for _, w := range []string{"y", "yes", "n", "no", "true", "false", "on", "off", "null"} {
 		for _, v := range []string{w, strings.ToUpper(w), strings.ToUpper(w[:1]) + w[1:]} {
-			yaml11Words[v] = true
+			m[v] = true
 		}
 	}
-}
+	return m
+}()
 
 // scalarStyle decides how yaml.v2 writes s, for the strings whose rule is
 // simple: letters, digits and . _ / : = - starting with a letter, and IPv4

@@ -11,7 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -43,7 +42,6 @@ type Watcher struct {
 	eps      cache.SharedIndexInformer // nil with NoEndpoints
 	nodes    cache.SharedIndexInformer // nil unless Selection.Nodes
 	api      EndpointsAPI
-	sel      labels.Selector
 	opts     WatchOptions
 
 	nodeFactory informers.SharedInformerFactory
@@ -63,7 +61,7 @@ func NewWatcher(client kubernetes.Interface, opts WatchOptions) (*Watcher, error
 	}
 	factory := informers.NewSharedInformerFactoryWithOptions(client, opts.Resync,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel.String() }))
-	w := &Watcher{factory: factory, api: api, sel: sel, opts: opts}
+	w := &Watcher{factory: factory, api: api, opts: opts}
 	w.services = factory.Core().V1().Services().Informer()
 	switch api {
 	case Endpoints:
