@@ -107,11 +107,15 @@ const (
 	ReasonNamedTargetPort = "NamedTargetPort" // a local Service's port whose targetPort is a name
 	ReasonLocalService    = "LocalService"    // a hand-written local Service of that name exists
 	ReasonSelector        = "Selector"        // a hand-written local Service with a selector
+	// Global Services.
+	ReasonHeadless     = "HeadlessMismatch" // the cluster's Service disagrees with the others on being headless
+	ReasonPortConflict = "PortConflict"     // a port whose name or number another cluster uses otherwise
 )
 
 // Skipped is a Service that was not rendered, or, in Result.Warnings,
 // rendered without some of its ports.
 type Skipped struct {
+	Cluster string // the cluster it comes from, in a Tree; empty otherwise
 	Service string // namespace/name in the remote cluster
 	Mirror  string // the name it would have been mirrored as
 	Reason  string
@@ -120,6 +124,7 @@ type Skipped struct {
 
 // Mirror is one rendered remote Service.
 type Mirror struct {
+	Cluster string // the cluster it comes from, in a Tree; empty otherwise
 	Service string // namespace/name in the remote cluster
 	Name    string // mirror Service name in the mirror namespace
 	File    string

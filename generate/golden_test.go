@@ -26,6 +26,19 @@ type goldenCase struct {
 	Nodes              bool
 	LocalSnapshot      string // local Services for NodePort mode's manual endpoints
 	Options            generate.Options
+	// Clusters and Global, when set, render a multi-cluster Tree instead.
+	Clusters []treeCluster
+	Global   generate.GlobalOptions
+}
+
+// treeCluster is one cluster of a Tree case: its snapshot, read once with
+// the mirror selector and once with the global one, as ssm run watches it.
+type treeCluster struct {
+	Name, Snapshot                string
+	Local                         bool
+	LabelSelector, GlobalSelector string
+	RemoteEndpointsAPI            source.EndpointsAPI
+	Options                       generate.Options
 }
 
 const goldenRoot = "../testdata/render"
@@ -34,14 +47,7 @@ const goldenRoot = "../testdata/render"
 // golden files show what `ssm render --from-file` writes.
 func loadCase(t *testing.T, dir string) (generate.State, generate.Options) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, "case.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c goldenCase
-	if err := json.Unmarshal(b, &c); err != nil {
-		t.Fatalf("%s: %v", dir, err)
-	}
+	c := readCase(t, dir)
 	st, err := source.LoadFile(filepath.Join(goldenRoot, c.Snapshot), source.Selection{LabelSelector: c.LabelSelector, EndpointsAPI: c.RemoteEndpointsAPI, Nodes: c.Nodes}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -62,6 +68,48 @@ func stateOf(st source.State) generate.State {
 	return generate.State{Services: st.Services, Endpoints: st.Endpoints, EndpointSlices: st.EndpointSlices, Nodes: st.Nodes}
 }
 
+func readCase(t *testing.T, dir string) goldenCase {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "case.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c goldenCase
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatalf("%s: %v", dir, err)
+	}
+	return c
+}
+
+func renderCase(t *testing.T, dir string) (generate.Result, error) {
+	if c := readCase(t, dir); len(c.Clusters) > 0 {
+		return generate.Tree(loadTree(t, c), c.Global)
+	}
+	state, opts := loadCase(t, dir)
+	return generate.Manifests(state, opts)
+}
+
+func loadTree(t *testing.T, c goldenCase) []generate.Cluster {
+	t.Helper()
+	read := func(file, sel string, api source.EndpointsAPI) generate.State {
+		if sel == "" {
+			return generate.State{}
+		}
+		st, err := source.LoadFile(filepath.Join(goldenRoot, file), source.Selection{LabelSelector: sel, EndpointsAPI: api}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return stateOf(st)
+	}
+	var out []generate.Cluster
+	for _, tc := range c.Clusters {
+		out = append(out, generate.Cluster{Name: tc.Name, Local: tc.Local, Options: tc.Options,
+			Mirror: read(tc.Snapshot, tc.LabelSelector, tc.RemoteEndpointsAPI),
+			Global: read(tc.Snapshot, tc.GlobalSelector, tc.RemoteEndpointsAPI)})
+	}
+	return out
+}
+
 func TestGolden(t *testing.T) {
 	cases, err := filepath.Glob(filepath.Join(goldenRoot, "*", "case.json"))
 	if err != nil || len(cases) == 0 {
@@ -71,8 +119,7 @@ func TestGolden(t *testing.T) {
 		dir := filepath.Dir(c)
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			t.Parallel()
-			state, opts := loadCase(t, dir)
-			res, err := generate.Manifests(state, opts)
+			res, err := renderCase(t, dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -94,6 +141,9 @@ func TestGolden(t *testing.T) {
 func skippedText(skipped []generate.Skipped) string {
 	var b strings.Builder
 	for _, s := range skipped {
+		if s.Cluster != "" {
+			b.WriteString(s.Cluster + ": ")
+		}
 		fmt.Fprintf(&b, "%s %s %s: %s\n", s.Service, s.Reason, s.Mirror, s.Message)
 	}
 	return b.String()

@@ -35,6 +35,7 @@ type epPort struct {
 type epAddr struct {
 	ip                   netip.Addr
 	hostname             string
+	zone                 string // only global Services' local endpoints render it
 	ready                bool
 	serving, terminating *bool
 }
@@ -51,18 +52,7 @@ func key(ns, name string) string { return ns + "/" + name }
 // plan decides what to render: one mirror per valid remote Service, sorted
 // by mirror name, and the Services left out with why.
 func plan(state State, opts Options) ([]mirror, []Skipped) {
-	eps := map[string][]*corev1.Endpoints{}
-	for _, e := range state.Endpoints {
-		k := key(e.Namespace, e.Name)
-		eps[k] = append(eps[k], e)
-	}
-	slcs := map[string][]*discoveryv1.EndpointSlice{}
-	for _, s := range state.EndpointSlices {
-		if svc := s.Labels[discoveryv1.LabelServiceName]; svc != "" {
-			k := key(s.Namespace, svc)
-			slcs[k] = append(slcs[k], s)
-		}
-	}
+	eps, slcs := endpointIndex(state)
 	var mirrors []mirror
 	var skipped []Skipped
 	byName := map[string][]int{}
@@ -98,6 +88,23 @@ func plan(state State, opts Options) ([]mirror, []Skipped) {
 		return cmp.Or(strings.Compare(a.Service, b.Service), strings.Compare(a.Reason, b.Reason))
 	})
 	return kept, skipped
+}
+
+// endpointIndex maps namespace/name of a Service to its endpoint objects.
+func endpointIndex(state State) (map[string][]*corev1.Endpoints, map[string][]*discoveryv1.EndpointSlice) {
+	eps := map[string][]*corev1.Endpoints{}
+	for _, e := range state.Endpoints {
+		k := key(e.Namespace, e.Name)
+		eps[k] = append(eps[k], e)
+	}
+	slcs := map[string][]*discoveryv1.EndpointSlice{}
+	for _, s := range state.EndpointSlices {
+		if svc := s.Labels[discoveryv1.LabelServiceName]; svc != "" {
+			k := key(s.Namespace, svc)
+			slcs[k] = append(slcs[k], s)
+		}
+	}
+	return eps, slcs
 }
 
 // endpointGroups normalises the endpoints of svc: EndpointSlices when there
@@ -146,10 +153,10 @@ func (m *groupMerger) addSubset(ss corev1.EndpointSubset) {
 		return
 	}
 	for _, a := range ss.Addresses {
-		g.add(a.IP, a.Hostname, true, nil, nil)
+		g.add(epAddr{hostname: a.Hostname, ready: true}, a.IP)
 	}
 	for _, a := range ss.NotReadyAddresses {
-		g.add(a.IP, a.Hostname, false, nil, nil)
+		g.add(epAddr{hostname: a.Hostname}, a.IP)
 	}
 }
 
@@ -171,7 +178,7 @@ func (m *groupMerger) addSlice(s *discoveryv1.EndpointSlice) {
 		}
 		// A nil ready condition means unknown, which consumers treat as ready.
 		ready := e.Conditions.Ready == nil || *e.Conditions.Ready
-		g.add(e.Addresses[0], deref(e.Hostname), ready, e.Conditions.Serving, e.Conditions.Terminating)
+		g.add(epAddr{hostname: deref(e.Hostname), zone: deref(e.Zone), ready: ready, serving: e.Conditions.Serving, terminating: e.Conditions.Terminating}, e.Addresses[0])
 	}
 }
 
@@ -202,13 +209,14 @@ func (m *groupMerger) group(ports []epPort) *mergedGroup {
 	return g
 }
 
-func (g *mergedGroup) add(ip, hostname string, ready bool, serving, terminating *bool) {
+// add adds a, whose IP is ip, unless another entry for the IP wins over it.
+func (g *mergedGroup) add(a epAddr, ip string) {
 	addr, err := netip.ParseAddr(ip)
 	if err != nil || addr.Zone() != "" {
 		return // not an address any cluster could route to
 	}
 	addr = addr.Unmap()
-	a := epAddr{ip: addr, hostname: hostname, ready: ready, serving: serving, terminating: terminating}
+	a.ip = addr
 	if old, ok := g.addrs[addr]; ok && !preferAddr(a, old) {
 		return
 	}
@@ -216,7 +224,8 @@ func (g *mergedGroup) add(ip, hostname string, ready bool, serving, terminating 
 }
 
 // preferAddr decides between two entries for one IP independently of their
-// order: ready first, then the smaller hostname, then fewer conditions.
+// order: ready first, then the smaller hostname, then fewer conditions,
+// then the smaller zone.
 func preferAddr(a, b epAddr) bool {
 	if a.ready != b.ready {
 		return a.ready
@@ -224,7 +233,7 @@ func preferAddr(a, b epAddr) bool {
 	if a.hostname != b.hostname {
 		return b.hostname == "" || (a.hostname != "" && a.hostname < b.hostname)
 	}
-	return condKey(a) < condKey(b)
+	return cmp.Or(strings.Compare(condKey(a), condKey(b)), strings.Compare(a.zone, b.zone)) < 0
 }
 
 func condKey(a epAddr) string {
