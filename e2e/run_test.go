@@ -115,8 +115,8 @@ func TestRun(t *testing.T) {
 		t.Fatalf("%d commits during the remote outage, want none", got-n)
 	}
 	for _, r := range []*proc{r1, r2} {
-		if !strings.Contains(r.logs(), "remote unreachable") || r.metric("ssm_remote_up") != 0 {
-			t.Errorf("%s did not report the outage (ssm_remote_up %v)", r.name, r.metric("ssm_remote_up"))
+		if !strings.Contains(r.logs(), "remote unreachable") || r.metric(`ssm_remote_up{cluster="run"}`) != 0 {
+			t.Errorf("%s did not report the outage (ssm_remote_up %v)", r.name, r.metric(`ssm_remote_up{cluster="run"}`))
 		}
 	}
 	if err := remote.Start(ctx, testbin); err != nil {
@@ -125,7 +125,7 @@ func TestRun(t *testing.T) {
 	// client-go reconnects with its own backoff; time the next change from
 	// when both replicas are connected again.
 	for _, r := range []*proc{r1, r2} {
-		eventually(t, 60*time.Second, r.name+" reconnected", func() bool { return r.metric("ssm_remote_up") == 1 })
+		eventually(t, 60*time.Second, r.name+" reconnected", func() bool { return r.metric(`ssm_remote_up{cluster="run"}`) == 1 })
 	}
 	assertPath(t, bare, gitPath, []string{"kustomization.yaml", "run-runshop-73736d-a.yaml", "run-runshop-73736d-c.yaml", "run-runshop-73736d-d.yaml"})
 	// Until client-go relists (its reflector backs off up to 30s after

@@ -2,12 +2,12 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -26,6 +26,8 @@ type fileConfig struct {
 	Global         globalConfig   `json:"global"`
 	LocalCluster   localConfig    `json:"localCluster"`
 	RemoteClusters []remoteConfig `json:"remoteClusters"`
+
+	notes []string // what finish changed, to log
 }
 
 type globalConfig struct {
@@ -34,14 +36,20 @@ type globalConfig struct {
 	LabelSelector                 string `json:"labelSelector"` // the v0.3 name of mirrorSvcLabelSelector
 	GlobalSvcLabelSelector        string `json:"globalSvcLabelSelector"`
 	GlobalSvcRoutingStrategyLabel string `json:"globalSvcRoutingStrategyLabel"`
-	ServiceSync                   *bool  `json:"serviceSync"`       // ssm always prunes: accepted, no effect
-	EndpointSliceSync             *bool  `json:"endpointSliceSync"` // true: render EndpointSlices too
+	// Deleting what the selectors no longer match at start: ssm's output
+	// is pruned by GitOps on every change, so both are accepted and have
+	// no effect.
+	ServiceSync       *bool `json:"serviceSync"`
+	EndpointSliceSync *bool `json:"endpointSliceSync"`
 }
 
 type localConfig struct {
 	Name           string   `json:"name"`
 	Zones          []string `json:"zones"`
 	KubeConfigPath string   `json:"kubeConfigPath"`
+	// ssm's own keys.
+	Context  string `json:"context"`  // context in kubeConfigPath
+	FromFile string `json:"fromFile"` // render: a snapshot of the local cluster instead
 }
 
 type remoteConfig struct {
@@ -52,15 +60,28 @@ type remoteConfig struct {
 	RemoteSATokenPath string   `json:"remoteSATokenPath"`
 	ServicePrefix     string   `json:"servicePrefix"`
 	ResyncPeriod      duration `json:"resyncPeriod"`
-	// ssm's own keys.
-	Mode    string `json:"mode"`    // endpoints (default) or nodeport
-	Context string `json:"context"` // context in kubeConfigPath
-	Domain  string `json:"domain"`  // the remote's DNS domain, for `ssm coredns`; default cluster.<name>
+	// ssm's own keys: what a flag sets for the one remote of a run without
+	// --config.
+	Mode                      string   `json:"mode"`                      // --mode: endpoints (default) or nodeport
+	Context                   string   `json:"context"`                   // --target-context
+	Domain                    string   `json:"domain"`                    // ssm coredns: the remote's DNS domain; default cluster.<name>
+	LabelSelector             string   `json:"labelSelector"`             // --label-selector, instead of global.mirrorSvcLabelSelector
+	RemoteEndpointsAPI        string   `json:"remoteEndpointsAPI"`        // --remote-endpoints-api
+	EndpointsAPI              string   `json:"endpointsAPI"`              // --endpoints-api
+	Timeout                   duration `json:"timeout"`                   // --timeout
+	FromFile                  string   `json:"fromFile"`                  // render --from-file
+	IgnoreNamespaces          []string `json:"ignoreNamespaces"`          // --ignore-namespace
+	ExcludeUnschedulableNodes *bool    `json:"excludeUnschedulableNodes"` // --exclude-unschedulable-nodes
+	NodePortService           *bool    `json:"nodePortService"`           // --nodeport-svc
+	ManualEndpoints           *bool    `json:"manualEndpoints"`           // --manual-endpoints
 }
 
 // duration is a Go duration string ("10s") or a number of nanoseconds, as
 // semaphore-service-mirror reads it.
 type duration struct{ time.Duration }
+
+// MarshalJSON writes the duration as a Go duration string.
+func (d duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
 
 func (d *duration) UnmarshalJSON(b []byte) error {
 	var v any
@@ -96,7 +117,31 @@ func loadConfig(path string) (*fileConfig, error) {
 	return cfg, nil
 }
 
+// readConfig reads a configuration file's shape only: see decodeConfig.
+func readConfig(path string) (*fileConfig, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := decodeConfig(raw)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
 func parseConfig(raw []byte) (*fileConfig, error) {
+	cfg, err := decodeConfig(raw)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, cfg.finish()
+}
+
+// decodeConfig reads a configuration file's shape: unknown keys and values
+// of the wrong type are errors. finish checks the values once flags have
+// overridden what they set.
+func decodeConfig(raw []byte) (*fileConfig, error) {
 	j, err := yaml.YAMLToJSON(raw)
 	if err != nil {
 		return nil, err
@@ -114,13 +159,28 @@ func parseConfig(raw []byte) (*fileConfig, error) {
 	if err := json.Unmarshal(j, &cfg); err != nil {
 		return nil, err
 	}
-	if problems := cfg.validate(); len(problems) > 0 {
-		return nil, errors.New(strings.Join(problems, "; "))
-	}
-	if len(cfg.LocalCluster.Zones) == 0 {
-		cfg.LocalCluster.Zones = []string{"local"}
-	}
 	return &cfg, nil
+}
+
+// finish normalises and validates the configuration and fills in defaults.
+func (c *fileConfig) finish() error {
+	for i := range c.RemoteClusters {
+		r := &c.RemoteClusters[i]
+		// semaphore-service-mirror's documented example uses "cluster-A",
+		// which no Service name may hold: it is lower-cased.
+		if lower := strings.ToLower(r.ServicePrefix); lower != r.ServicePrefix && len(validation.IsDNS1035Label(lower)) == 0 {
+			c.notes = append(c.notes, fmt.Sprintf("remoteClusters[%d].servicePrefix %q is used as %q: Service names are lower case", i, r.ServicePrefix, lower))
+			r.ServicePrefix = lower
+		}
+	}
+	if problems := c.validate(); len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	if len(c.LocalCluster.Zones) == 0 {
+		c.LocalCluster.Zones = []string{"local"}
+	}
+	c.LocalCluster.Name = cmp.Or(c.LocalCluster.Name, "local")
+	return nil
 }
 
 var durationType = reflect.TypeFor[duration]()
@@ -220,20 +280,37 @@ func (c *fileConfig) validate() []string {
 	if len(c.RemoteClusters) == 0 {
 		out = append(out, "remoteClusters: at least one remote cluster is required")
 	}
-	names, prefixes := map[string]int{}, map[string]int{}
+	// Names are directories and object-name parts: compared as slugs, so
+	// "a_b", "A-B" and "a-b" are one name.
+	names, prefixes, nodePort := map[string]string{}, map[string]int{}, -1
+	if l := c.LocalCluster.Name; l != "" {
+		if !generate.ClusterName.MatchString(l) {
+			out = append(out, fmt.Sprintf("localCluster.name: %q: %s", l, nameRule))
+		}
+		names[generate.ClusterSlug(l)] = "localCluster.name"
+	}
 	for i, r := range c.RemoteClusters {
 		p := fmt.Sprintf("remoteClusters[%d]", i)
 		out = append(out, r.validate(p)...)
-		if j, dup := names[r.Name]; dup && r.Name != "" {
-			out = append(out, fmt.Sprintf("%s.name: %q is also remoteClusters[%d].name", p, r.Name, j))
+		slug := generate.ClusterSlug(r.Name)
+		if other, dup := names[slug]; dup && r.Name != "" {
+			out = append(out, fmt.Sprintf("%s.name: %q is also %s (names are compared lower-cased, '_' as '-')", p, r.Name, other))
 		}
 		if j, dup := prefixes[r.ServicePrefix]; dup && r.ServicePrefix != "" {
 			out = append(out, fmt.Sprintf("%s.servicePrefix: %q is also remoteClusters[%d].servicePrefix", p, r.ServicePrefix, j))
 		}
-		names[r.Name], prefixes[r.ServicePrefix] = i, i
+		if generate.Mode(r.Mode) == generate.ModeNodePort {
+			if nodePort >= 0 {
+				out = append(out, fmt.Sprintf("%s.mode: remoteClusters[%d] is in nodeport mode already: NodePort mirrors keep the remote namespace and name, so two remotes would render the same objects", p, nodePort))
+			}
+			nodePort = i
+		}
+		names[slug], prefixes[r.ServicePrefix] = p+".name", i
 	}
 	return out
 }
+
+const nameRule = "want 1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
 
 func (r remoteConfig) validate(p string) []string {
 	var out []string
@@ -242,8 +319,11 @@ func (r remoteConfig) validate(p string) []string {
 			out = append(out, fmt.Sprintf("%s.%s: %q: %s", p, key, value, strings.Join(errs, "; ")))
 		}
 	}
-	if !remoteName.MatchString(r.Name) {
-		out = append(out, fmt.Sprintf("%s.name: %q: want 1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit", p, r.Name))
+	switch {
+	case !generate.ClusterName.MatchString(r.Name):
+		out = append(out, fmt.Sprintf("%s.name: %q: %s", p, r.Name, nameRule))
+	case generate.ClusterSlug(r.Name) == generate.GlobalDir:
+		out = append(out, fmt.Sprintf("%s.name: %q: the output directory %s/ holds the global Services", p, r.Name, generate.GlobalDir))
 	}
 	mode := generate.Mode(r.Mode)
 	switch {
@@ -251,13 +331,29 @@ func (r remoteConfig) validate(p string) []string {
 		out = append(out, fmt.Sprintf("%s.mode: %q: want one of %v", p, r.Mode, generate.Modes))
 	case mode != generate.ModeNodePort && r.ServicePrefix == "":
 		out = append(out, p+".servicePrefix: required")
+	case r.ServicePrefix == generate.GlobalPrefix:
+		out = append(out, fmt.Sprintf("%s.servicePrefix: %q: global Services are named %s-<namespace>-73736d-<name>", p, r.ServicePrefix, generate.GlobalPrefix))
 	case r.ServicePrefix != "":
 		bad("servicePrefix", r.ServicePrefix, validation.IsDNS1035Label(r.ServicePrefix))
+	}
+	if r.LabelSelector != "" {
+		if _, err := labels.Parse(r.LabelSelector); err != nil {
+			out = append(out, fmt.Sprintf("%s.labelSelector: %v", p, err))
+		}
+	}
+	if a := r.RemoteEndpointsAPI; a != "" && a != string(source.Endpoints) && a != string(source.EndpointSlices) {
+		out = append(out, fmt.Sprintf("%s.remoteEndpointsAPI: %q: want %s or %s", p, a, source.Endpoints, source.EndpointSlices))
+	}
+	if a := r.EndpointsAPI; a != "" && !slices.Contains(generate.EndpointsAPIs, generate.EndpointsAPI(a)) {
+		out = append(out, fmt.Sprintf("%s.endpointsAPI: %q: want one of %v", p, a, generate.EndpointsAPIs))
+	}
+	if r.FromFile != "" && (r.KubeConfigPath != "" || r.RemoteAPIURL != "") {
+		out = append(out, p+".fromFile: reads a snapshot instead of the cluster: drop kubeConfigPath and remoteAPIURL")
 	}
 	if r.Domain != "" {
 		bad("domain", r.Domain, validation.IsDNS1123Subdomain(r.Domain))
 	}
-	if r.KubeConfigPath == "" && (r.RemoteAPIURL == "" || r.RemoteCAURL == "" || r.RemoteSATokenPath == "") {
+	if r.FromFile == "" && r.KubeConfigPath == "" && (r.RemoteAPIURL == "" || r.RemoteCAURL == "" || r.RemoteSATokenPath == "") {
 		out = append(out, p+": set kubeConfigPath, or remoteAPIURL, remoteCAURL and remoteSATokenPath")
 	}
 	if err := r.connection().Validate(); err != nil && r.KubeConfigPath != "" {
@@ -274,11 +370,6 @@ func (r remoteConfig) connection() source.Connection {
 	}
 	return source.Connection{APIURL: r.RemoteAPIURL, CAURL: r.RemoteCAURL, TokenPath: r.RemoteSATokenPath}
 }
-
-// remoteName is what a remote may be called: it names its output folder
-// and annotates its mirrors. semaphore-service-mirror's own examples use
-// capitals and underscores.
-var remoteName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$`)
 
 // domain is the remote's DNS domain: cluster.<name, lower-cased> unless set.
 func (r remoteConfig) domain() string {

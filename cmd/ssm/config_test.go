@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,8 +44,8 @@ func TestParseConfigErrors(t *testing.T) {
 			want: []string{"global.mirrorNS: unknown key", "remoteClusters[1].prefix: unknown key"}},
 		{name: "wrong types", config: `{"global": {"serviceSync": "yes"}, "localCluster": {"zones": "a"}, "remoteClusters": [{"name": 7}]}`,
 			want: []string{"global.serviceSync: want true or false", "localCluster.zones: want a list", "remoteClusters[0].name: want a string"}},
-		{name: "bad values", config: `{"global": {"mirrorNamespace": "Semaphore", "mirrorSvcLabelSelector": "a=(b"}, "remoteClusters": [{"name": "a", "servicePrefix": "Cluster-A", "kubeConfigPath": "k", "domain": "-x"}]}`,
-			want: []string{`global.mirrorNamespace: "Semaphore"`, "global.mirrorSvcLabelSelector:", `remoteClusters[0].servicePrefix: "Cluster-A"`, `remoteClusters[0].domain: "-x"`}},
+		{name: "bad values", config: `{"global": {"mirrorNamespace": "Semaphore", "mirrorSvcLabelSelector": "a=(b"}, "remoteClusters": [{"name": "a", "servicePrefix": "cluster_a", "kubeConfigPath": "k", "domain": "-x"}]}`,
+			want: []string{`global.mirrorNamespace: "Semaphore"`, "global.mirrorSvcLabelSelector:", `remoteClusters[0].servicePrefix: "cluster_a"`, `remoteClusters[0].domain: "-x"`}},
 		{name: "bad duration", config: `{"remoteClusters": [{"name": "a", "servicePrefix": "a", "resyncPeriod": "10 s", "kubeConfigPath": "k"}]}`,
 			want: []string{`remoteClusters[0].resyncPeriod: time: unknown unit`}},
 		{name: "duplicates", config: `{"remoteClusters": [` + remote + `, ` + remote + `]}`,
@@ -107,5 +109,35 @@ remoteClusters:
 	code, _, stderr = ssm(t, "", "coredns", "--config", config, "--svc-prefix", "x")
 	if code != exitError || !strings.Contains(stderr, "with --config") {
 		t.Errorf("--config with --svc-prefix: exit %d %s", code, stderr)
+	}
+}
+
+// TestConfigGolden reads semaphore-service-mirror's documented example,
+// byte for byte as its README prints it, and compares what ssm makes of it
+// with testdata/config/semaphore-doc.golden.
+func TestConfigGolden(t *testing.T) {
+	cfg, err := loadConfig("../../testdata/config/semaphore-doc.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.MarshalIndent(struct {
+		Config *fileConfig
+		Notes  []string
+	}{cfg, cfg.notes}, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := "../../testdata/config/semaphore-doc.golden"
+	if *update {
+		if err := os.WriteFile(golden, append(b, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(want), string(b)+"\n"); diff != "" {
+		t.Errorf("configuration differs from %s (-want +got; go test ./cmd/ssm -run ConfigGolden -update accepts):\n%s", golden, diff)
 	}
 }

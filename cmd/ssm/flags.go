@@ -36,7 +36,8 @@ func remoteFlags() []cli.Flag {
 			Usage: "file holding the remote service account token, re-read as it rotates (or set SSM_REMOTE_SERVICE_ACCOUNT_TOKEN to the token itself)"},
 		&cli.StringFlag{Name: "remote-name", Category: catRemote, EnvVars: env("remote-name"),
 			Usage: "name of the remote cluster, recorded on every mirror (default: --svc-prefix)"},
-		&cli.StringFlag{Name: "label-selector", Category: catRemote, EnvVars: env("label-selector"),
+		&cli.StringFlag{Name: "label-selector", Aliases: []string{"mirror-svc-label-selector"}, Category: catRemote,
+			EnvVars: append(env("label-selector"), "SSM_MIRROR_SVC_LABEL_SELECTOR"),
 			Usage: "label selector of the remote Services (and their endpoints) to mirror, e.g. mirror=true (required in endpoints mode; narrows nodeport mode)"},
 		&cli.StringFlag{Name: "remote-endpoints-api", Category: catRemote, EnvVars: env("remote-endpoints-api"), Value: string(source.Endpoints),
 			Usage: "remote objects to read endpoints from: endpoints, or endpointslices (dual-stack, over 1,000 endpoints)"},
@@ -106,6 +107,11 @@ func setUp(c *cli.Context) (*slog.Logger, pipelineConfig, error) {
 }
 
 func pipelineConfigFrom(c *cli.Context) (pipelineConfig, error) {
+	for _, f := range []string{"global-svc-label-selector", "global-svc-routing-strategy-label"} {
+		if c.String(f) != "" {
+			return pipelineConfig{}, fmt.Errorf("--%s: global Services merge several clusters: give them in --config", f)
+		}
+	}
 	cfg := pipelineConfig{
 		conn: source.Connection{
 			KubeConfig: c.String("target-kube-config"),

@@ -28,7 +28,7 @@ type metrics struct {
 	pushRetries   prometheus.Counter
 	watchEvents   *prometheus.CounterVec
 	watchErrors   *prometheus.CounterVec
-	remoteUp      prometheus.Gauge
+	remoteUp      *prometheus.GaugeVec
 }
 
 func newMetrics() *metrics {
@@ -50,7 +50,7 @@ func newMetrics() *metrics {
 		pushRetries:  prometheus.NewCounter(prometheus.CounterOpts(f("push_retries_total", "Git pushes retried because the branch moved."))),
 		watchEvents:  prometheus.NewCounterVec(prometheus.CounterOpts(f("watch_events_total", "Events from the remote informers.")), []string{"resource", "event"}),
 		watchErrors:  prometheus.NewCounterVec(prometheus.CounterOpts(f("watch_errors_total", "Failed lists or watches of the remote; the cache keeps its last state.")), []string{"resource"}),
-		remoteUp:     prometheus.NewGauge(prometheus.GaugeOpts(f("remote_up", "1 when the last request to the remote API got an answer, 0 when it failed."))),
+		remoteUp:     prometheus.NewGaugeVec(prometheus.GaugeOpts(f("remote_up", "1 when the last request to the cluster's API got an answer, 0 when it failed.")), []string{"cluster"}),
 	}
 	m.reg.MustRegister(m.renderSeconds, m.syncSeconds, m.lastSuccess, m.objects, m.skipped, m.commits, m.syncFailures,
 		m.pushRetries, m.watchEvents, m.watchErrors, m.remoteUp,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -23,6 +24,7 @@ var ownership = gitsync.Ownership{File: generate.KustomizationFile, Prefix: []by
 func renderCommand() *cli.Command {
 	flags := append(remoteFlags(), renderFlags()...)
 	flags = append(flags, nodePortFlags()...)
+	flags = append(flags, configFlags()...)
 	flags = append(flags,
 		&cli.StringFlag{Name: "local-from-file", Category: catNodePort, EnvVars: env("local-from-file"),
 			Usage: "read the local cluster's hand-written Services for --manual-endpoints from a snapshot `FILE` instead of the local cluster"},
@@ -43,14 +45,17 @@ func renderCommand() *cli.Command {
 }
 
 func renderAction(c *cli.Context) error {
+	if c.Bool("check") && c.String("output") == "-" {
+		return errors.New("--check compares against a directory: give --output DIR")
+	}
+	if c.String("config") != "" {
+		return renderConfigAction(c)
+	}
 	logger, cfg, err := setUp(c)
 	if err != nil {
 		return err
 	}
-	out, from, check := c.String("output"), c.String("from-file"), c.Bool("check")
-	if check && out == "-" {
-		return errors.New("--check compares against a directory: give --output DIR")
-	}
+	from := c.String("from-file")
 	if from != "" && cfg.conn.Given() {
 		return errors.New("--from-file reads a snapshot: drop the remote connection flags")
 	}
@@ -72,6 +77,43 @@ func renderAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := emit(c, logger, res); err != nil {
+		return err
+	}
+	return invalidErr(res, cfg.skipInvalid)
+}
+
+// renderConfigAction renders every cluster of --config into one tree.
+func renderConfigAction(c *cli.Context) error {
+	logger, err := newLogger(c)
+	if err != nil {
+		return err
+	}
+	mc, err := multiConfigFrom(c)
+	if err != nil {
+		return err
+	}
+	for _, n := range mc.notes {
+		logger.Warn("config: " + n)
+	}
+	states, err := mc.readAll(c.Context, c.App.Reader, logger)
+	if err != nil {
+		return err
+	}
+	res, err := generate.Tree(mc.tree(states), mc.global)
+	if err != nil {
+		return err
+	}
+	if err := emit(c, logger, res); err != nil {
+		return err
+	}
+	return invalidErr(res, mc.skipInvalid)
+}
+
+// emit writes a render where --output and --check say: a directory, its
+// drift, or stdout.
+func emit(c *cli.Context, logger *slog.Logger, res generate.Result) error {
+	out, check := c.String("output"), c.Bool("check")
 	logSkipped(logger, res)
 	switch {
 	case check:
@@ -90,7 +132,7 @@ func renderAction(c *cli.Context) error {
 		logger.Info("rendered", "output", out, "mirrors", len(res.Mirrors), "skipped", len(res.Skipped),
 			"added", len(r.Added), "updated", len(r.Updated), "removed", len(r.Removed))
 	}
-	return invalidErr(res, cfg.skipInvalid)
+	return nil
 }
 
 // readState reads a cluster's state from a snapshot file or the live API.
@@ -120,18 +162,18 @@ func readState(ctx context.Context, what string, conn source.Connection, sel sou
 func logSkipped(logger *slog.Logger, res generate.Result) {
 	invalid := map[string]bool{}
 	for _, s := range res.Invalid() {
-		invalid[s.Service+s.Reason] = true
+		invalid[s.Cluster+"/"+s.Service+s.Reason] = true
 	}
 	for _, s := range res.Skipped {
 		level := slog.LevelWarn
-		if invalid[s.Service+s.Reason] {
+		if invalid[s.Cluster+"/"+s.Service+s.Reason] {
 			level = slog.LevelError
 		}
-		logger.Log(context.Background(), level, "Service not mirrored", "service", s.Service,
+		logger.Log(context.Background(), level, "Service not mirrored", "cluster", s.Cluster, "service", s.Service,
 			"mirror", s.Mirror, "reason", s.Reason, "detail", s.Message)
 	}
 	for _, w := range res.Warnings {
-		logger.Warn("Service mirrored in part", "service", w.Service, "reason", w.Reason, "detail", w.Message)
+		logger.Warn("Service mirrored in part", "cluster", w.Cluster, "service", w.Service, "reason", w.Reason, "detail", w.Message)
 	}
 }
 
@@ -143,6 +185,9 @@ func invalidErr(res generate.Result, skipInvalid bool) error {
 	names := make([]string, len(invalid))
 	for i, s := range invalid {
 		names[i] = s.Service + " as " + s.Mirror
+		if s.Cluster != "" {
+			names[i] = s.Cluster + ": " + names[i]
+		}
 	}
 	return &exitErr{code: exitInvalid, err: fmt.Errorf("%d remote Service(s) could not be mirrored (rendered the rest; --skip-invalid accepts this): %s",
 		len(invalid), strings.Join(names, ", "))}
@@ -153,7 +198,7 @@ func invalidErr(res generate.Result, skipInvalid bool) error {
 func writeStream(w io.Writer, res generate.Result) error {
 	first := true
 	for _, p := range gitsync.Files(res.Files).Paths() {
-		if p == generate.KustomizationFile {
+		if path.Base(p) == generate.KustomizationFile {
 			continue
 		}
 		if !first {

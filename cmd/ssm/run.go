@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -53,6 +54,7 @@ func runCommand() *cli.Command {
 	flags := append(remoteFlags(), renderFlags()...)
 	flags = append(flags, nodePortFlags()...)
 	flags = append(flags, runFlags()...)
+	flags = append(flags, configFlags()...)
 	return &cli.Command{
 		Name:  "run",
 		Usage: "watch the remote cluster and keep a git path (or a directory) equal to its mirrors",
@@ -70,12 +72,17 @@ func runCommand() *cli.Command {
 // sink is where run writes each render.
 type sink interface {
 	Sync(ctx context.Context, files gitsync.Files, subject string) (gitsync.Result, error)
+	Diff(ctx context.Context, files gitsync.Files) ([]gitsync.Change, error)
 }
 
 type dirSink string
 
 func (d dirSink) Sync(_ context.Context, files gitsync.Files, _ string) (gitsync.Result, error) {
 	return gitsync.WriteDir(string(d), files, ownership)
+}
+
+func (d dirSink) Diff(_ context.Context, files gitsync.Files) ([]gitsync.Change, error) {
+	return gitsync.DiffDir(string(d), files)
 }
 
 // gitSink opens the repository on first use, so an unreachable git server
@@ -86,14 +93,26 @@ type gitSink struct {
 }
 
 func (g *gitSink) Sync(ctx context.Context, files gitsync.Files, subject string) (gitsync.Result, error) {
-	if g.repo == nil {
-		repo, err := gitsync.Open(ctx, g.opts)
-		if err != nil {
-			return gitsync.Result{}, err
-		}
-		g.repo = repo
+	if err := g.open(ctx); err != nil {
+		return gitsync.Result{}, err
 	}
 	return g.repo.Sync(ctx, files, subject)
+}
+
+func (g *gitSink) Diff(ctx context.Context, files gitsync.Files) ([]gitsync.Change, error) {
+	if err := g.open(ctx); err != nil {
+		return nil, err
+	}
+	return g.repo.Diff(ctx, files)
+}
+
+func (g *gitSink) open(ctx context.Context) error {
+	if g.repo != nil {
+		return nil
+	}
+	repo, err := gitsync.Open(ctx, g.opts)
+	g.repo = repo
+	return err
 }
 
 func sinkFrom(c *cli.Context, logger *slog.Logger) (sink, string, error) {
@@ -125,11 +144,7 @@ func sinkFrom(c *cli.Context, logger *slog.Logger) (sink, string, error) {
 }
 
 func runAction(c *cli.Context) error {
-	logger, cfg, err := setUp(c)
-	if err != nil {
-		return err
-	}
-	snk, where, err := sinkFrom(c, logger)
+	logger, err := newLogger(c)
 	if err != nil {
 		return err
 	}
@@ -137,101 +152,155 @@ func runAction(c *cli.Context) error {
 	if t.debounce <= 0 || t.maxDelay < t.debounce {
 		return fmt.Errorf("--debounce %s and --max-delay %s: want 0 < debounce <= max-delay", t.debounce, t.maxDelay)
 	}
-	ctx := c.Context
-	rc, err := source.RESTConfig(ctx, cfg.conn)
+	m, k := newMetrics(), newKicker()
+	w := watching{ctx: c.Context, logger: logger, metrics: m, kicker: k, resync: c.Duration("resync-period")}
+	var ws watchSet
+	if c.String("config") != "" {
+		ws, err = w.multi(c)
+	} else {
+		ws, err = w.single(c)
+	}
 	if err != nil {
 		return err
 	}
-	m := newMetrics()
-	reach := &source.Reachability{OnChange: func(up bool, err error) {
-		if up {
-			m.remoteUp.Set(1)
-			logger.Info("remote reachable", "remote", rc.Host)
-			return
-		}
-		m.remoteUp.Set(0)
-		logger.Warn("remote unreachable; keeping the last state it showed and retrying", "remote", rc.Host, "err", err)
-	}}
-	rc.Wrap(reach.Wrap)
-	rc.WarningHandler = newOnceWarnings(logger)
-	client, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return fmt.Errorf("client for %s: %w", cfg.conn.Describe(), err)
-	}
-	k := newKicker()
-	watch := func(client kubernetes.Interface, sel source.Selection, cluster string) (*source.Watcher, error) {
-		return source.NewWatcher(client, source.WatchOptions{
-			Selection: sel, Resync: c.Duration("resync-period"), Logger: logger.With("cluster", cluster),
-			OnEvent: func(resource, event string) {
-				m.watchEvents.WithLabelValues(resource, event).Inc()
-				k.kick()
-			},
-			OnWatchError: func(resource string, err error) {
-				m.watchErrors.WithLabelValues(resource).Inc()
-				logger.Warn("watch failed; keeping the last state and retrying", "cluster", cluster, "resource", resource, "err", err)
-			},
-		})
-	}
-	w, err := watch(client, cfg.sel, "remote")
+	snk, where, err := sinkFrom(c, logger)
 	if err != nil {
 		return err
 	}
-	var lw *source.Watcher
-	if cfg.manual {
-		if lw, err = localWatcher(ctx, cfg, logger, watch); err != nil {
-			return err
-		}
-	}
-	h := &health{synced: func() bool { return w.Synced() && (lw == nil || lw.Synced()) }}
+	h := &health{synced: ws.synced}
 	if r := c.Duration("resync-period"); r > 0 {
 		h.maxAge = 2*r + t.maxDelay
 	}
-	p := &pipeline{remote: w, local: lw, gen: cfg.gen, sink: snk, metrics: m, health: h, logger: logger.With("sink", where)}
+	p := &pipeline{watchSet: ws, sink: snk, metrics: m, health: h, logger: logger.With("sink", where)}
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
 	if err := serve(ctx, c.String("listen-address"), m, h, logger, &wg); err != nil {
 		return err
 	}
-	logger.Info("watching remote", "remote", rc.Host, "labelSelector", cfg.sel.LabelSelector, "sink", where)
-	for _, x := range []*source.Watcher{w, lw} {
-		if x != nil {
-			wg.Go(func() {
-				if err := x.Run(ctx); err != nil && ctx.Err() == nil {
-					logger.Error("watch stopped", "err", err)
-				}
-			})
-		}
+	logger.Info("watching", "clusters", ws.describe, "sink", where)
+	for _, x := range ws.watchers {
+		wg.Go(func() {
+			if err := x.Run(ctx); err != nil && ctx.Err() == nil {
+				logger.Error("watch stopped", "err", err)
+			}
+		})
 	}
 	loop(ctx, k, t, logger, p.sync)
 	logger.Info("shutting down")
 	return nil
 }
 
-// localWatcher watches the local cluster's hand-written Services (read
-// only), for the endpoints NodePort mode renders for them.
-func localWatcher(ctx context.Context, cfg pipelineConfig, logger *slog.Logger,
-	watch func(kubernetes.Interface, source.Selection, string) (*source.Watcher, error)) (*source.Watcher, error) {
-	rc, err := source.RESTConfig(ctx, cfg.local)
+// watchSet is what run watches and how it renders what it saw.
+type watchSet struct {
+	watchers []*source.Watcher
+	synced   func() bool // every cache has synced once
+	// render renders the cached state. keep lists the directories whose
+	// stored content must stay as it is, because their cluster has not been
+	// read yet; ok is false while nothing can be rendered at all.
+	render   func() (res generate.Result, keep []string, ok bool, err error)
+	subject  string // of commits
+	describe string // of the clusters, for logs
+}
+
+// watching builds clients and watchers that report to one kicker and one
+// set of metrics.
+type watching struct {
+	ctx     context.Context
+	logger  *slog.Logger
+	metrics *metrics
+	kicker  kicker
+	resync  time.Duration
+}
+
+// client connects to a cluster, reporting its reachability as
+// ssm_remote_up{cluster}.
+func (w watching) client(conn source.Connection, cluster string) (kubernetes.Interface, error) {
+	rc, err := source.RESTConfig(w.ctx, conn)
 	if err != nil {
-		return nil, fmt.Errorf("local cluster (read for --manual-endpoints; --manual-endpoints=false skips it): %w", err)
+		return nil, fmt.Errorf("cluster %s: %w", cluster, err)
 	}
-	rc.WarningHandler = newOnceWarnings(logger)
+	up := w.metrics.remoteUp.WithLabelValues(cluster)
+	reach := &source.Reachability{OnChange: func(ok bool, err error) {
+		if ok {
+			up.Set(1)
+			w.logger.Info("remote reachable", "cluster", cluster, "remote", rc.Host)
+			return
+		}
+		up.Set(0)
+		w.logger.Warn("remote unreachable; keeping the last state it showed and retrying", "cluster", cluster, "remote", rc.Host, "err", err)
+	}}
+	rc.Wrap(reach.Wrap)
+	rc.WarningHandler = newOnceWarnings(w.logger)
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
-		return nil, fmt.Errorf("client for %s: %w", cfg.local.Describe(), err)
+		return nil, fmt.Errorf("client for %s: %w", conn.Describe(), err)
 	}
-	return watch(client, cfg.localSel, "local")
+	return client, nil
+}
+
+func (w watching) watch(client kubernetes.Interface, sel source.Selection, cluster string, resync time.Duration) (*source.Watcher, error) {
+	return source.NewWatcher(client, source.WatchOptions{
+		Selection: sel, Resync: cmp.Or(resync, w.resync), Logger: w.logger.With("cluster", cluster),
+		OnEvent: func(resource, event string) {
+			w.metrics.watchEvents.WithLabelValues(resource, event).Inc()
+			w.kicker.kick()
+		},
+		OnWatchError: func(resource string, err error) {
+			w.metrics.watchErrors.WithLabelValues(resource).Inc()
+			w.logger.Warn("watch failed; keeping the last state and retrying", "cluster", cluster, "resource", resource, "err", err)
+		},
+	})
+}
+
+// single watches the one remote of the flags and, in NodePort mode, the
+// local cluster's hand-written Services.
+func (w watching) single(c *cli.Context) (watchSet, error) {
+	cfg, err := pipelineConfigFrom(c)
+	if err != nil {
+		return watchSet{}, err
+	}
+	client, err := w.client(cfg.conn, cfg.gen.Cluster)
+	if err != nil {
+		return watchSet{}, err
+	}
+	remote, err := w.watch(client, cfg.sel, cfg.gen.Cluster, 0)
+	if err != nil {
+		return watchSet{}, err
+	}
+	ws := watchSet{watchers: []*source.Watcher{remote}, subject: "ssm: mirror Services of " + cfg.gen.Cluster, describe: cfg.conn.Describe()}
+	var local *source.Watcher
+	if cfg.manual {
+		lc, err := w.client(cfg.local, "local")
+		if err != nil {
+			return watchSet{}, fmt.Errorf("%w (the local cluster is read for --manual-endpoints; --manual-endpoints=false skips it)", err)
+		}
+		if local, err = w.watch(lc, cfg.localSel, "local", 0); err != nil {
+			return watchSet{}, err
+		}
+		ws.watchers = append(ws.watchers, local)
+	}
+	ws.synced = func() bool { return remote.Synced() && (local == nil || local.Synced()) }
+	ws.render = func() (generate.Result, []string, bool, error) {
+		if !ws.synced() {
+			return generate.Result{}, nil, false, nil // a partial cache must never be rendered: it would look like deletions
+		}
+		var l source.State
+		if local != nil {
+			l = local.State()
+		}
+		res, err := generate.Manifests(stateFor(remote.State(), l), cfg.gen)
+		return res, nil, err == nil, err
+	}
+	return ws, nil
 }
 
 // pipeline renders the watched state and writes it: what render does once,
 // run does on every batch of changes.
 type pipeline struct {
-	remote  *source.Watcher
-	local   *source.Watcher // nil unless NodePort mode renders hand-written Services' endpoints
-	gen     generate.Options
+	watchSet
 	sink    sink
 	metrics *metrics
 	health  *health
@@ -241,22 +310,23 @@ type pipeline struct {
 }
 
 func (p *pipeline) sync(ctx context.Context) error {
-	if !p.remote.Synced() || (p.local != nil && !p.local.Synced()) {
-		return nil // a partial cache must never be rendered: it would look like deletions
-	}
-	var local source.State
-	if p.local != nil {
-		local = p.local.State()
-	}
 	start := time.Now()
-	res, err := generate.Manifests(stateFor(p.remote.State(), local), p.gen)
-	if err != nil {
+	res, keep, ok, err := p.render()
+	if err != nil || !ok {
 		return err
 	}
 	p.metrics.renderSeconds.Observe(time.Since(start).Seconds())
 	p.observe(res)
 	start = time.Now()
-	r, err := p.sink.Sync(ctx, res.Files, "ssm: mirror Services of "+p.gen.Cluster)
+	files := gitsync.Files(res.Files)
+	if len(keep) > 0 {
+		if files, err = p.keep(ctx, files, keep); err != nil {
+			p.metrics.syncFailures.Inc()
+			p.health.record(false)
+			return err
+		}
+	}
+	r, err := p.sink.Sync(ctx, files, p.subject)
 	p.metrics.syncSeconds.Observe(time.Since(start).Seconds())
 	p.metrics.pushRetries.Add(float64(r.Retries))
 	if err != nil {
