@@ -38,7 +38,7 @@ func remoteFlags() []cli.Flag {
 			Usage: "name of the remote cluster, recorded on every mirror (default: --svc-prefix)"},
 		&cli.StringFlag{Name: "label-selector", Aliases: []string{"mirror-svc-label-selector"}, Category: catRemote,
 			EnvVars: append(env("label-selector"), "SSM_MIRROR_SVC_LABEL_SELECTOR"),
-			Usage: "label selector of the remote Services (and their endpoints) to mirror, e.g. mirror=true (required in endpoints mode; narrows nodeport mode)"},
+			Usage:   "label selector of the remote Services (and their endpoints) to mirror, e.g. mirror=true (required in endpoints mode; narrows nodeport mode)"},
 		&cli.StringFlag{Name: "remote-endpoints-api", Category: catRemote, EnvVars: env("remote-endpoints-api"), Value: string(source.Endpoints),
 			Usage: "remote objects to read endpoints from: endpoints, or endpointslices (dual-stack, over 1,000 endpoints)"},
 		&cli.DurationFlag{Name: "timeout", Category: catRemote, EnvVars: env("timeout"), Value: 30 * time.Second,
