@@ -26,11 +26,17 @@ func (o object) id() string {
 	return fmt.Sprintf("%s %s/%s", o.kind(), m["namespace"], m["name"])
 }
 
-// renderedObjects decodes every document of every YAML file in dir but the
-// kustomization.
+// renderedObjects decodes every document of every YAML file under dir but
+// the kustomizations.
 func renderedObjects(t *testing.T, dir string) []object {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".yaml") {
+			files = append(files, p)
+		}
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,21 +157,22 @@ func assertApplied(t *testing.T, s *apiServer, dir, ns, sel string) {
 	}
 }
 
-// assertSameTree fails unless the two directories hold identical files.
+// assertSameTree fails unless the two directory trees hold identical files.
 func assertSameTree(t *testing.T, a, b string) {
 	t.Helper()
 	read := func(dir string) map[string]string {
 		m := map[string]string{}
-		entries, err := os.ReadDir(dir)
+		err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			data, err := os.ReadFile(p)
+			rel, _ := filepath.Rel(dir, p)
+			m[rel] = string(data)
+			return err
+		})
 		if err != nil {
 			t.Fatal(err)
-		}
-		for _, e := range entries {
-			data, err := os.ReadFile(filepath.Join(dir, e.Name()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			m[e.Name()] = string(data)
 		}
 		return m
 	}

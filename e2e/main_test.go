@@ -18,8 +18,9 @@ import (
 )
 
 var (
-	// remote is the cluster ssm reads; local the cluster its output is applied to.
-	remote, local *apiServer
+	// remote is the cluster ssm reads; local the cluster its output is
+	// applied to; remote2 a second remote for --config.
+	remote, remote2, local *apiServer
 	testbin       string
 	ssmBin        string
 	skipReason    string
@@ -67,15 +68,16 @@ func setup(tmp string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var wg sync.WaitGroup
-	var errRemote, errLocal error
+	var errRemote, errRemote2, errLocal error
 	wg.Go(func() { remote, errRemote = startAPIServer(ctx, testbin, tmp, "remote") })
+	wg.Go(func() { remote2, errRemote2 = startAPIServer(ctx, testbin, tmp, "remote2") })
 	wg.Go(func() { local, errLocal = startAPIServer(ctx, testbin, tmp, "local") })
 	wg.Wait()
-	return errors.Join(errRemote, errLocal)
+	return errors.Join(errRemote, errRemote2, errLocal)
 }
 
 func teardown() {
-	for _, s := range []*apiServer{remote, local} {
+	for _, s := range []*apiServer{remote, remote2, local} {
 		if s != nil {
 			s.Stop()
 		}
