@@ -21,9 +21,9 @@ var (
 	// remote is the cluster ssm reads; local the cluster its output is
 	// applied to; remote2 a second remote for --config.
 	remote, remote2, local *apiServer
-	testbin       string
-	ssmBin        string
-	skipReason    string
+	testbin                string
+	ssmBin                 string
+	skipReason             string
 )
 
 func TestMain(m *testing.M) { os.Exit(testMain(m)) }
