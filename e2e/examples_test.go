@@ -43,6 +43,7 @@ var componentBases = map[string]string{
 var notManifests = map[string]bool{
 	"ci":       true, // CI jobs: TestExamplesFlags checks their ssm commands
 	"snapshot": true, // a remote cluster's state: input of `ssm render --from-file`
+	"multi":    true, // a --config file and its clusters' snapshots: cmd/ssm's TestRenderConfigExample renders it
 }
 
 // TestExamplesKustomize builds every kustomization and component.

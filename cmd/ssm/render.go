@@ -38,7 +38,8 @@ func renderCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "render",
 		Usage:     "render the mirrors of a remote cluster once, to a directory or stdout",
-		UsageText: "ssm render --label-selector SEL --svc-prefix P --mirror-ns NS [--target-kube-config F | --remote-api-url U ... | --from-file F] [-o DIR] [--check]",
+		UsageText: "ssm render --label-selector SEL --svc-prefix P --mirror-ns NS [--target-kube-config F | --remote-api-url U ... | --from-file F] [-o DIR] [--check]\n" +
+			"   ssm render --config FILE [-o DIR] [--check]",
 		Flags:     append(flags, logFlags()...),
 		Action:    renderAction,
 	}

@@ -59,7 +59,8 @@ func runCommand() *cli.Command {
 		Name:  "run",
 		Usage: "watch the remote cluster and keep a git path (or a directory) equal to its mirrors",
 		UsageText: "ssm run --label-selector SEL --svc-prefix P --mirror-ns NS [remote flags] " +
-			"(--git-url URL --git-path PATH [git flags] | --output DIR)",
+			"(--git-url URL --git-path PATH [git flags] | --output DIR)\n" +
+			"   ssm run --config FILE (--git-url URL --git-path PATH [git flags] | --output DIR)",
 		Description: "Informers watch the remote's selected Services and endpoints. Every batch of changes\n" +
 			"(--debounce, --max-delay) re-renders the mirrors and commits them when they changed; a\n" +
 			"render that changes nothing commits nothing. While the remote is unreachable the last\n" +
