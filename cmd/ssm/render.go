@@ -36,12 +36,12 @@ func renderCommand() *cli.Command {
 			Usage: "write nothing; print how --output differs from the remote state and exit 1 if it does"},
 	)
 	return &cli.Command{
-		Name:      "render",
-		Usage:     "render the mirrors of a remote cluster once, to a directory or stdout",
+		Name:  "render",
+		Usage: "render the mirrors of a remote cluster once, to a directory or stdout",
 		UsageText: "ssm render --label-selector SEL --svc-prefix P --mirror-ns NS [--target-kube-config F | --remote-api-url U ... | --from-file F] [-o DIR] [--check]\n" +
 			"   ssm render --config FILE [-o DIR] [--check]",
-		Flags:     append(flags, logFlags()...),
-		Action:    renderAction,
+		Flags:  append(flags, logFlags()...),
+		Action: renderAction,
 	}
 }
 
