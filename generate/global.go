@@ -78,7 +78,7 @@ func globalServices(clusters []Cluster, g GlobalOptions) (Result, error) {
 		byName[GlobalName(ns, name)] = append(byName[GlobalName(ns, name)], k)
 	}
 	var buf []byte
-	for _, name := range clusterNames(byName) {
+	for _, name := range keysSorted(byName) {
 		keys := byName[name]
 		if skipped := unnamable(name, keys, members); len(skipped) > 0 {
 			res.Skipped = append(res.Skipped, skipped...)

@@ -158,7 +158,7 @@ func checkClusters(clusters []Cluster) error {
 	return errors.Join(errs...)
 }
 
-// clusterNames lists the names of the given clusters' map, sorted.
-func clusterNames[V any](m map[string]V) []string {
+// keysSorted lists the keys of m in order.
+func keysSorted[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
 }
