@@ -30,26 +30,12 @@ func (o object) id() string {
 // the kustomizations.
 func renderedObjects(t *testing.T, dir string) []object {
 	t.Helper()
-	var files []string
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".yaml") {
-			files = append(files, p)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var objs []object
-	for _, f := range files {
-		if filepath.Base(f) == "kustomization.yaml" {
+	for f, b := range readTree(t, dir) {
+		if !strings.HasSuffix(f, ".yaml") || filepath.Base(f) == "kustomization.yaml" {
 			continue
 		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for doc := range bytes.SplitSeq(b, []byte("---\n")) {
+		for doc := range bytes.SplitSeq([]byte(b), []byte("---\n")) {
 			var o object
 			if err := yaml.Unmarshal(doc, &o); err != nil {
 				t.Fatalf("%s: %v", f, err)
@@ -160,23 +146,7 @@ func assertApplied(t *testing.T, s *apiServer, dir, ns, sel string) {
 // assertSameTree fails unless the two directory trees hold identical files.
 func assertSameTree(t *testing.T, a, b string) {
 	t.Helper()
-	read := func(dir string) map[string]string {
-		m := map[string]string{}
-		err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			data, err := os.ReadFile(p)
-			rel, _ := filepath.Rel(dir, p)
-			m[rel] = string(data)
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
-	ma, mb := read(a), read(b)
+	ma, mb := readTree(t, a), readTree(t, b)
 	if !reflect.DeepEqual(ma, mb) {
 		var diffs []string
 		for k := range ma {
@@ -192,4 +162,23 @@ func assertSameTree(t *testing.T, a, b string) {
 		slices.Sort(diffs)
 		t.Fatalf("%s and %s differ in %v", a, b, diffs)
 	}
+}
+
+// readTree returns every file under dir by its path relative to dir.
+func readTree(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, p)
+		m[rel] = string(data)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -105,13 +105,13 @@ func globalServices(clusters []Cluster, g GlobalOptions) (Result, error) {
 func unnamable(name string, keys []string, members map[string][]member) []Skipped {
 	var out []Skipped
 	reason, msg := "", ""
+	errs := validation.IsDNS1035Label(name)
 	switch {
 	case len(keys) > 1:
 		reason, msg = ReasonNameCollision, fmt.Sprintf("%d Services would share the global Service %q", len(keys), name)
-	case len(validation.IsDNS1035Label(name)) > 0:
+	case len(errs) > 0:
 		reason = ReasonInvalidName
-		msg = fmt.Sprintf("global Service name %q (%d characters) is not a valid Service name: %s",
-			name, len(name), strings.Join(validation.IsDNS1035Label(name), "; "))
+		msg = fmt.Sprintf("global Service name %q (%d characters) is not a valid Service name: %s", name, len(name), strings.Join(errs, "; "))
 	default:
 		return nil
 	}

@@ -128,9 +128,7 @@ func overrideConfig(c *cli.Context, fc *fileConfig) {
 	set("global-svc-routing-strategy-label", &g.GlobalSvcRoutingStrategyLabel)
 	set("kube-config", &l.KubeConfigPath)
 	set("kube-context", &l.Context)
-	if c.IsSet("local-from-file") {
-		l.FromFile = c.String("local-from-file")
-	}
+	set("local-from-file", &l.FromFile)
 	for i := range fc.RemoteClusters {
 		r := &fc.RemoteClusters[i]
 		set("remote-endpoints-api", &r.RemoteEndpointsAPI)
