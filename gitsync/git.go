@@ -15,6 +15,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/ssm-dev/ssm/gitsync/internal/remote"
 )
 
 // RepoOptions configures a git sink: which branch of which repository, the
@@ -72,8 +74,23 @@ func (o RepoOptions) Validate() error {
 	if err != nil {
 		return err
 	}
-	_, err = newRemote(o)
+	_, err = remote.New(o.transportOptions(slog.New(slog.DiscardHandler)))
 	return err
+}
+
+// transportOptions returns what the transport needs of o; log receives
+// what the remote says and warnings about settings that weaken security.
+func (o RepoOptions) transportOptions(log *slog.Logger) remote.Options {
+	return remote.Options{
+		URL:                   o.URL,
+		SSHKeyPath:            o.SSHKeyPath,
+		KnownHostsPath:        o.KnownHostsPath,
+		InsecureIgnoreHostKey: o.InsecureIgnoreHostKey,
+		Username:              o.Username,
+		PasswordPath:          o.PasswordPath,
+		Timeout:               o.Timeout,
+		Logger:                log,
+	}
 }
 
 // withDefaults validates o and fills in its defaults. It returns the owned
@@ -134,7 +151,8 @@ type Repo struct {
 	opts   RepoOptions
 	parts  []string // segments of opts.Path
 	ref    plumbing.ReferenceName
-	remote *remote
+	url    string // redacted, for messages
+	remote remote.Transport
 	log    *slog.Logger
 
 	mu   sync.Mutex // serialises Sync and Diff, which share snap
@@ -149,7 +167,9 @@ func Open(ctx context.Context, opts RepoOptions) (*Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	rem, err := newRemote(opts)
+	url := remote.Redact(opts.URL)
+	log := opts.Logger.With("url", url, "branch", opts.Branch, "path", cmp.Or(opts.Path, "."))
+	tr, err := remote.New(opts.transportOptions(log))
 	if err != nil {
 		return nil, err
 	}
@@ -157,16 +177,10 @@ func Open(ctx context.Context, opts RepoOptions) (*Repo, error) {
 		opts:   opts,
 		parts:  parts,
 		ref:    plumbing.NewBranchReferenceName(opts.Branch),
-		remote: rem,
-		log:    opts.Logger.With("url", rem.url, "branch", opts.Branch, "path", cmp.Or(opts.Path, ".")),
+		url:    url,
+		remote: tr,
+		log:    log,
 		snap:   emptySnapshot(len(parts)),
-	}
-	rem.log = r.log
-	if opts.InsecureIgnoreHostKey {
-		r.log.Warn("the ssh host key is not verified")
-	}
-	if rem.ep.Protocol == "http" && opts.PasswordPath != "" {
-		r.log.Warn("the password is sent over plain http")
 	}
 	if err := r.refresh(ctx); err != nil {
 		return nil, err
@@ -191,24 +205,24 @@ func (r *Repo) Sync(ctx context.Context, files Files, subject string) (Result, e
 	defer r.mu.Unlock()
 	for attempt := 1; ; attempt++ {
 		res, err := r.syncOnce(ctx, files, subject)
-		rejected, ok := errors.AsType[*rejectedError](err)
+		rejected, ok := errors.AsType[*remote.RejectedError](err)
 		if !ok {
 			res.Retries = attempt - 1
 			return res, err
 		}
 		if attempt > r.opts.MaxRetries {
-			return Result{}, fmt.Errorf("push %s to %s: gave up after %d attempts: %w", r.opts.Branch, r.remote.url, attempt, err)
+			return Result{}, fmt.Errorf("push %s to %s: gave up after %d attempts: %w", r.opts.Branch, r.url, attempt, err)
 		}
 		wait := backoff(attempt)
-		r.log.Info("push rejected, retrying on the new head", "attempt", attempt, "reason", rejected.reason, "backoff", wait)
+		r.log.Info("push rejected, retrying on the new head", "attempt", attempt, "reason", rejected.Reason, "backoff", wait)
 		if err := sleep(ctx, wait); err != nil {
-			return Result{}, fmt.Errorf("push %s to %s: waiting to retry: %w", r.opts.Branch, r.remote.url, err)
+			return Result{}, fmt.Errorf("push %s to %s: waiting to retry: %w", r.opts.Branch, r.url, err)
 		}
 	}
 }
 
 // syncOnce brings the snapshot up to date with the remote, builds the
-// commit and pushes it. A rejected push returns a bare *rejectedError.
+// commit and pushes it. A rejected push returns a bare *remote.RejectedError.
 func (r *Repo) syncOnce(ctx context.Context, files Files, subject string) (Result, error) {
 	if err := r.refresh(ctx); err != nil {
 		return Result{}, err
@@ -220,7 +234,7 @@ func (r *Repo) syncOnce(ctx context.Context, files Files, subject string) (Resul
 	changes := base.owned.changesTo(files)
 	next, objs, err := base.next(r.parts, changes)
 	if err != nil {
-		return Result{}, fmt.Errorf("build %s for %s: %w", cmp.Or(r.opts.Path, "."), r.remote.url, err)
+		return Result{}, fmt.Errorf("build %s for %s: %w", cmp.Or(r.opts.Path, "."), r.url, err)
 	}
 	if next.tree == base.tree {
 		return Result{}, nil
@@ -230,15 +244,12 @@ func (r *Repo) syncOnce(ctx context.Context, files Files, subject string) (Resul
 	if err != nil {
 		return Result{}, err
 	}
-	next.commit = objs.add(plumbing.CommitObject, data)
-	if err := r.remote.push(ctx, r.ref, base.commit, next.commit, objs); err != nil {
-		if refused, ok := errors.AsType[*refusedError](err); ok {
-			err = r.whyRefused(ctx, base.commit, refused)
-		}
-		if _, ok := errors.AsType[*rejectedError](err); ok {
+	next.commit = objs.Add(plumbing.CommitObject, data)
+	if err := r.remote.Push(ctx, r.ref, base.commit, next.commit, objs); err != nil {
+		if _, ok := errors.AsType[*remote.RejectedError](err); ok {
 			return Result{}, err
 		}
-		return Result{}, fmt.Errorf("push %s to %s: %w", r.opts.Branch, r.remote.url, err)
+		return Result{}, fmt.Errorf("push %s to %s: %w", r.opts.Branch, r.url, err)
 	}
 	r.snap = next
 	res := resultOf(changes)
@@ -246,23 +257,6 @@ func (r *Repo) syncOnce(ctx context.Context, files Files, subject string) (Resul
 	r.log.Info("pushed commit", "commit", res.Commit, "parent", hashString(base.commit),
 		"added", len(res.Added), "updated", len(res.Updated), "removed", len(res.Removed))
 	return res, nil
-}
-
-// whyRefused returns a *rejectedError, which Sync retries, if the branch
-// no longer points at old, the commit the refused push built on: the
-// remote lost a race, whatever words it used (git says "failed to lock",
-// "fetch first" or "non-fast-forward"). Otherwise a hook or a protected
-// branch refused the update, which retrying cannot change: it returns
-// refused as it is.
-func (r *Repo) whyRefused(ctx context.Context, old plumbing.Hash, refused *refusedError) error {
-	head, err := r.remote.head(ctx, r.ref)
-	if err != nil {
-		return fmt.Errorf("%w; read %s again: %w", refused, r.opts.Branch, err)
-	}
-	if head != old {
-		return &rejectedError{fmt.Sprintf("%s: %s", movedReason(r.ref, head), refused.status)}
-	}
-	return refused
 }
 
 // Diff returns how the owned path at the branch head differs from files,
@@ -291,7 +285,7 @@ func (r *Repo) refresh(ctx context.Context) error {
 		snap, err = r.fetch(ctx, nil)
 	}
 	if err != nil {
-		return fmt.Errorf("fetch %s from %s: %w", r.opts.Branch, r.remote.url, err)
+		return fmt.Errorf("fetch %s from %s: %w", r.opts.Branch, r.url, err)
 	}
 	r.snap = snap
 	return nil
@@ -304,7 +298,7 @@ func (r *Repo) fetch(ctx context.Context, prev *snapshot) (*snapshot, error) {
 	if prev != nil {
 		have = prev.commit
 	}
-	head, sto, err := r.remote.fetchHead(ctx, r.ref, have)
+	head, sto, err := r.remote.FetchHead(ctx, r.ref, have)
 	switch {
 	case err != nil:
 		return nil, err
@@ -326,7 +320,7 @@ func (r *Repo) checkOwnership(s *snapshot) error {
 		return nil
 	}
 	return fmt.Errorf("refusing to write %s on branch %s of %s: it is not empty and has no %s written by ssm; empty it or choose another path",
-		cmp.Or(r.opts.Path, "."), r.opts.Branch, r.remote.url, own.File)
+		cmp.Or(r.opts.Path, "."), r.opts.Branch, r.url, own.File)
 }
 
 // backoff returns how long to wait before retry attempt: doubling from

@@ -13,13 +13,15 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/ssm-dev/ssm/gitsync/internal/remote"
 )
 
 // next returns the snapshot after changes and the objects it adds: a blob
 // per written file and a tree per directory on the path to one, up to the
 // root. Every other entry is kept by hash. The commit is left unset.
-func (s *snapshot) next(parts []string, changes []Change) (*snapshot, *objectSet, error) {
-	objs := &objectSet{}
+func (s *snapshot) next(parts []string, changes []Change) (*snapshot, *remote.Objects, error) {
+	objs := &remote.Objects{}
 	if len(changes) == 0 {
 		return s, objs, nil
 	}
@@ -42,7 +44,7 @@ func (s *snapshot) next(parts []string, changes []Change) (*snapshot, *objectSet
 		entries := withEntry(s.spine[i].entries, parts[i], child, present)
 		lvl := treeLevel{entries: entries}
 		if len(entries) > 0 || i == 0 { // git keeps no empty trees but the root
-			lvl.hash = objs.add(plumbing.TreeObject, encodeEntries(entries))
+			lvl.hash = objs.Add(plumbing.TreeObject, encodeEntries(entries))
 		}
 		n.spine[i] = lvl
 		child, present = lvl.hash, len(entries) > 0

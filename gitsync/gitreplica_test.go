@@ -13,6 +13,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ssm-dev/ssm/gitsync/internal/remote"
 	"github.com/ssm-dev/ssm/internal/gittest"
 )
 
@@ -192,9 +193,9 @@ func TestLocalPushIsCompareAndSwap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	commit := objs.add(plumbing.CommitObject, data)
-	err = r.remote.push(t.Context(), r.ref, old, commit, objs)
-	if rejected, ok := errors.AsType[*rejectedError](err); !ok || !strings.Contains(rejected.reason, "main moved to "+foreign) {
+	commit := objs.Add(plumbing.CommitObject, data)
+	err = r.remote.Push(t.Context(), r.ref, old, commit, objs)
+	if rejected, ok := errors.AsType[*remote.RejectedError](err); !ok || !strings.Contains(rejected.Reason, "main moved to "+foreign) {
 		t.Errorf("push on a stale head: error = %v, want it rejected as main moved to %s", err, foreign)
 	}
 	if got := gittest.Git(t, bare, "rev-parse", "main"); got != foreign {

@@ -1,7 +1,9 @@
 // Package gitsync writes a rendered file set under one owned path and keeps
 // that path equal to it: a directory sink (WriteDir, DiffDir) and a git sink
 // (Open, Repo.Sync) built on go-git. It knows nothing about Kubernetes; it
-// moves bytes. It imports no other package of this module.
+// moves bytes. It imports no other package of this module but its own
+// internal/remote, which reads and pushes a branch over http(s), ssh or a
+// local path behind one interface.
 package gitsync
 
 import (

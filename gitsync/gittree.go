@@ -12,6 +12,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/ssm-dev/ssm/gitsync/internal/remote"
 )
 
 // emptyTree is the hash of the tree with no entries.
@@ -117,29 +119,6 @@ func (d *dirNode) changesTo(files Files) []Change {
 	return changes
 }
 
-// objectSet collects the objects a commit adds, in the order they were made.
-type objectSet struct {
-	order []plumbing.Hash
-	objs  map[plumbing.Hash]rawObject
-}
-
-type rawObject struct {
-	typ  plumbing.ObjectType
-	data []byte
-}
-
-func (s *objectSet) add(typ plumbing.ObjectType, data []byte) plumbing.Hash {
-	h := plumbing.ComputeHash(typ, data)
-	if _, ok := s.objs[h]; !ok {
-		if s.objs == nil {
-			s.objs = map[plumbing.Hash]rawObject{}
-		}
-		s.objs[h] = rawObject{typ, data}
-		s.order = append(s.order, h)
-	}
-	return h
-}
-
 // edit sets (data) or removes the file at path, relative to a dirNode.
 type edit struct {
 	path   string
@@ -157,7 +136,7 @@ type editGroup struct {
 // with returns a copy of d with edits applied, adding the new blobs and
 // trees to objs. Only directories on an edited path are copied and
 // re-encoded. prefix names d in errors.
-func (d *dirNode) with(prefix string, edits []edit, objs *objectSet) (*dirNode, error) {
+func (d *dirNode) with(prefix string, edits []edit, objs *remote.Objects) (*dirNode, error) {
 	if len(edits) == 0 {
 		return d, nil
 	}
@@ -187,14 +166,14 @@ func (d *dirNode) with(prefix string, edits []edit, objs *objectSet) (*dirNode, 
 			return nil, err
 		}
 	}
-	n.hash = objs.add(plumbing.TreeObject, n.encode())
+	n.hash = objs.Add(plumbing.TreeObject, n.encode())
 	return n, nil
 }
 
 // applyGroup applies the edits of one entry: a removal first, so that a file
 // can become a directory; then the files below it; then a new file, which
 // fails if a directory of the same name remains.
-func (n *dirNode) applyGroup(prefix, name string, g *editGroup, objs *objectSet, owned *bool) error {
+func (n *dirNode) applyGroup(prefix, name string, g *editGroup, objs *remote.Objects, owned *bool) error {
 	if g.self != nil && g.self.remove {
 		n.remove(name, owned)
 	}
@@ -220,7 +199,7 @@ func (n *dirNode) applyGroup(prefix, name string, g *editGroup, objs *objectSet,
 		if old := n.entries[name]; old != nil && old.isDir() {
 			return fmt.Errorf("%s is both a file and a directory", path.Join(prefix, name))
 		}
-		h := objs.add(plumbing.BlobObject, g.self.data)
+		h := objs.Add(plumbing.BlobObject, g.self.data)
 		n.set(name, &entry{mode: filemode.Regular, hash: h, data: g.self.data}, owned)
 	}
 	return nil

@@ -1,16 +1,12 @@
 package gitsync
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/google/go-cmp/cmp"
 
@@ -19,16 +15,6 @@ import (
 
 func testSignature() object.Signature {
 	return object.Signature{Name: "t", Email: "t@example.com", When: time.Unix(1700000000, 0).UTC()}
-}
-
-func packReader(t *testing.T, objs *objectSet) io.ReadCloser {
-	t.Helper()
-	var buf bytes.Buffer
-	var p packer
-	if err := p.write(&buf, objs); err != nil {
-		t.Fatal(err)
-	}
-	return io.NopCloser(&buf)
 }
 
 func TestGitCompare(t *testing.T) {
@@ -113,48 +99,6 @@ func TestCommitMessageSubjectAndOddPaths(t *testing.T) {
 		if got := commitMessage(subject, changes); got != want {
 			t.Errorf("commitMessage(%q):\n%s\nwant:\n%s", subject, got, want)
 		}
-	}
-}
-
-func TestMovedReason(t *testing.T) {
-	t.Parallel()
-	ref := plumbing.NewBranchReferenceName("main")
-	h := plumbing.NewHash("0123456789012345678901234567890123456789")
-	if got := movedReason(ref, h); got != "main moved to "+h.String() {
-		t.Errorf("movedReason = %q", got)
-	}
-	if got := movedReason(ref, plumbing.ZeroHash); got != "main was deleted" {
-		t.Errorf("movedReason of a deleted branch = %q", got)
-	}
-}
-
-func TestWritePackIsReadByGit(t *testing.T) {
-	t.Parallel()
-	objs := &objectSet{}
-	want := map[string]string{}
-	var tree []byte
-	for i, size := range []int{0, 15, 16, 2047, 2048, 300000} {
-		data := bytes.Repeat([]byte{byte('a' + size%26)}, size)
-		h := objs.add(plumbing.BlobObject, data)
-		want[h.String()] = string(data)
-		tree = appendTreeEntry(tree, filemode.Regular, fmt.Sprintf("f%d", i), h)
-	}
-	// Trees are written uncompressed.
-	treeHash := objs.add(plumbing.TreeObject, tree)
-	dir := gittest.NewBare(t)
-	var pack bytes.Buffer
-	var p packer
-	if err := p.write(&pack, objs); err != nil {
-		t.Fatal(err)
-	}
-	gittest.Run(t, "git", dir, &pack, "index-pack", "--stdin", "--strict")
-	for h, data := range want {
-		if got := string(gittest.Run(t, "git", dir, nil, "cat-file", "blob", h)); got != data {
-			t.Errorf("blob %s: %d bytes, want %d", h, len(got), len(data))
-		}
-	}
-	if got := gittest.Git(t, dir, "ls-tree", "--name-only", treeHash.String()); got != "f0\nf1\nf2\nf3\nf4\nf5" {
-		t.Errorf("tree %s lists %q", treeHash, got)
 	}
 }
 

@@ -1,21 +1,82 @@
-package gitsync
+package remote
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing/format/pktline"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"golang.org/x/crypto/ssh"
 )
+
+// newSSH checks the options for an ssh URL and reads the key and the
+// known_hosts file.
+func newSSH(ep *transport.Endpoint, opts Options) (Transport, error) {
+	switch {
+	case ep.Password != "" || strings.Contains(ep.User, ":"):
+		return nil, errors.New("an ssh url must not hold a password: ssh authenticates with the key file")
+	case opts.PasswordPath != "":
+		return nil, errors.New("a password file is for http(s) urls; ssh takes a key file")
+	case opts.SSHKeyPath == "":
+		return nil, errors.New("an ssh url needs an ssh key file")
+	case opts.KnownHostsPath == "" && !opts.InsecureIgnoreHostKey:
+		return nil, errors.New("an ssh url needs a known_hosts file to verify the host key (or an explicit choice to ignore it)")
+	}
+	user := cmp.Or(ep.User, opts.Username, "git")
+	keys, err := gitssh.NewPublicKeysFromFile(user, opts.SSHKeyPath, "")
+	if err != nil {
+		return nil, fmt.Errorf("read ssh key %s: %w", opts.SSHKeyPath, err)
+	}
+	port := ep.Port
+	if port <= 0 {
+		port = gitssh.DefaultPort
+	}
+	// Endpoint keeps an IPv6 host in brackets.
+	addr := net.JoinHostPort(strings.Trim(ep.Host, "[]"), strconv.Itoa(port))
+	if err := checkHostKey(keys, addr, opts); err != nil {
+		return nil, err
+	}
+	config, err := keys.ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("ssh client config: %w", err)
+	}
+	d := &sshDialer{addr: addr, path: ep.Path, config: config}
+	return &wire{dial: d, timeout: opts.Timeout, log: opts.Logger}, nil
+}
+
+// checkHostKey sets how keys checks the host key of addr: against the
+// known_hosts file, or not at all if so chosen.
+func checkHostKey(keys *gitssh.PublicKeys, addr string, opts Options) error {
+	if opts.InsecureIgnoreHostKey {
+		keys.HostKeyCallback = ssh.InsecureIgnoreHostKey()
+		return nil
+	}
+	// go-git would fall back to ~/.ssh/known_hosts for a missing file.
+	if _, err := os.Stat(opts.KnownHostsPath); err != nil {
+		return fmt.Errorf("read known_hosts: %w", err)
+	}
+	// A wrapper of golang.org/x/crypto/ssh/knownhosts that also offers the
+	// server only the host key types known for it, so that a server with
+	// several keys does not present one that is not listed.
+	db, err := gitssh.NewKnownHostsDb(opts.KnownHostsPath)
+	if err != nil {
+		return fmt.Errorf("read known_hosts %s: %w", opts.KnownHostsPath, err)
+	}
+	keys.HostKeyCallback = db.HostKeyCallback()
+	keys.HostKeyAlgorithms = db.HostKeyAlgorithms(addr)
+	return nil
+}
 
 // sshDialer opens git sessions over ssh. go-git's ssh transport takes no
 // context and bounds only the TCP dial: a server that accepts the
@@ -28,6 +89,22 @@ type sshDialer struct {
 	addr   string // host:port, as known_hosts lists it
 	path   string // of the repository on the server
 	config *ssh.ClientConfig
+}
+
+func (d *sshDialer) uploadPack(ctx context.Context) (transport.UploadPackSession, error) {
+	s, err := d.open(ctx, transport.UploadPackServiceName)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (d *sshDialer) receivePack(ctx context.Context) (transport.ReceivePackSession, error) {
+	s, err := d.open(ctx, transport.ReceivePackServiceName)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // open connects and runs service (git-upload-pack or git-receive-pack) on
@@ -236,47 +313,4 @@ func shellQuote(s string) string {
 	}
 	b.WriteByte('\'')
 	return b.String()
-}
-
-// remoteMessages keeps the first few KiB of what a remote says besides the
-// protocol: the progress channel of a push, where hooks speak and refusals
-// are explained, or the standard error of an ssh command. It is safe for
-// concurrent use, as an ssh session copies standard error on its own
-// goroutine.
-type remoteMessages struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-const maxRemoteMessages = 4 << 10
-
-func (m *remoteMessages) Write(p []byte) (int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if room := maxRemoteMessages - len(m.buf); room > 0 {
-		m.buf = append(m.buf, p[:min(len(p), room)]...)
-	}
-	return len(p), nil
-}
-
-// String returns the messages on one line, "; " between lines.
-func (m *remoteMessages) String() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var lines []string
-	for _, l := range strings.FieldsFunc(string(m.buf), func(r rune) bool { return r == '\n' || r == '\r' }) {
-		if l = strings.TrimSpace(l); l != "" {
-			lines = append(lines, l)
-		}
-	}
-	return strings.Join(lines, "; ")
-}
-
-// suffix returns the messages to append to an error: " (remote: …)", or
-// "" when the remote said nothing.
-func (m *remoteMessages) suffix() string {
-	if s := m.String(); s != "" {
-		return " (remote: " + s + ")"
-	}
-	return ""
 }

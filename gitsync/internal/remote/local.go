@@ -1,4 +1,4 @@
-package gitsync
+package remote
 
 import (
 	"context"
@@ -36,17 +36,30 @@ import (
 // a compare-and-swap under git's lock file. Its cost follows the change,
 // not the history. Hooks do not run.
 type localStore struct {
-	dir   string              // the repository
-	sto   *filesystem.Storage // kept between syncs for its pack indexes
-	packs string              // names in objects/pack when sto last read them
+	dir    string              // the repository
+	sto    *filesystem.Storage // kept between syncs for its pack indexes
+	packs  string              // names in objects/pack when sto last read them
+	packer packer
 }
 
 // unpackLimit is how many objects a push writes loose at most; more go in
 // a pack. It is git's receive.unpackLimit default.
 const unpackLimit = 100
 
-func newLocalStore(dir string) *localStore {
-	return &localStore{dir: dir, sto: filesystem.NewStorage(osfs.New(dir), cache.NewObjectLRU(16*cache.MiByte))}
+// newLocal checks the options for a local repository.
+func newLocal(ep *transport.Endpoint, opts Options) (Transport, error) {
+	if opts.SSHKeyPath != "" || opts.KnownHostsPath != "" || opts.Username != "" || opts.PasswordPath != "" {
+		return nil, errors.New("a local repository takes no ssh key, known_hosts, username or password")
+	}
+	// A non-bare repository's work tree is no git directory; pushing to a
+	// checked-out branch is wrong anyway.
+	if _, err := os.Stat(filepath.Join(ep.Path, "config")); err != nil {
+		if _, err := os.Stat(filepath.Join(ep.Path, ".git")); err == nil {
+			return nil, errors.New("a local repository must be bare (git init --bare)")
+		}
+	}
+	sto := filesystem.NewStorage(osfs.New(ep.Path), cache.NewObjectLRU(16*cache.MiByte))
+	return &localStore{dir: ep.Path, sto: sto}, nil
 }
 
 // storage returns the object store, told to read the pack indexes again if
@@ -93,9 +106,8 @@ func (l *localStore) head(ctx context.Context, ref plumbing.ReferenceName) (plum
 	return r.Hash(), sto, nil
 }
 
-// fetchHead is remote.fetchHead for a local repository: the store itself
-// holds every object.
-func (l *localStore) fetchHead(ctx context.Context, ref plumbing.ReferenceName, have plumbing.Hash) (plumbing.Hash, storer.EncodedObjectStorer, error) {
+// FetchHead returns the store itself, which holds every object.
+func (l *localStore) FetchHead(ctx context.Context, ref plumbing.ReferenceName, have plumbing.Hash) (plumbing.Hash, storer.EncodedObjectStorer, error) {
 	head, sto, err := l.head(ctx, ref)
 	if err != nil || head.IsZero() || head == have {
 		return head, nil, err
@@ -103,8 +115,8 @@ func (l *localStore) fetchHead(ctx context.Context, ref plumbing.ReferenceName, 
 	return head, sto, nil
 }
 
-// push is remote.push for a local repository.
-func (l *localStore) push(ctx context.Context, p *packer, ref plumbing.ReferenceName, old, commit plumbing.Hash, objs *objectSet) error {
+// Push writes the objects, then moves ref under its lock.
+func (l *localStore) Push(ctx context.Context, ref plumbing.ReferenceName, old, commit plumbing.Hash, objs *Objects) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -112,10 +124,10 @@ func (l *localStore) push(ctx context.Context, p *packer, ref plumbing.Reference
 	if err != nil {
 		return err
 	}
-	if len(objs.order) < unpackLimit {
-		err = l.writeLoose(p, objs)
+	if objs.Len() < unpackLimit {
+		err = l.writeLoose(objs)
 	} else {
-		err = writePack(sto, p, objs)
+		err = writePack(sto, &l.packer, objs)
 	}
 	if err != nil {
 		return fmt.Errorf("write objects: %w", err)
@@ -129,14 +141,14 @@ func (l *localStore) push(ctx context.Context, p *packer, ref plumbing.Reference
 		if herr != nil {
 			return fmt.Errorf("%w; read %s again: %w", err, ref.Short(), herr)
 		}
-		return &rejectedError{movedReason(ref, current)}
+		return &RejectedError{movedReason(ref, current)}
 	}
 	return err
 }
 
 // writeLoose writes each object to its own file, as git does, unless it
 // is there already.
-func (l *localStore) writeLoose(p *packer, objs *objectSet) error {
+func (l *localStore) writeLoose(objs *Objects) error {
 	for _, h := range objs.order {
 		hex := h.String()
 		dir := filepath.Join(l.dir, "objects", hex[:2])
@@ -147,7 +159,7 @@ func (l *localStore) writeLoose(p *packer, objs *objectSet) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		if err := writeObjectFile(p, dir, final, objs.objs[h]); err != nil {
+		if err := writeObjectFile(&l.packer, dir, final, objs.objs[h]); err != nil {
 			return err
 		}
 	}
@@ -172,7 +184,7 @@ func writeObjectFile(p *packer, dir, final string, o rawObject) error {
 }
 
 // writePack writes objs as one pack with its index.
-func writePack(sto *filesystem.Storage, p *packer, objs *objectSet) error {
+func writePack(sto *filesystem.Storage, p *packer, objs *Objects) error {
 	w, err := dotgit.New(sto.Filesystem()).NewObjectPack()
 	if err != nil {
 		return err
@@ -244,4 +256,18 @@ func linkLock(dir, lock string, h plumbing.Hash) error {
 		}
 		time.Sleep(wait/2 + rand.N(wait/2+1))
 	}
+}
+
+// syncAndClose flushes f to disk after a write that returned err, and
+// closes it, keeping the first error: nothing counts as written before it
+// is on disk. (gitsync's directory sink has its twin; neither package
+// imports the other.)
+func syncAndClose(f *os.File, err error) error {
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -1,0 +1,81 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+)
+
+// httpDialer opens sessions with go-git's http(s) client.
+type httpDialer struct {
+	client transport.Transport
+	ep     *transport.Endpoint
+	auth   func() (transport.AuthMethod, error) // called before every session
+}
+
+// newHTTP checks the options for an http(s) URL. The password file is read
+// now, to check it, and again before every session, so that a rotated token
+// is picked up.
+func newHTTP(ep *transport.Endpoint, opts Options) (Transport, error) {
+	switch {
+	case ep.User != "" || ep.Password != "":
+		// A token is often passed as the user name, and go-git's errors
+		// quote the URL of the request that failed.
+		return nil, errors.New("credentials in the url would show in logs and errors: pass the user with --git-username and the password or token in a file with --git-password-path")
+	case opts.SSHKeyPath != "" || opts.KnownHostsPath != "" || opts.InsecureIgnoreHostKey:
+		return nil, errors.New("ssh key and known_hosts options are for ssh urls")
+	case opts.Username != "" && opts.PasswordPath == "":
+		return nil, errors.New("a username needs a password file")
+	}
+	d := &httpDialer{client: githttp.NewClient(nil), ep: ep, auth: noAuth}
+	if opts.PasswordPath != "" {
+		d.auth = basicAuth(opts.Username, opts.PasswordPath)
+		if _, err := d.auth(); err != nil {
+			return nil, err
+		}
+	}
+	return &wire{dial: d, timeout: opts.Timeout, log: opts.Logger}, nil
+}
+
+func noAuth() (transport.AuthMethod, error) { return nil, nil }
+
+// basicAuth returns the user and the password read from passwordPath.
+func basicAuth(user, passwordPath string) func() (transport.AuthMethod, error) {
+	if user == "" {
+		user = "git" // token authentication ignores the name but needs one
+	}
+	return func() (transport.AuthMethod, error) {
+		b, err := os.ReadFile(passwordPath)
+		if err != nil {
+			return nil, fmt.Errorf("read password file: %w", err)
+		}
+		pw := strings.TrimSpace(string(b))
+		if pw == "" {
+			return nil, fmt.Errorf("password file %s is empty", passwordPath)
+		}
+		return &githttp.BasicAuth{Username: user, Password: pw}, nil
+	}
+}
+
+// uploadPack and receivePack make no request: a session connects with its
+// first, which the context given to that call bounds.
+func (d *httpDialer) uploadPack(context.Context) (transport.UploadPackSession, error) {
+	auth, err := d.auth()
+	if err != nil {
+		return nil, err
+	}
+	return d.client.NewUploadPackSession(d.ep, auth)
+}
+
+func (d *httpDialer) receivePack(context.Context) (transport.ReceivePackSession, error) {
+	auth, err := d.auth()
+	if err != nil {
+		return nil, err
+	}
+	return d.client.NewReceivePackSession(d.ep, auth)
+}

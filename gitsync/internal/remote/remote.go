@@ -1,0 +1,176 @@
+// Package remote moves a branch of one git repository for gitsync: it reads
+// the commit the branch points at, with the objects that changed, and moves
+// the branch with a compare-and-swap, sending the new objects. Transport
+// hides how: git's wire protocol over http(s) (go-git's client) or ssh (its
+// own sessions), or a local bare repository read and written through its
+// files. It imports no package of this module.
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+)
+
+// Transport reads and moves references of one repository. Its calls must
+// not overlap: they share buffers.
+type Transport interface {
+	// FetchHead returns the commit ref points at, zero when it does not
+	// exist, and, unless that is have, a storer holding the commit and its
+	// tree. The remote is told that have (zero: nothing) and its tree are
+	// known already, so the storer may hold only the objects that differ.
+	FetchHead(ctx context.Context, ref plumbing.ReferenceName, have plumbing.Hash) (plumbing.Hash, storer.EncodedObjectStorer, error)
+	// Push moves ref from old (zero: create it) to commit, sending objs, only
+	// if ref still points at old: it never overwrites a commit it did not
+	// build on. If ref moved it returns a *RejectedError; if the remote
+	// refused the update for another reason (a hook, a protected branch),
+	// a *RefusedError.
+	Push(ctx context.Context, ref plumbing.ReferenceName, old, commit plumbing.Hash, objs *Objects) error
+}
+
+// Options says which repository to reach and how to authenticate.
+type Options struct {
+	// URL is an ssh URL (ssh://… or scp-like), an http(s) URL, or a local
+	// path or file:// URL of a bare repository.
+	URL string
+	// SSHKeyPath, KnownHostsPath and InsecureIgnoreHostKey are for ssh.
+	SSHKeyPath, KnownHostsPath string
+	InsecureIgnoreHostKey      bool
+	// Username and PasswordPath are http basic authentication; the password
+	// file is read again before every session.
+	Username, PasswordPath string
+	// Timeout bounds each network step, from connecting to the last byte.
+	Timeout time.Duration
+	// Logger receives what the remote said and warnings about settings
+	// that weaken security. It must not be nil.
+	Logger *slog.Logger
+}
+
+// New checks that the authentication options fit the URL's transport and
+// sets them up. It reads the ssh key and known_hosts once, and touches no
+// network.
+func New(opts Options) (Transport, error) {
+	ep, err := transport.NewEndpoint(opts.URL)
+	if err != nil {
+		u := redact(opts.URL, "")
+		return nil, fmt.Errorf("parse git url %s: %w", u, withoutURL(err, opts.URL, u))
+	}
+	var t Transport
+	switch ep.Protocol {
+	case "file":
+		t, err = newLocal(ep, opts)
+	case "ssh":
+		t, err = newSSH(ep, opts)
+	case "http", "https":
+		t, err = newHTTP(ep, opts)
+	default:
+		err = fmt.Errorf("unsupported protocol %q: use ssh, https, http, file or a local path", ep.Protocol)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("git url %s: %w", redact(opts.URL, ep.Protocol), err)
+	}
+	if opts.InsecureIgnoreHostKey {
+		opts.Logger.Warn("the ssh host key is not verified")
+	}
+	if ep.Protocol == "http" && opts.PasswordPath != "" {
+		opts.Logger.Warn("the password is sent over plain http")
+	}
+	return t, nil
+}
+
+// Redact returns rawURL for messages with its secrets masked: the whole
+// user information of a URL, as a token is often passed as the user name,
+// except an ssh user name, which is no secret. Scp-like URLs
+// (user@host:path) and local paths keep their user name too.
+func Redact(rawURL string) string {
+	protocol := ""
+	if ep, err := transport.NewEndpoint(rawURL); err == nil {
+		protocol = ep.Protocol
+	}
+	return redact(rawURL, protocol)
+}
+
+func redact(raw, protocol string) string {
+	if !strings.Contains(raw, "://") {
+		user, rest, ok := strings.Cut(raw, "@")
+		if name, _, pw := strings.Cut(user, ":"); ok && pw && !strings.Contains(user, "/") {
+			return name + ":xxxxx@" + rest
+		}
+		return raw
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return "(unparsable url)"
+	case u.User == nil:
+		return raw
+	case protocol == "ssh":
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	default:
+		u.User = url.User("xxxxx")
+	}
+	return u.String()
+}
+
+// withoutURL returns err with raw, which it may quote, replaced by its
+// redacted form u.
+func withoutURL(err error, raw, u string) error {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		err = ue.Err
+	}
+	if msg := err.Error(); strings.Contains(msg, raw) {
+		return errors.New(strings.ReplaceAll(msg, raw, u))
+	}
+	return err
+}
+
+// RejectedError is a push the remote refused because the branch did not
+// point where the push expected: someone else pushed first. Building the
+// commit again on the new head and pushing it may succeed.
+type RejectedError struct{ Reason string }
+
+func (e *RejectedError) Error() string { return "push rejected: " + e.Reason }
+
+// movedReason says where ref went, for a RejectedError.
+func movedReason(ref plumbing.ReferenceName, current plumbing.Hash) string {
+	if current.IsZero() {
+		return ref.Short() + " was deleted"
+	}
+	return fmt.Sprintf("%s moved to %s", ref.Short(), current)
+}
+
+// RefusedError is a push whose update the remote refused in its own words
+// while the branch still pointed where the push expected: a hook declined
+// it or the branch is protected. Retrying cannot change that.
+type RefusedError struct {
+	Ref     plumbing.ReferenceName
+	Status  string // the reason the remote gave
+	Message string // what the remote said besides, on one line
+}
+
+func (e *RefusedError) Error() string {
+	s := fmt.Sprintf("remote refused to update %s: %s", e.Ref.Short(), e.Status)
+	if e.Message != "" {
+		s += " (remote: " + e.Message + ")"
+	}
+	return s
+}
+
+// contextError returns ctx's error in place of err once ctx is done, as
+// transports report a cancelled session in their own words.
+func contextError(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		return fmt.Errorf("%w (%v)", ctx.Err(), err)
+	}
+	return err
+}
