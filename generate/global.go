@@ -60,6 +60,9 @@ func globalServices(clusters []Cluster, g GlobalOptions) (Result, error) {
 	}
 	members := map[string][]member{}
 	for _, c := range clusters {
+		if c.Unread {
+			continue
+		}
 		eps, slcs := endpointIndex(c.Global)
 		for _, svc := range c.Global.Services {
 			k := key(svc.Namespace, svc.Name)

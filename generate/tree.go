@@ -29,6 +29,14 @@ type Cluster struct {
 	// Global holds the cluster's Services selected as global, with their
 	// endpoints.
 	Global State
+	// Unread marks a cluster not read yet (its remote is down since the
+	// caller started, say): nothing is rendered for it, and its files are
+	// taken from Stored as they are, so that it keeps what was written for
+	// it before.
+	Unread bool
+	// Stored is the tree as it is stored now, paths from its root; only an
+	// Unread cluster's files (and the global Services they feed) are read.
+	Stored map[string][]byte
 }
 
 // GlobalOptions configures global Services.
@@ -65,7 +73,7 @@ func Tree(clusters []Cluster, global GlobalOptions) (Result, error) {
 	}
 	res := Result{Files: map[string][]byte{}, Objects: map[string]int{}}
 	for _, c := range clusters {
-		if c.Local {
+		if c.Local || c.Unread {
 			continue
 		}
 		opts := c.Options
@@ -81,9 +89,36 @@ func Tree(clusters []Cluster, global GlobalOptions) (Result, error) {
 		return Result{}, err
 	}
 	res.add("", g)
+	for _, c := range clusters {
+		if c.Unread {
+			keepStored(res.Files, c)
+		}
+	}
 	Kustomize(res.Files)
 	sortResult(&res)
 	return res, nil
+}
+
+// keepStored copies an unread cluster's stored files into files: its
+// directory, its global EndpointSlices, and the global Services those feed
+// that no cluster read renders now.
+func keepStored(files map[string][]byte, c Cluster) {
+	own, slicesDir := c.Name+"/", path.Join(GlobalDir, c.Name)+"/"
+	for p, b := range c.Stored {
+		switch {
+		case path.Base(p) == KustomizationFile:
+		case !c.Local && strings.HasPrefix(p, own):
+			files[p] = b
+		case strings.HasPrefix(p, slicesDir):
+			files[p] = b
+			svc := path.Join(GlobalDir, path.Base(p))
+			if _, rendered := files[svc]; !rendered {
+				if stored, ok := c.Stored[svc]; ok {
+					files[svc] = stored
+				}
+			}
+		}
+	}
 }
 
 // add merges r, rendered for cluster (empty for global Services) into

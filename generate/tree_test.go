@@ -102,3 +102,63 @@ func TestGlobalNameLimit(t *testing.T) {
 		t.Errorf("invalid = %+v, want n/%s of cluster c", inv, over)
 	}
 }
+
+// TestTreeUnread: cluster b has not been read: its directory and its
+// global slices stay as stored, and so does the global Service only b
+// contributed to; a's changes go through, and nothing rendered for b (it
+// has no state) appears. The kustomizations list what was kept.
+func TestTreeUnread(t *testing.T) {
+	t.Parallel()
+	c := readCase(t, filepath.Join(goldenRoot, "tree"))
+	clusters := loadTree(t, c)
+	full, err := generate.Tree(clusters, c.Global)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The stored tree: the full render, plus a file b had before, minus one
+	// a no longer renders.
+	stored := map[string][]byte{}
+	for p, b := range full.Files {
+		stored[p] = b
+	}
+	var unread *generate.Cluster
+	for i := range clusters {
+		if !clusters[i].Local && unread == nil {
+			unread = &clusters[i]
+		}
+	}
+	name := unread.Name
+	stored[name+"/old-mirror.yaml"] = []byte("kept\n")
+	stored["global/"+name+"/gl-only-"+name+".yaml"] = []byte("slice\n")
+	stored["global/gl-only-"+name+".yaml"] = []byte("service\n")
+	stored["global/gl-gone.yaml"] = []byte("no cluster feeds it\n")
+	unread.Unread, unread.Stored = true, stored
+	unread.Mirror, unread.Global = generate.State{}, generate.State{}
+	got, err := generate.Tree(clusters, c.Global)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, b := range stored {
+		kept := strings.HasPrefix(p, name+"/") || strings.HasPrefix(p, "global/"+name+"/") || p == "global/gl-only-"+name+".yaml"
+		if strings.HasSuffix(p, "kustomization.yaml") || !kept {
+			continue
+		}
+		if string(got.Files[p]) != string(b) {
+			t.Errorf("%s = %q, want it kept as stored %q", p, got.Files[p], b)
+		}
+	}
+	if _, ok := got.Files["global/gl-gone.yaml"]; ok {
+		t.Error("a global Service fed by no kept slice was kept")
+	}
+	if k := string(got.Files[name+"/kustomization.yaml"]); !strings.Contains(k, "- old-mirror.yaml\n") {
+		t.Errorf("%s/kustomization.yaml does not list the kept file:\n%s", name, k)
+	}
+	if k := string(got.Files["global/kustomization.yaml"]); !strings.Contains(k, "- gl-only-"+name+".yaml\n") {
+		t.Errorf("global/kustomization.yaml does not list the kept Service:\n%s", k)
+	}
+	for p, b := range full.Files {
+		if !strings.HasPrefix(p, name+"/") && !strings.HasPrefix(p, "global/") && string(got.Files[p]) != string(b) {
+			t.Errorf("%s of a cluster read changed", p)
+		}
+	}
+}
