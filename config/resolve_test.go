@@ -1,0 +1,234 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ssm-dev/ssm/generate"
+	"github.com/ssm-dev/ssm/source"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func TestResolveFlat(t *testing.T) {
+	cfg, err := Resolve("", Overrides{LabelSelector: ptr("mirror=true"), ServicePrefix: ptr("east"), MirrorNamespace: ptr("mirrors"),
+		KubeConfig: ptr("k"), UserAgent: "ssm/test", SkipInvalid: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{Layout: Flat, SkipInvalid: true, Clusters: []Cluster{{
+		Name:  "east",
+		Conn:  source.Connection{KubeConfig: "k", UserAgent: "ssm/test", Timeout: DefaultTimeout},
+		Reads: []Read{{Role: RoleMirrored, Selection: source.Selection{LabelSelector: "mirror=true", EndpointsAPI: source.Endpoints}}},
+		Options: generate.Options{Mode: generate.ModeEndpoints, Cluster: "east", ServicePrefix: "east", MirrorNamespace: "mirrors",
+			EndpointsAPI: generate.Endpoints},
+	}}}
+	if diff := cmp.Diff(want, cfg); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
+	}
+	if cfg.Remotes() != "east" || cfg.Local() != -1 {
+		t.Errorf("remotes %q, local %d", cfg.Remotes(), cfg.Local())
+	}
+}
+
+func TestResolveFlatNodePort(t *testing.T) {
+	cfg, err := Resolve("", Overrides{Mode: ptr("nodeport"), Name: ptr("bm"), IgnoreNamespaces: ptr([]string{"a", "b"}),
+		NodePortService: ptr(true), LocalKubeConfig: ptr("local.kubeconfig"), Timeout: ptr(5 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Clusters) != 2 || cfg.ManualFor != "bm" || cfg.Local() != 1 {
+		t.Fatalf("config = %+v", cfg)
+	}
+	remote, local := cfg.Clusters[0], cfg.Clusters[1]
+	if sel, ok := remote.Selection(RoleMirrored); !ok || !sel.Nodes || sel.EndpointsAPI != source.NoEndpoints {
+		t.Errorf("remote selection %+v", sel)
+	}
+	if o := remote.Options; !o.NodePortService || o.ExcludeUnschedulable || !cmp.Equal(o.IgnoreNamespaces, []string{"a", "b"}) {
+		t.Errorf("remote options %+v", o)
+	}
+	if sel, ok := local.Selection(RoleManual); !ok || sel.LabelSelector != "tfw.io/barrelman=true" || local.Conn.KubeConfig != "local.kubeconfig" ||
+		local.Conn.Timeout != 5*time.Second || !strings.Contains(local.Hint, "--manual-endpoints=false") {
+		t.Errorf("local cluster %+v", local)
+	}
+	if _, ok := local.Selection(RoleGlobal); ok {
+		t.Error("the local cluster is read for global Services in flat mode")
+	}
+	// Defaults, and no local cluster without manual endpoints.
+	cfg, err = Resolve("", Overrides{Mode: ptr("nodeport"), ManualEndpoints: ptr(false)})
+	if err != nil || len(cfg.Clusters) != 1 || !cmp.Equal(cfg.Clusters[0].Options.IgnoreNamespaces, []string{"kube-system"}) {
+		t.Errorf("defaults: %+v, %v", cfg, err)
+	}
+}
+
+func TestResolveFlatErrors(t *testing.T) {
+	base := Overrides{LabelSelector: ptr("mirror=true"), ServicePrefix: ptr("east"), MirrorNamespace: ptr("mirrors")}
+	with := func(f func(*Overrides)) Overrides { o := base; f(&o); return o }
+	tests := []struct {
+		name string
+		ov   Overrides
+		want string
+	}{
+		{name: "required", ov: Overrides{}, want: `Required flags "label-selector, svc-prefix, mirror-ns" not set`},
+		{name: "some required", ov: Overrides{LabelSelector: ptr("a")}, want: `Required flags "svc-prefix, mirror-ns" not set`},
+		{name: "global selector", ov: with(func(o *Overrides) { o.GlobalSvcLabelSelector = ptr("g") }), want: "--global-svc-label-selector: global Services merge several clusters"},
+		{name: "routing label", ov: with(func(o *Overrides) { o.GlobalSvcRoutingStrategyLabel = ptr("r") }), want: "--global-svc-routing-strategy-label:"},
+		{name: "mode", ov: with(func(o *Overrides) { o.Mode = ptr("mesh") }), want: `--mode "mesh": want one of [endpoints nodeport]`},
+		{name: "selector", ov: with(func(o *Overrides) { o.LabelSelector = ptr("a=(b") }), want: `label selector "a=(b"`},
+		{name: "remote endpoints API", ov: with(func(o *Overrides) { o.RemoteEndpointsAPI = ptr("slices") }), want: `remote endpoints API "slices"`},
+		{name: "prefix", ov: with(func(o *Overrides) { o.ServicePrefix = ptr("East") }), want: `service prefix "East"`},
+		{name: "prefix in nodeport mode", ov: Overrides{Mode: ptr("nodeport"), ServicePrefix: ptr("p")}, want: "nodeport mode keeps namespaces and names"},
+		{name: "snapshot and remote", ov: with(func(o *Overrides) { o.FromFile, o.KubeConfig = ptr("f"), ptr("k") }), want: "--from-file reads a snapshot"},
+		{name: "stdin twice", ov: Overrides{Mode: ptr("nodeport"), FromFile: ptr("-"), LocalFromFile: ptr("-")}, want: "cannot both read stdin"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Resolve("", tt.ov)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestResolveTree reads examples/multi: remotes in file order, then the
+// local cluster read for global Services; snapshot paths relative to the
+// file; overrides over the file.
+func TestResolveTree(t *testing.T) {
+	const path = "../examples/multi/config.yaml"
+	cfg, err := Resolve(path, Overrides{MirrorNamespace: ptr("elsewhere"), EndpointsAPI: ptr("both"), Timeout: ptr(time.Minute), UserAgent: "ssm/test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range cfg.Clusters {
+		names = append(names, c.Name)
+	}
+	if diff := cmp.Diff([]string{"east", "west", "local"}, names); diff != "" {
+		t.Fatalf("clusters (-want +got):\n%s", diff)
+	}
+	east, west, local := cfg.Clusters[0], cfg.Clusters[1], cfg.Clusters[2]
+	if east.FromFile != filepath.Join("../examples/multi", "east.yaml") || east.Resync != 10*time.Minute || east.Conn.Timeout != time.Minute {
+		t.Errorf("east = %+v", east)
+	}
+	if east.Options.MirrorNamespace != "elsewhere" || east.Options.EndpointsAPI != generate.Both || cfg.Global.MirrorNamespace != "elsewhere" {
+		t.Errorf("overrides not applied: %+v, %+v", east.Options, cfg.Global)
+	}
+	if sel, _ := west.Selection(RoleMirrored); sel.EndpointsAPI != source.EndpointSlices || sel.LabelSelector != "mirror.semaphore.uw.io/mirror-service=true" {
+		t.Errorf("west mirror selection %+v", sel)
+	}
+	if sel, ok := west.Selection(RoleGlobal); !ok || sel.LabelSelector != "mirror.semaphore.uw.io/global-service=true" {
+		t.Errorf("west global selection %+v", sel)
+	}
+	if sel, ok := local.Selection(RoleGlobal); !local.Local || !ok || sel.EndpointsAPI != source.EndpointSlices {
+		t.Errorf("local = %+v", local)
+	}
+	if cfg.Layout != Tree || cfg.Remotes() != "east, west" || cfg.Local() != 2 || !cmp.Equal(cfg.Global.LocalZones, []string{"europe-west2-a", "europe-west2-b"}) {
+		t.Errorf("config = %+v", cfg)
+	}
+}
+
+func TestResolveTreeNodePort(t *testing.T) {
+	path := writeConfig(t, `
+global: {mirrorNamespace: m, mirrorSvcLabelSelector: a=b}
+localCluster: {kubeConfigPath: local.kubeconfig}
+remoteClusters:
+- {name: east, servicePrefix: east, kubeConfigPath: k, labelSelector: only=east}
+- {name: bm, kubeConfigPath: k, mode: nodeport, ignoreNamespaces: [x], excludeUnschedulableNodes: true}
+`)
+	cfg, err := Resolve(path, Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ManualFor != "bm" || len(cfg.Clusters) != 3 {
+		t.Fatalf("config = %+v", cfg)
+	}
+	if sel, _ := cfg.Clusters[0].Selection(RoleMirrored); sel.LabelSelector != "only=east" {
+		t.Errorf("east's own selector not used: %+v", sel)
+	}
+	bm := cfg.Clusters[1].Options
+	if !cmp.Equal(bm.IgnoreNamespaces, []string{"x"}) || !bm.ExcludeUnschedulable || bm.NodePortService {
+		t.Errorf("bm options %+v", bm)
+	}
+	if _, ok := cfg.Clusters[2].Selection(RoleManual); !ok {
+		t.Error("the local cluster's hand-written Services are not read")
+	}
+	// Flags win over the file.
+	cfg, err = Resolve(path, Overrides{IgnoreNamespaces: ptr([]string{"y"}), ExcludeUnschedulable: ptr(false), ManualEndpoints: ptr(false)})
+	if err != nil || !cmp.Equal(cfg.Clusters[1].Options.IgnoreNamespaces, []string{"y"}) || cfg.Clusters[1].Options.ExcludeUnschedulable || cfg.ManualFor != "" {
+		t.Errorf("overrides: %+v, %v", cfg, err)
+	}
+}
+
+func TestResolveTreeErrors(t *testing.T) {
+	tests := []struct {
+		name, config string
+		ov           Overrides
+		want         string
+	}{
+		{name: "per-remote flag", config: `remoteClusters: [{name: a, servicePrefix: a, kubeConfigPath: k}]`, ov: Overrides{ServicePrefix: ptr("x")},
+			want: "--svc-prefix names one remote: with --config set remoteClusters[].servicePrefix in the file"},
+		{name: "no selector", config: `{global: {mirrorNamespace: m}, remoteClusters: [{name: a, servicePrefix: a, kubeConfigPath: k}]}`,
+			want: "remoteClusters[0]: no label selector: set global.mirrorSvcLabelSelector, remoteClusters[0].labelSelector or --label-selector"},
+		{name: "no namespace", config: `{global: {mirrorSvcLabelSelector: a}, remoteClusters: [{name: a, servicePrefix: a, kubeConfigPath: k}]}`,
+			want: "global.mirrorNamespace: required (or --mirror-ns)"},
+		{name: "manual without local", config: `remoteClusters: [{name: a, mode: nodeport, kubeConfigPath: k, manualEndpoints: true}]`,
+			want: "remoteClusters[0].manualEndpoints: the local cluster is not read"},
+		{name: "stdin", config: `{global: {mirrorNamespace: m, mirrorSvcLabelSelector: a}, remoteClusters: [{name: a, servicePrefix: a, fromFile: "-"}]}`,
+			want: "cluster a: fromFile - (stdin) cannot be used with --config"},
+		{name: "override checked", config: `{global: {mirrorSvcLabelSelector: a}, remoteClusters: [{name: a, servicePrefix: a, kubeConfigPath: k}]}`,
+			ov: Overrides{MirrorNamespace: ptr("Bad")}, want: `(with flags applied): global.mirrorNamespace: "Bad"`},
+		{name: "missing file", want: "read config:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "missing.yaml")
+			if tt.config != "" {
+				path = writeConfig(t, tt.config)
+			}
+			_, err := Resolve(path, tt.ov)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestResolveTreeNotes: global Services without a readable local cluster
+// get remote endpoints only, and the user is told.
+func TestResolveTreeNotes(t *testing.T) {
+	cfg, err := Resolve(writeConfig(t, `
+global: {mirrorNamespace: m, mirrorSvcLabelSelector: a, globalSvcLabelSelector: g}
+remoteClusters: [{name: a, servicePrefix: Cluster-A, kubeConfigPath: k}]
+`), Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Notes) != 2 || !strings.Contains(cfg.Notes[0], `is used as "cluster-a"`) || !strings.Contains(cfg.Notes[1], "localCluster is not read") {
+		t.Errorf("notes = %q", cfg.Notes)
+	}
+	if cfg.Local() != -1 {
+		t.Error("an unreadable local cluster is read")
+	}
+	cfg, err = Resolve(writeConfig(t, `
+global: {mirrorNamespace: m, mirrorSvcLabelSelector: a, globalSvcLabelSelector: g}
+remoteClusters: [{name: a, servicePrefix: a, kubeConfigPath: k}]
+`), Overrides{InCluster: true})
+	if err != nil || cfg.Local() != 1 || cfg.Clusters[1].Conn.KubeConfig != "" {
+		t.Errorf("in a cluster, the local cluster is read in-cluster: %+v, %v", cfg, err)
+	}
+}
+
+func writeConfig(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
