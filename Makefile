@@ -38,7 +38,7 @@ test: fmt-check vet build e2e-bins gator coredns-bin
 
 # Unit tests only: no API server needed.
 unit:
-	$(GO) test -race -count=1 ./generate/... ./source/... ./gitsync/... ./cmd/...
+	$(GO) test -race -count=1 ./generate/... ./source/... ./gitsync/... ./config/... ./mirror/... ./cmd/...
 
 # Benchmarks report ratios against a baseline measured in the same run.
 bench:

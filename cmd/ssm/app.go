@@ -7,8 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
-	"strings"
-	"sync"
 
 	"github.com/urfave/cli/v2"
 	"k8s.io/klog/v2"
@@ -54,12 +52,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		HideHelpCommand: true,
 		// Only main exits: errors come back from Run and become exit statuses in run.
 		ExitErrHandler: func(*cli.Context, error) {},
-		Commands: []*cli.Command{
-			renderCommand(),
-			runCommand(),
-			versionCommand(),
-			corednsCommand(),
-		},
+		Commands:       []*cli.Command{renderCommand(), runCommand(), versionCommand(), corednsCommand()},
 	}
 }
 
@@ -87,11 +80,6 @@ func logFlags() []cli.Flag {
 	}
 }
 
-// env names the environment variable of a flag: SSM_<FLAG_NAME>.
-func env(flag string) []string {
-	return []string{"SSM_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))}
-}
-
 // newLogger builds the one logger of the process and routes client-go's
 // klog into it.
 func newLogger(c *cli.Context) (*slog.Logger, error) {
@@ -112,24 +100,6 @@ func newLogger(c *cli.Context) (*slog.Logger, error) {
 	logger := slog.New(h)
 	klog.SetSlogLogger(logger)
 	return logger, nil
-}
-
-// onceWarnings logs each distinct API server warning once (e.g. that v1
-// Endpoints are deprecated), instead of on every list and watch.
-type onceWarnings struct {
-	logger *slog.Logger
-	seen   sync.Map
-}
-
-func newOnceWarnings(logger *slog.Logger) *onceWarnings { return &onceWarnings{logger: logger} }
-
-func (w *onceWarnings) HandleWarningHeader(code int, agent, text string) {
-	if code != 299 || text == "" {
-		return
-	}
-	if _, dup := w.seen.LoadOrStore(text, true); !dup {
-		w.logger.Warn("remote API warning", "warning", text)
-	}
 }
 
 func versionCommand() *cli.Command {

@@ -1,24 +1,27 @@
 package main
 
 import (
-	"fmt"
-	"log/slog"
 	"os"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ssm-dev/ssm/config"
 	"github.com/ssm-dev/ssm/generate"
-	"github.com/ssm-dev/ssm/source"
 )
 
 const (
-	catRemote = "Remote cluster"
-	catRender = "Rendering"
-	catOutput = "Output"
+	catRemote   = "Remote cluster"
+	catRender   = "Rendering"
+	catOutput   = "Output"
+	catNodePort = "NodePort mode"
+	catConfig   = "Configuration file (several remotes, global Services)"
 )
+
+// env names the environment variable of a flag: SSM_<FLAG_NAME>.
+func env(flag string) []string {
+	return []string{"SSM_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))}
+}
 
 // remoteFlags say which remote to read and what to select in it; render and
 // run share them.
@@ -39,9 +42,9 @@ func remoteFlags() []cli.Flag {
 		&cli.StringFlag{Name: "label-selector", Aliases: []string{"mirror-svc-label-selector"}, Category: catRemote,
 			EnvVars: append(env("label-selector"), "SSM_MIRROR_SVC_LABEL_SELECTOR"),
 			Usage:   "label selector of the remote Services (and their endpoints) to mirror, e.g. mirror=true (required in endpoints mode; narrows nodeport mode)"},
-		&cli.StringFlag{Name: "remote-endpoints-api", Category: catRemote, EnvVars: env("remote-endpoints-api"), Value: string(source.Endpoints),
+		&cli.StringFlag{Name: "remote-endpoints-api", Category: catRemote, EnvVars: env("remote-endpoints-api"), Value: string(config.DefaultRemoteEndpointsAPI),
 			Usage: "remote objects to read endpoints from: endpoints, or endpointslices (dual-stack, over 1,000 endpoints)"},
-		&cli.DurationFlag{Name: "timeout", Category: catRemote, EnvVars: env("timeout"), Value: 30 * time.Second,
+		&cli.DurationFlag{Name: "timeout", Category: catRemote, EnvVars: env("timeout"), Value: config.DefaultTimeout,
 			Usage: "deadline of each request to the remote API server"},
 	}
 }
@@ -54,19 +57,17 @@ func renderFlags() []cli.Flag {
 			Usage: "endpoints mode (required): prefix of mirror names <prefix>-<namespace>-73736d-<name>, and value of their mirror-svc-prefix-sync label"},
 		&cli.StringFlag{Name: "mirror-ns", Category: catRender, EnvVars: env("mirror-ns"),
 			Usage: "endpoints mode (required): local namespace the mirror Services are rendered into"},
-		&cli.StringFlag{Name: "endpoints-api", Category: catRender, EnvVars: env("endpoints-api"), Value: string(generate.Endpoints),
+		&cli.StringFlag{Name: "endpoints-api", Category: catRender, EnvVars: env("endpoints-api"), Value: string(config.DefaultEndpointsAPI),
 			Usage: "endpoint objects to render: endpoints, endpointslices, or both (Endpoints then carry endpointslice.kubernetes.io/skip-mirror)"},
 		&cli.BoolFlag{Name: "skip-invalid", Category: catRender, EnvVars: env("skip-invalid"),
 			Usage: "exit 0 even when some remote Services cannot be mirrored (mirror name over 63 characters or invalid)"},
 	}
 }
 
-const catNodePort = "NodePort mode"
-
 // nodePortFlags are barrelman's options, for --mode nodeport.
 func nodePortFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "ignore-namespace", Category: catNodePort, EnvVars: env("ignore-namespace"), Value: cli.NewStringSlice("kube-system"),
+		&cli.StringSliceFlag{Name: "ignore-namespace", Category: catNodePort, EnvVars: env("ignore-namespace"), Value: cli.NewStringSlice(config.DefaultIgnoreNamespaces()...),
 			Usage: "remote namespace whose Services are never mirrored (repeatable)"},
 		&cli.BoolFlag{Name: "exclude-unschedulable-nodes", Category: catNodePort, EnvVars: env("exclude-unschedulable-nodes"),
 			Usage: "leave cordoned remote nodes out of the endpoints"},
@@ -81,112 +82,57 @@ func nodePortFlags() []cli.Flag {
 	}
 }
 
-// pipelineConfig is what render and run share: where the remote is, what to
-// select, and how to render it.
-type pipelineConfig struct {
-	conn        source.Connection
-	sel         source.Selection
-	gen         generate.Options
-	skipInvalid bool
-	// local is read, when manual is set, for hand-written Services whose
-	// endpoints NodePort mode renders.
-	manual   bool
-	local    source.Connection
-	localSel source.Selection
+// configFlags are semaphore-service-mirror's: a configuration file and the
+// global settings that override it.
+func configFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", Category: catConfig, EnvVars: env("config"),
+			Usage: "semaphore-service-mirror v0.4 configuration `FILE` (JSON or YAML): several remote clusters and global Services, one directory each; flags and SSM_* variables override it"},
+		&cli.StringFlag{Name: "global-svc-label-selector", Category: catConfig, EnvVars: env("global-svc-label-selector"),
+			Usage: "with --config: label selector of the Services, in every cluster, merged into global Services gl-<namespace>-73736d-<name> (overrides global.globalSvcLabelSelector)"},
+		&cli.StringFlag{Name: "global-svc-routing-strategy-label", Category: catConfig,
+			EnvVars: append(env("global-svc-routing-strategy-label"), "SSM_GLOBAL_SVC_TOPOLOGY_LABEL"),
+			Usage:   "with --config: label selector of the global Services routed local-first with topology hints (overrides global.globalSvcRoutingStrategyLabel)"},
+	}
 }
 
-// setUp builds the logger and the validated pipeline configuration every
-// command that renders starts with.
-func setUp(c *cli.Context) (*slog.Logger, pipelineConfig, error) {
-	logger, err := newLogger(c)
-	if err != nil {
-		return nil, pipelineConfig{}, err
-	}
-	cfg, err := pipelineConfigFrom(c)
-	return logger, cfg, err
+// pipelineFlags are the flags of the commands that read and render.
+func pipelineFlags() []cli.Flag {
+	flags := append(remoteFlags(), renderFlags()...)
+	return append(flags, nodePortFlags()...)
 }
 
-func pipelineConfigFrom(c *cli.Context) (pipelineConfig, error) {
-	for _, f := range []string{"global-svc-label-selector", "global-svc-routing-strategy-label"} {
-		if c.String(f) != "" {
-			return pipelineConfig{}, fmt.Errorf("--%s: global Services merge several clusters: give them in --config", f)
-		}
+// overrides are the flags given on the command line or in SSM_* variables,
+// for config: a flag not given is nil.
+func overrides(c *cli.Context) config.Overrides {
+	str := func(name string) *string { return given(c, name, c.String) }
+	return config.Overrides{
+		KubeConfig: str("target-kube-config"), Context: str("target-context"), APIURL: str("remote-api-url"),
+		CAURL: str("remote-ca-url"), TokenPath: str("remote-sa-token-path"), Name: str("remote-name"),
+		ServicePrefix: str("svc-prefix"), Mode: str("mode"), FromFile: str("from-file"),
+		Token: os.Getenv("SSM_REMOTE_SERVICE_ACCOUNT_TOKEN"),
+
+		MirrorNamespace: str("mirror-ns"), LabelSelector: str("label-selector"),
+		GlobalSvcLabelSelector: str("global-svc-label-selector"), GlobalSvcRoutingStrategyLabel: str("global-svc-routing-strategy-label"),
+		RemoteEndpointsAPI: str("remote-endpoints-api"), EndpointsAPI: str("endpoints-api"),
+		Timeout: given(c, "timeout", c.Duration),
+
+		IgnoreNamespaces:     given(c, "ignore-namespace", c.StringSlice),
+		ExcludeUnschedulable: given(c, "exclude-unschedulable-nodes", c.Bool),
+		NodePortService:      given(c, "nodeport-svc", c.Bool), ManualEndpoints: given(c, "manual-endpoints", c.Bool),
+		LocalKubeConfig: str("kube-config"), LocalContext: str("kube-context"), LocalFromFile: str("local-from-file"),
+
+		SkipInvalid: c.Bool("skip-invalid"),
+		UserAgent:   "ssm/" + version,
+		InCluster:   os.Getenv("KUBERNETES_SERVICE_HOST") != "",
 	}
-	cfg := pipelineConfig{
-		conn: source.Connection{
-			KubeConfig: c.String("target-kube-config"),
-			Context:    c.String("target-context"),
-			APIURL:     c.String("remote-api-url"),
-			CAURL:      c.String("remote-ca-url"),
-			TokenPath:  c.String("remote-sa-token-path"),
-			Token:      os.Getenv("SSM_REMOTE_SERVICE_ACCOUNT_TOKEN"),
-			UserAgent:  "ssm/" + version,
-			Timeout:    c.Duration("timeout"),
-		},
-		sel: source.Selection{
-			LabelSelector: c.String("label-selector"),
-			EndpointsAPI:  source.EndpointsAPI(c.String("remote-endpoints-api")),
-		},
-		gen: generate.Options{
-			Mode:            generate.Mode(c.String("mode")),
-			Cluster:         c.String("remote-name"),
-			ServicePrefix:   c.String("svc-prefix"),
-			MirrorNamespace: c.String("mirror-ns"),
-			EndpointsAPI:    generate.EndpointsAPI(c.String("endpoints-api")),
-		},
-		skipInvalid: c.Bool("skip-invalid"),
-	}
-	if cfg.gen.Cluster == "" {
-		cfg.gen.Cluster = cfg.gen.ServicePrefix
-	}
-	if !slices.Contains(generate.Modes, cfg.gen.Mode) {
-		return cfg, fmt.Errorf("--mode %q: want one of %v", cfg.gen.Mode, generate.Modes)
-	}
-	if cfg.gen.Mode == generate.ModeNodePort {
-		nodePortConfig(c, &cfg)
-	} else if err := requireFlags(c, "label-selector", "svc-prefix", "mirror-ns"); err != nil {
-		return cfg, err
-	}
-	if err := cfg.sel.Validate(); err != nil {
-		return cfg, fmt.Errorf("--label-selector/--remote-endpoints-api: %w", err)
-	}
-	if err := cfg.gen.Validate(); err != nil {
-		return cfg, fmt.Errorf("--mode/--svc-prefix/--mirror-ns/--endpoints-api: %w", err)
-	}
-	return cfg, nil
 }
 
-// nodePortConfig reads barrelman's options: remote Services (label
-// selection optional) and nodes, no remote endpoints; and the local
-// cluster's hand-written Services.
-func nodePortConfig(c *cli.Context, cfg *pipelineConfig) {
-	cfg.sel.EndpointsAPI, cfg.sel.Nodes = source.NoEndpoints, true
-	cfg.gen.IgnoreNamespaces = c.StringSlice("ignore-namespace")
-	cfg.gen.ExcludeUnschedulable = c.Bool("exclude-unschedulable-nodes")
-	cfg.gen.NodePortService = c.Bool("nodeport-svc")
-	cfg.manual = c.Bool("manual-endpoints")
-	cfg.local = source.Connection{KubeConfig: c.String("kube-config"), Context: c.String("kube-context"),
-		UserAgent: cfg.conn.UserAgent, Timeout: cfg.conn.Timeout}
-	cfg.localSel = source.Selection{LabelSelector: generate.LabelBarrelman + "=" + generate.BarrelmanManual, EndpointsAPI: source.NoEndpoints}
-}
-
-// requireFlags reports the named flags that are empty, as urfave/cli does.
-func requireFlags(c *cli.Context, names ...string) error {
-	var missing []string
-	for _, n := range names {
-		if c.String(n) == "" {
-			missing = append(missing, n)
-		}
+// given returns the flag's value when it was given, else nil.
+func given[T any](c *cli.Context, name string, get func(string) T) *T {
+	if !c.IsSet(name) {
+		return nil
 	}
-	if len(missing) > 0 {
-		return fmt.Errorf("Required flags %q not set", strings.Join(missing, ", "))
-	}
-	return nil
-}
-
-// stateFor is what generate renders: the remote's state and, in NodePort
-// mode, the local cluster's hand-written Services.
-func stateFor(remote, local source.State) generate.State {
-	return generate.State{Services: remote.Services, Endpoints: remote.Endpoints, EndpointSlices: remote.EndpointSlices,
-		Nodes: remote.Nodes, LocalServices: local.Services}
+	v := get(name)
+	return &v
 }

@@ -13,6 +13,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ssm-dev/ssm/generate"
+	"github.com/ssm-dev/ssm/gitsync"
+	"github.com/ssm-dev/ssm/mirror"
 )
 
 // metrics are ssm run's Prometheus metrics, on a registry of their own.
@@ -58,15 +62,73 @@ func newMetrics() *metrics {
 	return m
 }
 
+// observer turns what mirror.Run reports into metrics and health.
+type observer struct {
+	mirror.NopObserver
+	m *metrics
+	h *health
+}
+
+func (o *observer) RemoteUp(cluster string, up bool) {
+	v := 0.0
+	if up {
+		v = 1
+	}
+	o.m.remoteUp.WithLabelValues(cluster).Set(v)
+}
+
+func (o *observer) WatchEvent(_, resource, event string) {
+	o.m.watchEvents.WithLabelValues(resource, event).Inc()
+}
+
+func (o *observer) WatchError(_, resource string, _ error) {
+	o.m.watchErrors.WithLabelValues(resource).Inc()
+}
+
+func (o *observer) CachesSynced() { o.h.setSynced() }
+
+func (o *observer) Rendered(res generate.Result, took time.Duration) {
+	o.m.renderSeconds.Observe(took.Seconds())
+	o.m.objects.Reset()
+	for kind, n := range res.Objects {
+		o.m.objects.WithLabelValues(kind).Set(float64(n))
+	}
+	o.m.skipped.Reset()
+	for _, s := range res.Skipped {
+		o.m.skipped.WithLabelValues(s.Reason).Inc()
+	}
+}
+
+func (o *observer) Synced(r gitsync.Result, err error, took time.Duration) {
+	o.m.syncSeconds.Observe(took.Seconds())
+	o.m.pushRetries.Add(float64(r.Retries))
+	if err != nil {
+		o.m.syncFailures.Inc()
+		o.h.record(false)
+		return
+	}
+	o.h.record(true)
+	o.m.lastSuccess.SetToCurrentTime()
+	if r.Changed {
+		o.m.commits.Inc()
+	}
+}
+
 // health answers /readyz: ready once the caches synced and the last sync
 // succeeded, not longer ago than maxAge.
 type health struct {
-	synced func() bool
 	maxAge time.Duration
 
 	mu          sync.Mutex
+	synced      bool
 	lastOK      bool
 	lastSuccess time.Time
+}
+
+func (h *health) setSynced() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.synced = true
 }
 
 func (h *health) record(ok bool) {
@@ -82,7 +144,7 @@ func (h *health) ready() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
-	case !h.synced():
+	case !h.synced:
 		return errors.New("remote caches not synced yet")
 	case h.lastSuccess.IsZero():
 		return errors.New("no successful sync yet")

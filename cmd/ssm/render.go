@@ -10,21 +10,15 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
-	"k8s.io/client-go/kubernetes"
 
+	"github.com/ssm-dev/ssm/config"
 	"github.com/ssm-dev/ssm/generate"
 	"github.com/ssm-dev/ssm/gitsync"
-	"github.com/ssm-dev/ssm/source"
+	"github.com/ssm-dev/ssm/mirror"
 )
 
-// ownership marks an output directory as ssm's: its kustomization.yaml
-// starts with generate.Header.
-var ownership = gitsync.Ownership{File: generate.KustomizationFile, Prefix: []byte(generate.Header)}
-
 func renderCommand() *cli.Command {
-	flags := append(remoteFlags(), renderFlags()...)
-	flags = append(flags, nodePortFlags()...)
-	flags = append(flags, configFlags()...)
+	flags := append(pipelineFlags(), configFlags()...)
 	flags = append(flags,
 		&cli.StringFlag{Name: "local-from-file", Category: catNodePort, EnvVars: env("local-from-file"),
 			Usage: "read the local cluster's hand-written Services for --manual-endpoints from a snapshot `FILE` instead of the local cluster"},
@@ -46,135 +40,49 @@ func renderCommand() *cli.Command {
 }
 
 func renderAction(c *cli.Context) error {
-	if c.Bool("check") && c.String("output") == "-" {
+	out, check := c.String("output"), c.Bool("check")
+	if check && out == "-" {
 		return errors.New("--check compares against a directory: give --output DIR")
 	}
-	if c.String("config") != "" {
-		return renderConfigAction(c)
-	}
-	logger, cfg, err := setUp(c)
-	if err != nil {
-		return err
-	}
-	from := c.String("from-file")
-	if from != "" && cfg.conn.Given() {
-		return errors.New("--from-file reads a snapshot: drop the remote connection flags")
-	}
-	remote, err := readState(c.Context, "remote", cfg.conn, cfg.sel, from, c.App.Reader, logger)
-	if err != nil {
-		return err
-	}
-	var local source.State
-	if cfg.manual {
-		localFrom := c.String("local-from-file")
-		if localFrom == "-" && from == "-" {
-			return errors.New("--from-file and --local-from-file cannot both read stdin")
-		}
-		if local, err = readState(c.Context, "local cluster", cfg.local, cfg.localSel, localFrom, c.App.Reader, logger); err != nil {
-			return fmt.Errorf("%w (the local cluster is read for --manual-endpoints; --manual-endpoints=false skips it)", err)
-		}
-	}
-	res, err := generate.Manifests(stateFor(remote, local), cfg.gen)
-	if err != nil {
-		return err
-	}
-	if err := emit(c, logger, res); err != nil {
-		return err
-	}
-	return invalidErr(res, cfg.skipInvalid)
-}
-
-// renderConfigAction renders every cluster of --config into one tree.
-func renderConfigAction(c *cli.Context) error {
 	logger, err := newLogger(c)
 	if err != nil {
 		return err
 	}
-	mc, err := multiConfigFrom(c)
+	cfg, err := config.Resolve(c.String("config"), overrides(c))
 	if err != nil {
 		return err
 	}
-	for _, n := range mc.notes {
-		logger.Warn("config: " + n)
-	}
-	states, err := mc.readAll(c.Context, c.App.Reader, logger)
-	if err != nil {
-		return err
-	}
-	res, err := generate.Tree(mc.tree(states), mc.global)
-	if err != nil {
-		return err
-	}
-	if err := emit(c, logger, res); err != nil {
-		return err
-	}
-	return invalidErr(res, mc.skipInvalid)
-}
-
-// emit writes a render where --output and --check say: a directory, its
-// drift, or stdout.
-func emit(c *cli.Context, logger *slog.Logger, res generate.Result) error {
-	out, check := c.String("output"), c.Bool("check")
-	logSkipped(logger, res)
+	logNotes(logger, cfg)
+	var sink mirror.Sink = mirror.DirSink{Dir: out}
 	switch {
 	case check:
-		if err := checkDir(c.App.Writer, out, res, logger); err != nil {
-			return err
-		}
+		sink = &checkSink{dir: out, w: c.App.Writer}
 	case out == "-":
-		if err := writeStream(c.App.Writer, res); err != nil {
-			return fmt.Errorf("write to stdout: %w", err)
-		}
-	default:
-		r, err := gitsync.WriteDir(out, res.Files, ownership)
-		if err != nil {
-			return err
-		}
-		logger.Info("rendered", "output", out, "mirrors", len(res.Mirrors), "skipped", len(res.Skipped),
+		sink = streamSink{w: c.App.Writer}
+	}
+	rep, err := mirror.RunOnce(c.Context, cfg, sink, mirror.Options{Logger: logger, Stdin: c.App.Reader})
+	if err != nil {
+		return err
+	}
+	r, mirrors := rep.Sync, len(rep.Render.Mirrors)
+	switch {
+	case check && r.Changed:
+		files := len(r.Added) + len(r.Updated) + len(r.Removed)
+		logger.Error("drift: directory differs from the remote state", "output", out, "files", files)
+		return &exitErr{code: exitDrift, err: fmt.Errorf("%s has drifted: %d file(s) differ", out, files)}
+	case check:
+		logger.Info("up to date", "output", out, "mirrors", mirrors)
+	case out != "-":
+		logger.Info("rendered", "output", out, "mirrors", mirrors, "skipped", len(rep.Render.Skipped),
 			"added", len(r.Added), "updated", len(r.Updated), "removed", len(r.Removed))
 	}
-	return nil
+	return invalidErr(rep.Render, cfg.SkipInvalid)
 }
 
-// readState reads a cluster's state from a snapshot file or the live API.
-func readState(ctx context.Context, what string, conn source.Connection, sel source.Selection, from string, stdin io.Reader, logger *slog.Logger) (source.State, error) {
-	if from != "" {
-		return source.LoadFile(from, sel, stdin)
-	}
-	rc, err := source.RESTConfig(ctx, conn)
-	if err != nil {
-		return source.State{}, err
-	}
-	rc.WarningHandler = newOnceWarnings(logger)
-	client, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return source.State{}, fmt.Errorf("client for %s: %w", conn.Describe(), err)
-	}
-	logger.Debug("reading cluster", "cluster", conn.Describe(), "host", rc.Host, "labelSelector", sel.LabelSelector)
-	st, err := source.List(ctx, client, sel)
-	if err != nil {
-		return source.State{}, fmt.Errorf("read %s %s: %w", what, rc.Host, err)
-	}
-	return st, nil
-}
-
-// logSkipped logs what was left out: errors for Services whose mirror could
-// not be named, warnings for the rest.
-func logSkipped(logger *slog.Logger, res generate.Result) {
-	invalid := map[string]bool{}
-	for _, s := range res.Invalid() {
-		invalid[s.Cluster+"/"+s.Service+s.Reason] = true
-	}
-	for _, s := range res.Skipped {
-		level := slog.LevelWarn
-		if invalid[s.Cluster+"/"+s.Service+s.Reason] {
-			level = slog.LevelError
-		}
-		logger.Log(context.Background(), level, "Service not mirrored", "cluster", s.Cluster, "service", s.Service,
-			"mirror", s.Mirror, "reason", s.Reason, "detail", s.Message)
-	}
-	for _, w := range res.Warnings {
-		logger.Warn("Service mirrored in part", "cluster", w.Cluster, "service", w.Service, "reason", w.Reason, "detail", w.Message)
+// logNotes logs what reading the configuration changed on its own.
+func logNotes(logger *slog.Logger, cfg config.Config) {
+	for _, n := range cfg.Notes {
+		logger.Warn("config: " + n)
 	}
 }
 
@@ -194,42 +102,67 @@ func invalidErr(res generate.Result, skipInvalid bool) error {
 		len(invalid), strings.Join(names, ", "))}
 }
 
-// writeStream prints every rendered manifest as one multi-document stream,
-// in kustomization order.
-func writeStream(w io.Writer, res generate.Result) error {
+// streamSink prints every rendered manifest as one multi-document stream,
+// in kustomization order. It stores nothing.
+type streamSink struct{ w io.Writer }
+
+func (s streamSink) Sync(_ context.Context, plan mirror.Plan) (gitsync.Result, error) {
+	w, err := plan(nothingStored{})
+	if err != nil {
+		return gitsync.Result{}, err
+	}
 	first := true
-	for _, p := range gitsync.Files(res.Files).Paths() {
+	for _, p := range w.Files.Paths() {
 		if path.Base(p) == generate.KustomizationFile {
 			continue
 		}
 		if !first {
-			if _, err := io.WriteString(w, "---\n"); err != nil {
-				return err
+			if _, err := io.WriteString(s.w, "---\n"); err != nil {
+				return gitsync.Result{}, fmt.Errorf("write to stdout: %w", err)
 			}
 		}
 		first = false
-		if _, err := w.Write(res.Files[p]); err != nil {
-			return err
+		if _, err := s.w.Write(w.Files[p]); err != nil {
+			return gitsync.Result{}, fmt.Errorf("write to stdout: %w", err)
 		}
 	}
-	return nil
+	return gitsync.Result{}, nil
 }
 
-// checkDir prints how dir differs from res and returns exitDrift if it does.
-func checkDir(w io.Writer, dir string, res generate.Result, logger *slog.Logger) error {
-	changes, err := gitsync.DiffDir(dir, res.Files)
+type nothingStored struct{}
+
+func (nothingStored) Files() (gitsync.Files, error) { return gitsync.Files{}, nil }
+
+// checkSink writes nothing: it prints how the directory differs from the
+// render, as a diff, and reports the differences as its result.
+type checkSink struct {
+	dir string
+	w   io.Writer
+}
+
+func (s *checkSink) Sync(ctx context.Context, plan mirror.Plan) (gitsync.Result, error) {
+	w, err := mirror.DirSink{Dir: s.dir}.Plan(plan)
 	if err != nil {
-		return err
+		return gitsync.Result{}, err
 	}
-	if len(changes) == 0 {
-		logger.Info("up to date", "output", dir, "mirrors", len(res.Mirrors))
-		return nil
+	changes, err := gitsync.DiffDir(s.dir, w.Files)
+	if err != nil {
+		return gitsync.Result{}, err
 	}
+	var r gitsync.Result
 	for _, ch := range changes {
-		if err := printChange(w, dir, ch); err != nil {
-			return err
+		if err := printChange(s.w, s.dir, ch); err != nil {
+			return gitsync.Result{}, err
+		}
+		switch ch.Kind {
+		case gitsync.Added:
+			r.Added = append(r.Added, ch.Path)
+		case gitsync.Updated:
+			r.Updated = append(r.Updated, ch.Path)
+		case gitsync.Removed:
+			r.Removed = append(r.Removed, ch.Path)
 		}
 	}
-	logger.Error("drift: directory differs from the remote state", "output", dir, "files", len(changes))
-	return &exitErr{code: exitDrift, err: fmt.Errorf("%s has drifted: %d file(s) differ", dir, len(changes))}
+	r.Changed = len(changes) > 0
+	return r, nil
 }

@@ -1,17 +1,26 @@
-package main
+package mirror
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 )
 
-// timing is how the run loop batches events and retries failures.
-type timing struct {
-	debounce   time.Duration // quiet time before a render
-	maxDelay   time.Duration // longest a steady stream of events postpones a render
-	backoffMin time.Duration // first retry delay after a failed sync
-	backoffMax time.Duration
+// Timing is how the run loop batches events and retries failures.
+type Timing struct {
+	Debounce   time.Duration // quiet time before a render
+	MaxDelay   time.Duration // longest a steady stream of events postpones a render
+	BackoffMin time.Duration // first retry delay after a failed sync
+	BackoffMax time.Duration
+}
+
+// Validate reports timings the loop cannot work with.
+func (t Timing) Validate() error {
+	if t.Debounce <= 0 || t.MaxDelay < t.Debounce || t.BackoffMin <= 0 || t.BackoffMax < t.BackoffMin {
+		return fmt.Errorf("timing %+v: want 0 < debounce <= max delay and 0 < backoff min <= backoff max", t)
+	}
+	return nil
 }
 
 // kicker coalesces change notifications: any number of kicks between two
@@ -32,8 +41,8 @@ func (k kicker) kick() {
 // while it fails, until ctx ends. Events only schedule work; sync reads the
 // latest state itself, so a retry always writes the newest state. It
 // returns when ctx is done.
-func loop(ctx context.Context, k kicker, t timing, logger *slog.Logger, sync func(context.Context) error) {
-	backoff := t.backoffMin
+func loop(ctx context.Context, k kicker, t Timing, logger *slog.Logger, sync func(context.Context) error) {
+	backoff := t.BackoffMin
 	pending := false
 	for {
 		if !pending {
@@ -51,7 +60,7 @@ func loop(ctx context.Context, k kicker, t timing, logger *slog.Logger, sync fun
 			return
 		}
 		if err == nil {
-			pending, backoff = false, t.backoffMin
+			pending, backoff = false, t.BackoffMin
 			continue
 		}
 		logger.Error("sync failed; retrying", "err", err, "retryIn", backoff)
@@ -65,23 +74,23 @@ func loop(ctx context.Context, k kicker, t timing, logger *slog.Logger, sync fun
 		case <-k:
 		default:
 		}
-		pending, backoff = true, min(backoff*2, t.backoffMax)
+		pending, backoff = true, min(backoff*2, t.BackoffMax)
 	}
 }
 
-// quiet waits until no kick came for t.debounce, or t.maxDelay passed since
+// quiet waits until no kick came for t.Debounce, or t.MaxDelay passed since
 // the first kick. It reports false when ctx ended first.
-func quiet(ctx context.Context, k kicker, t timing) bool {
-	deadline := time.NewTimer(t.maxDelay)
+func quiet(ctx context.Context, k kicker, t Timing) bool {
+	deadline := time.NewTimer(t.MaxDelay)
 	defer deadline.Stop()
-	idle := time.NewTimer(t.debounce)
+	idle := time.NewTimer(t.Debounce)
 	defer idle.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return false
 		case <-k:
-			idle.Reset(t.debounce)
+			idle.Reset(t.Debounce)
 		case <-idle.C:
 			return true
 		case <-deadline.C:

@@ -1,4 +1,4 @@
-package main
+package mirror
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-var testTiming = timing{debounce: 2 * time.Second, maxDelay: 10 * time.Second, backoffMin: time.Second, backoffMax: 8 * time.Second}
+var testTiming = Timing{Debounce: 2 * time.Second, MaxDelay: 10 * time.Second, BackoffMin: time.Second, BackoffMax: 8 * time.Second}
 
 // recorder is a sync function that records when it was called.
 type recorder struct {

@@ -1,0 +1,73 @@
+package mirror
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/ssm-dev/ssm/config"
+	"github.com/ssm-dev/ssm/source"
+)
+
+// restConfig is the client configuration of a cluster, with API server
+// warnings logged once each.
+func restConfig(ctx context.Context, c config.Cluster, logger *slog.Logger) (*rest.Config, error) {
+	rc, err := source.RESTConfig(ctx, c.Conn)
+	if err != nil {
+		return nil, err
+	}
+	rc.WarningHandler = newOnceWarnings(logger)
+	return rc, nil
+}
+
+func newClient(rc *rest.Config, c config.Cluster) (kubernetes.Interface, error) {
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("client for %s: %w", c.Conn.Describe(), err)
+	}
+	return client, nil
+}
+
+// watchClient connects to a cluster for informers, reporting its
+// reachability to the observer and the log.
+func (o Options) watchClient(ctx context.Context, c config.Cluster) (kubernetes.Interface, error) {
+	if o.Connect != nil {
+		return o.Connect(ctx, c)
+	}
+	rc, err := restConfig(ctx, c, o.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
+	}
+	reach := &source.Reachability{OnChange: func(ok bool, err error) {
+		o.Observer.RemoteUp(c.Name, ok)
+		if ok {
+			o.Logger.Info("remote reachable", "cluster", c.Name, "remote", rc.Host)
+			return
+		}
+		o.Logger.Warn("remote unreachable; keeping the last state it showed and retrying", "cluster", c.Name, "remote", rc.Host, "err", err)
+	}}
+	rc.Wrap(reach.Wrap)
+	return newClient(rc, c)
+}
+
+// onceWarnings logs each distinct API server warning once (e.g. that v1
+// Endpoints are deprecated), instead of on every list and watch.
+type onceWarnings struct {
+	logger *slog.Logger
+	seen   sync.Map
+}
+
+func newOnceWarnings(logger *slog.Logger) *onceWarnings { return &onceWarnings{logger: logger} }
+
+func (w *onceWarnings) HandleWarningHeader(code int, _, text string) {
+	if code != 299 || text == "" {
+		return
+	}
+	if _, dup := w.seen.LoadOrStore(text, true); !dup {
+		w.logger.Warn("remote API warning", "warning", text)
+	}
+}

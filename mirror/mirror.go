@@ -1,0 +1,101 @@
+// Package mirror runs ssm's one pipeline: read the clusters of a
+// config.Config (source), render them (generate), and write the result to
+// a Sink (gitsync). RunOnce does it once, as `ssm render` does; Run keeps
+// informers on every cluster and calls the same rendering after every
+// batch of changes, as `ssm run` does. Watch events only schedule work.
+// What is reported goes to an Observer, so that this package knows nothing
+// of Prometheus or HTTP. It imports config, source, generate and gitsync
+// of this module.
+package mirror
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/ssm-dev/ssm/config"
+	"github.com/ssm-dev/ssm/generate"
+	"github.com/ssm-dev/ssm/gitsync"
+)
+
+// Sink is where renders are written: a directory or a git branch, or, for
+// render, stdout or a drift check.
+type Sink interface {
+	// Sync makes the sink hold what plan returns. plan is given what the
+	// sink stores now; it may be called more than once (a git sink calls it
+	// again on a branch that moved).
+	Sync(ctx context.Context, plan Plan) (gitsync.Result, error)
+}
+
+// Plan decides what a sink writes, given what it stores.
+type Plan func(stored Stored) (Write, error)
+
+// Stored is what a sink holds before a write.
+type Stored interface {
+	// Files returns the stored files, paths relative to the sink's root.
+	Files() (gitsync.Files, error)
+}
+
+// Write is what a sink writes: exactly Files under its root, with Subject
+// as the first line of a commit.
+type Write struct {
+	Files   gitsync.Files
+	Subject string
+}
+
+// Observer is told what happens, for metrics and health. Its methods must
+// not block. Embed NopObserver to implement only some.
+type Observer interface {
+	// RemoteUp reports that a cluster's API answered, or stopped answering.
+	RemoteUp(cluster string, up bool)
+	// WatchEvent reports an informer event (add, update, delete, resync).
+	WatchEvent(cluster, resource, event string)
+	// WatchError reports a failed list or watch; the cache keeps its state.
+	WatchError(cluster, resource string, err error)
+	// CachesSynced reports that every cluster's caches have synced once.
+	CachesSynced()
+	// Rendered reports a render and how long it took.
+	Rendered(res generate.Result, took time.Duration)
+	// Synced reports a write to the sink (err nil: it succeeded).
+	Synced(res gitsync.Result, err error, took time.Duration)
+}
+
+// NopObserver ignores everything.
+type NopObserver struct{}
+
+func (NopObserver) RemoteUp(string, bool)                       {}
+func (NopObserver) WatchEvent(string, string, string)           {}
+func (NopObserver) WatchError(string, string, error)            {}
+func (NopObserver) CachesSynced()                               {}
+func (NopObserver) Rendered(generate.Result, time.Duration)     {}
+func (NopObserver) Synced(gitsync.Result, error, time.Duration) {}
+
+// Options are what RunOnce and Run need besides the configuration.
+type Options struct {
+	Logger   *slog.Logger // nil discards
+	Observer Observer     // nil: NopObserver
+	// Stdin is read by a cluster whose FromFile is "-".
+	Stdin io.Reader
+	// Connect returns a client of a cluster; nil connects as the cluster's
+	// Conn says (source.RESTConfig). Tests pass fake clientsets.
+	Connect func(ctx context.Context, c config.Cluster) (kubernetes.Interface, error)
+
+	// Run only.
+	Timing Timing
+	// Resync re-renders from the caches this often, even without events,
+	// for clusters that set no resync period of their own; 0: never.
+	Resync time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Observer == nil {
+		o.Observer = NopObserver{}
+	}
+	return o
+}

@@ -1,0 +1,129 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/ssm-dev/ssm/config"
+	"github.com/ssm-dev/ssm/generate"
+	"github.com/ssm-dev/ssm/gitsync"
+	"github.com/ssm-dev/ssm/source"
+)
+
+// Report is what RunOnce rendered and what writing it changed.
+type Report struct {
+	Render generate.Result
+	Sync   gitsync.Result
+}
+
+// RunOnce reads every cluster of cfg once, renders them and writes the
+// result to sink: what `ssm render` does. Any cluster that cannot be read
+// fails it, and nothing is written.
+func RunOnce(ctx context.Context, cfg config.Config, sink Sink, opts Options) (Report, error) {
+	opts = opts.withDefaults()
+	states, err := readAll(ctx, cfg, opts)
+	if err != nil {
+		return Report{}, err
+	}
+	in := input{cfg: cfg, states: states}
+	var rep Report
+	start := time.Now()
+	rep.Sync, err = sink.Sync(ctx, func(stored Stored) (Write, error) {
+		res, err := in.render(stored)
+		if err != nil {
+			return Write{}, err
+		}
+		rep.Render = res
+		LogSkipped(opts.Logger, res)
+		return Write{Files: res.Files, Subject: subject(cfg)}, nil
+	})
+	opts.Observer.Synced(rep.Sync, err, time.Since(start))
+	return rep, err
+}
+
+// subject is the first line of ssm's commits.
+func subject(cfg config.Config) string { return "ssm: mirror Services of " + cfg.Remotes() }
+
+// readAll reads every cluster at once; any failure fails the render.
+func readAll(ctx context.Context, cfg config.Config, opts Options) ([]clusterState, error) {
+	states := make([]clusterState, len(cfg.Clusters))
+	errs := make([]error, len(cfg.Clusters))
+	var wg sync.WaitGroup
+	for i, c := range cfg.Clusters {
+		wg.Go(func() { states[i], errs[i] = readCluster(ctx, cfg, c, opts) })
+	}
+	wg.Wait()
+	return states, errors.Join(errs...)
+}
+
+// readCluster reads each selection of one cluster, from its snapshot file
+// or its API.
+func readCluster(ctx context.Context, cfg config.Config, c config.Cluster, opts Options) (clusterState, error) {
+	what := "cluster " + c.Name
+	if cfg.Layout == config.Flat {
+		what = map[bool]string{false: "remote", true: "local cluster"}[c.Local]
+	}
+	r := &reader{what: what, cluster: c, opts: opts}
+	st := clusterState{}
+	for _, rd := range c.Reads {
+		s, err := r.read(ctx, rd.Selection)
+		switch {
+		case err != nil && c.Hint != "":
+			return nil, fmt.Errorf("%w (%s)", err, c.Hint)
+		case err != nil && cfg.Layout == config.Tree:
+			return nil, fmt.Errorf("%s (%s Services): %w", c.Name, rd.Role, err)
+		case err != nil:
+			return nil, err
+		}
+		st[rd.Role] = s
+	}
+	return st, nil
+}
+
+// reader reads a cluster once: its snapshot file, or a list of its API
+// through a client made on first use.
+type reader struct {
+	what    string
+	cluster config.Cluster
+	opts    Options
+	host    string
+	client  kubernetes.Interface
+}
+
+func (r *reader) read(ctx context.Context, sel source.Selection) (source.State, error) {
+	if r.cluster.FromFile != "" {
+		return source.LoadFile(r.cluster.FromFile, sel, r.opts.Stdin)
+	}
+	if r.client == nil {
+		if err := r.connect(ctx); err != nil {
+			return source.State{}, err
+		}
+	}
+	r.opts.Logger.Debug("reading cluster", "cluster", r.what, "host", r.host, "labelSelector", sel.LabelSelector)
+	st, err := source.List(ctx, r.client, sel)
+	if err != nil {
+		return source.State{}, fmt.Errorf("read %s %s: %w", r.what, r.host, err)
+	}
+	return st, nil
+}
+
+func (r *reader) connect(ctx context.Context) error {
+	r.host = r.cluster.Conn.Describe()
+	if r.opts.Connect != nil {
+		client, err := r.opts.Connect(ctx, r.cluster)
+		r.client = client
+		return err
+	}
+	rc, err := restConfig(ctx, r.cluster, r.opts.Logger)
+	if err != nil {
+		return err
+	}
+	r.host = rc.Host
+	r.client, err = newClient(rc, r.cluster)
+	return err
+}

@@ -1,0 +1,102 @@
+package mirror
+
+import (
+	"path"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/ssm-dev/ssm/config"
+	"github.com/ssm-dev/ssm/generate"
+	"github.com/ssm-dev/ssm/source"
+)
+
+// clusterState is what was read of one cluster, by role; nil when the
+// cluster has not been read (yet).
+type clusterState map[config.Role]source.State
+
+// input is what one render is made of: a state per cluster of the
+// configuration, in its order.
+type input struct {
+	cfg    config.Config
+	states []clusterState
+}
+
+// unread reports the clusters whose stored files stand for them: those not
+// read, and the NodePort remote fed by the local cluster while that one is
+// not read.
+func (in input) unread() []bool {
+	out := make([]bool, len(in.states))
+	localUnread := false
+	for i, st := range in.states {
+		out[i] = st == nil
+		localUnread = localUnread || (out[i] && in.cfg.Clusters[i].Local)
+	}
+	for i, c := range in.cfg.Clusters {
+		if localUnread && c.Name == in.cfg.ManualFor && !c.Local {
+			out[i] = true
+		}
+	}
+	return out
+}
+
+// kept names the directories whose stored files are kept, for logs.
+func (in input) kept() []string {
+	var out []string
+	for i, u := range in.unread() {
+		c := in.cfg.Clusters[i]
+		if !u {
+			continue
+		}
+		if !c.Local {
+			out = append(out, c.Name+"/")
+		}
+		if in.states[i] == nil {
+			out = append(out, path.Join(generate.GlobalDir, c.Name)+"/")
+		}
+	}
+	return out
+}
+
+// render renders in; stored is read only when a cluster is unread.
+func (in input) render(stored Stored) (generate.Result, error) {
+	cfg := in.cfg
+	manual := in.manualServices()
+	if cfg.Layout == config.Flat {
+		remote := in.states[0][config.RoleMirrored]
+		return generate.Manifests(generateState(remote, manual), cfg.Clusters[0].Options)
+	}
+	unread := in.unread()
+	clusters := make([]generate.Cluster, len(cfg.Clusters))
+	for i, c := range cfg.Clusters {
+		st := in.states[i]
+		clusters[i] = generate.Cluster{Name: c.Name, Local: c.Local, Options: c.Options, Unread: unread[i],
+			Mirror: generateState(st[config.RoleMirrored], nil), Global: generateState(st[config.RoleGlobal], nil)}
+		if c.Name == cfg.ManualFor && !c.Local {
+			clusters[i].Mirror.LocalServices = manual
+		}
+		if unread[i] {
+			files, err := stored.Files()
+			if err != nil {
+				return generate.Result{}, err
+			}
+			clusters[i].Mirror, clusters[i].Global, clusters[i].Stored = generate.State{}, generate.State{}, files
+		}
+	}
+	return generate.Tree(clusters, cfg.Global)
+}
+
+// manualServices are the local cluster's hand-written Services, for the
+// NodePort remote.
+func (in input) manualServices() []*corev1.Service {
+	if i := in.cfg.Local(); i >= 0 {
+		return in.states[i][config.RoleManual].Services
+	}
+	return nil
+}
+
+// generateState is what generate renders of a source state and, in
+// NodePort mode, the local cluster's hand-written Services.
+func generateState(st source.State, local []*corev1.Service) generate.State {
+	return generate.State{Services: st.Services, Endpoints: st.Endpoints, EndpointSlices: st.EndpointSlices,
+		Nodes: st.Nodes, LocalServices: local}
+}

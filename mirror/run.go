@@ -1,0 +1,228 @@
+package mirror
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ssm-dev/ssm/config"
+	"github.com/ssm-dev/ssm/generate"
+	"github.com/ssm-dev/ssm/source"
+)
+
+// Run watches every cluster of cfg and, after every batch of changes,
+// renders what the caches hold and writes it to sink, as RunOnce does:
+// what `ssm run` does. A cluster that is down keeps the state it last
+// showed; one not read since the start keeps its stored files while the
+// others render (Tree); a Flat config renders once every cache has
+// synced. A failed write is retried with backoff. Run returns nil when ctx
+// ends, after its informers stopped; an error only when it cannot start.
+func Run(ctx context.Context, cfg config.Config, sink Sink, opts Options) error {
+	opts = opts.withDefaults()
+	if err := opts.Timing.Validate(); err != nil {
+		return err
+	}
+	k := newKicker()
+	clusters, err := watchAll(ctx, cfg, opts, k)
+	if err != nil {
+		return err
+	}
+	p := &pipeline{cfg: cfg, clusters: clusters, sink: sink, opts: opts}
+	describe := cfg.Remotes()
+	if cfg.Layout == config.Flat {
+		describe = cfg.Clusters[0].Conn.Describe()
+	}
+	opts.Logger.Info("watching", "clusters", describe)
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	for _, c := range clusters {
+		for _, w := range c.watchers {
+			wg.Go(func() {
+				if err := w.Run(ctx); err != nil && ctx.Err() == nil {
+					opts.Logger.Error("watch stopped", "cluster", c.cfg.Name, "err", err)
+				}
+			})
+		}
+	}
+	loop(ctx, k, opts.Timing, opts.Logger, p.sync)
+	opts.Logger.Info("shutting down")
+	return nil
+}
+
+// watched is one cluster as Run watches it: a Watcher per role read.
+type watched struct {
+	cfg      config.Cluster
+	roles    []config.Role
+	watchers []*source.Watcher // by the index of roles
+}
+
+func (w *watched) synced() bool {
+	for _, x := range w.watchers {
+		if !x.Synced() {
+			return false
+		}
+	}
+	return true
+}
+
+func (w *watched) state() clusterState {
+	st := clusterState{}
+	for i, x := range w.watchers {
+		st[w.roles[i]] = x.State()
+	}
+	return st
+}
+
+// watchAll builds the clients and informers of every cluster, reporting
+// to one kicker and the observer.
+func watchAll(ctx context.Context, cfg config.Config, opts Options, k kicker) ([]*watched, error) {
+	var out []*watched
+	for _, c := range cfg.Clusters {
+		if c.FromFile != "" {
+			return nil, fmt.Errorf("cluster %s: fromFile is for ssm render: run watches the cluster", c.Name)
+		}
+		client, err := opts.watchClient(ctx, c)
+		if err != nil {
+			if c.Hint != "" {
+				err = fmt.Errorf("%w (%s)", err, c.Hint)
+			}
+			return nil, err
+		}
+		w := &watched{cfg: c}
+		for _, rd := range c.Reads {
+			x, err := source.NewWatcher(client, watchOptions(c, rd.Selection, opts, k))
+			if err != nil {
+				return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
+			}
+			w.roles, w.watchers = append(w.roles, rd.Role), append(w.watchers, x)
+		}
+		out = append(out, w)
+	}
+	return out, nil
+}
+
+func watchOptions(c config.Cluster, sel source.Selection, opts Options, k kicker) source.WatchOptions {
+	logger := opts.Logger.With("cluster", c.Name)
+	return source.WatchOptions{
+		Selection: sel, Resync: cmp.Or(c.Resync, opts.Resync), Logger: logger,
+		OnEvent: func(resource, event string) {
+			opts.Observer.WatchEvent(c.Name, resource, event)
+			k.kick()
+		},
+		OnWatchError: func(resource string, err error) {
+			opts.Observer.WatchError(c.Name, resource, err)
+			logger.Warn("watch failed; keeping the last state and retrying", "resource", resource, "err", err)
+		},
+	}
+}
+
+// pipeline renders the watched state and writes it: what RunOnce does
+// once, Run does after every batch of changes. Only the loop calls sync.
+type pipeline struct {
+	cfg      config.Config
+	clusters []*watched
+	sink     Sink
+	opts     Options
+
+	allSynced   bool   // every cache has synced once, and the observer knows
+	lastKept    string // the kept directories last logged
+	lastSkipped string // the skipped Services last logged
+}
+
+func (p *pipeline) sync(ctx context.Context) error {
+	in, ok := p.snapshot()
+	if !ok {
+		return nil
+	}
+	start := time.Now()
+	var res generate.Result
+	var rendering time.Duration
+	r, err := p.sink.Sync(ctx, func(stored Stored) (Write, error) {
+		t := time.Now()
+		var err error
+		if res, err = in.render(stored); err != nil {
+			return Write{}, err
+		}
+		rendering = time.Since(t)
+		p.opts.Observer.Rendered(res, rendering)
+		p.logSkipped(res)
+		return Write{Files: res.Files, Subject: subject(p.cfg)}, nil
+	})
+	p.opts.Observer.Synced(r, err, time.Since(start)-rendering)
+	switch {
+	case err != nil:
+		return err
+	case !r.Changed:
+		p.opts.Logger.Debug("no change", "mirrors", len(res.Mirrors))
+	default:
+		p.opts.Logger.Info("synced", "commit", r.Commit, "mirrors", len(res.Mirrors),
+			"added", r.Added, "updated", r.Updated, "removed", r.Removed)
+	}
+	return nil
+}
+
+// snapshot takes the state of every cluster whose caches have synced. ok
+// is false while nothing can be rendered: no cluster has synced (Tree), or
+// not every one (Flat, where a partial cache would look like deletions).
+func (p *pipeline) snapshot() (in input, ok bool) {
+	in = input{cfg: p.cfg, states: make([]clusterState, len(p.clusters))}
+	some, all := false, true
+	for i, w := range p.clusters {
+		if w.synced() {
+			in.states[i], some = w.state(), true
+		} else {
+			all = false
+		}
+	}
+	if all && !p.allSynced {
+		p.allSynced = true
+		p.opts.Observer.CachesSynced()
+	}
+	if p.cfg.Layout == config.Flat {
+		return in, all
+	}
+	if k := in.kept(); strings.Join(k, " ") != p.lastKept {
+		p.opts.Logger.Info("clusters not read yet keep their stored files", "kept", k)
+		p.lastKept = strings.Join(k, " ")
+	}
+	return in, some
+}
+
+// logSkipped logs the Services left out when that set changed, not on
+// every render.
+func (p *pipeline) logSkipped(res generate.Result) {
+	var key strings.Builder
+	for _, s := range append(res.Skipped, res.Warnings...) {
+		key.WriteString(s.Cluster + "/" + s.Service + "|" + s.Reason + ";")
+	}
+	if key.String() != p.lastSkipped {
+		LogSkipped(p.opts.Logger, res)
+		p.lastSkipped = key.String()
+	}
+}
+
+// LogSkipped logs what a render left out: errors for Services whose mirror
+// could not be named, warnings for the rest.
+func LogSkipped(logger *slog.Logger, res generate.Result) {
+	invalid := map[string]bool{}
+	for _, s := range res.Invalid() {
+		invalid[s.Cluster+"/"+s.Service+s.Reason] = true
+	}
+	for _, s := range res.Skipped {
+		level := slog.LevelWarn
+		if invalid[s.Cluster+"/"+s.Service+s.Reason] {
+			level = slog.LevelError
+		}
+		logger.Log(context.Background(), level, "Service not mirrored", "cluster", s.Cluster, "service", s.Service,
+			"mirror", s.Mirror, "reason", s.Reason, "detail", s.Message)
+	}
+	for _, w := range res.Warnings {
+		logger.Warn("Service mirrored in part", "cluster", w.Cluster, "service", w.Service, "reason", w.Reason, "detail", w.Message)
+	}
+}
