@@ -2,7 +2,9 @@ package mirror
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/url"
 	"log/slog"
 	"sync"
 
@@ -33,8 +35,9 @@ func newClient(rc *rest.Config, c config.Cluster) (kubernetes.Interface, error) 
 }
 
 // watchClient connects to a cluster for informers, reporting its
-// reachability to the observer and the log.
-func (o Options) watchClient(ctx context.Context, c config.Cluster) (kubernetes.Interface, error) {
+// reachability to the observer, the log and reachable, and every request
+// that got no answer as a watch error.
+func (o Options) watchClient(ctx context.Context, c config.Cluster, reachable func(bool)) (kubernetes.Interface, error) {
 	if o.Connect != nil {
 		return o.Connect(ctx, c)
 	}
@@ -42,16 +45,27 @@ func (o Options) watchClient(ctx context.Context, c config.Cluster) (kubernetes.
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
 	}
-	reach := &source.Reachability{OnChange: func(ok bool, err error) {
-		o.Observer.RemoteUp(c.Name, ok)
-		if ok {
-			o.Logger.Info("remote reachable", "cluster", c.Name, "remote", rc.Host)
-			return
-		}
-		o.Logger.Warn("remote unreachable; keeping the last state it showed and retrying", "cluster", c.Name, "remote", rc.Host, "err", err)
-	}}
+	reach := &source.Reachability{
+		OnChange: func(ok bool, err error) {
+			o.Observer.RemoteUp(c.Name, ok)
+			reachable(ok)
+			if ok {
+				o.Logger.Info("remote reachable", "cluster", c.Name, "remote", rc.Host)
+				return
+			}
+			o.Logger.Warn("remote unreachable; keeping the last state it showed and retrying", "cluster", c.Name, "remote", rc.Host, "err", err)
+		},
+		OnFailure: func(resource string, err error) { o.Observer.WatchError(c.Name, resource, err) },
+	}
 	rc.Wrap(reach.Wrap)
 	return newClient(rc, c)
+}
+
+// transportError reports an error of a request that got no answer: the
+// client's Reachability counted it already.
+func transportError(err error) bool {
+	var ue *url.Error
+	return errors.As(err, &ue)
 }
 
 // onceWarnings logs each distinct API server warning once (e.g. that v1

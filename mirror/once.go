@@ -105,7 +105,7 @@ func (r *reader) read(ctx context.Context, sel source.Selection) (source.State, 
 		}
 	}
 	r.opts.Logger.Debug("reading cluster", "cluster", r.what, "host", r.host, "labelSelector", sel.LabelSelector)
-	st, err := source.List(ctx, r.client, sel)
+	st, err := source.List(ctx, r.client, sel, r.cluster.Conn.Timeout)
 	if err != nil {
 		return source.State{}, fmt.Errorf("read %s %s: %w", r.what, r.host, err)
 	}

@@ -42,44 +42,33 @@ func Run(ctx context.Context, cfg config.Config, sink Sink, opts Options) error 
 	defer wg.Wait()
 	defer cancel()
 	for _, c := range clusters {
-		for _, w := range c.watchers {
-			wg.Go(func() {
-				if err := w.Run(ctx); err != nil && ctx.Err() == nil {
-					opts.Logger.Error("watch stopped", "cluster", c.cfg.Name, "err", err)
-				}
-			})
-		}
+		wg.Go(func() {
+			if err := c.w.Run(ctx); err != nil && ctx.Err() == nil {
+				opts.Logger.Error("watch stopped", "cluster", c.cfg.Name, "err", err)
+			}
+		})
 	}
 	loop(ctx, k, opts.Timing, opts.Logger, p.sync)
 	opts.Logger.Info("shutting down")
 	return nil
 }
 
-// watched is one cluster as Run watches it: a Watcher per role read.
+// watched is one cluster as Run watches it: one Watcher over every
+// selection read of it, in the order of its Reads.
 type watched struct {
-	cfg      config.Cluster
-	roles    []config.Role
-	watchers []*source.Watcher // by the index of roles
-}
-
-func (w *watched) synced() bool {
-	for _, x := range w.watchers {
-		if !x.Synced() {
-			return false
-		}
-	}
-	return true
+	cfg config.Cluster
+	w   *source.Watcher
 }
 
 func (w *watched) state() clusterState {
-	st := clusterState{}
-	for i, x := range w.watchers {
-		st[w.roles[i]] = x.State()
+	states, st := w.w.States(), clusterState{}
+	for i, rd := range w.cfg.Reads {
+		st[rd.Role] = states[i]
 	}
 	return st
 }
 
-// watchAll builds the clients and informers of every cluster, reporting
+// watchAll builds the client and the watcher of every cluster, reporting
 // to one kicker and the observer.
 func watchAll(ctx context.Context, cfg config.Config, opts Options, k kicker) ([]*watched, error) {
 	var out []*watched
@@ -87,39 +76,42 @@ func watchAll(ctx context.Context, cfg config.Config, opts Options, k kicker) ([
 		if c.FromFile != "" {
 			return nil, fmt.Errorf("cluster %s: fromFile is for ssm render: run watches the cluster", c.Name)
 		}
-		client, err := opts.watchClient(ctx, c)
+		w := &watched{cfg: c}
+		// The watcher exists before Run starts it, and so before any request.
+		client, err := opts.watchClient(ctx, c, func(up bool) { w.w.Reachable(up) })
 		if err != nil {
 			if c.Hint != "" {
 				err = fmt.Errorf("%w (%s)", err, c.Hint)
 			}
 			return nil, err
 		}
-		w := &watched{cfg: c}
-		for _, rd := range c.Reads {
-			x, err := source.NewWatcher(client, watchOptions(c, rd.Selection, opts, k))
-			if err != nil {
-				return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
-			}
-			w.roles, w.watchers = append(w.roles, rd.Role), append(w.watchers, x)
+		if w.w, err = source.NewWatcher(client, watchOptions(c, opts, k)); err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
 		}
 		out = append(out, w)
 	}
 	return out, nil
 }
 
-func watchOptions(c config.Cluster, sel source.Selection, opts Options, k kicker) source.WatchOptions {
+func watchOptions(c config.Cluster, opts Options, k kicker) source.WatchOptions {
 	logger := opts.Logger.With("cluster", c.Name)
-	return source.WatchOptions{
-		Selection: sel, Resync: cmp.Or(c.Resync, opts.Resync), Logger: logger,
+	wo := source.WatchOptions{
+		Resync: cmp.Or(c.Resync, opts.Resync), Timeout: c.Conn.Timeout, Logger: logger,
 		OnEvent: func(resource, event string) {
 			opts.Observer.WatchEvent(c.Name, resource, event)
 			k.kick()
 		},
 		OnWatchError: func(resource string, err error) {
-			opts.Observer.WatchError(c.Name, resource, err)
+			if !transportError(err) {
+				opts.Observer.WatchError(c.Name, resource, err)
+			}
 			logger.Warn("watch failed; keeping the last state and retrying", "resource", resource, "err", err)
 		},
 	}
+	for _, rd := range c.Reads {
+		wo.Selections = append(wo.Selections, rd.Selection)
+	}
+	return wo
 }
 
 // pipeline renders the watched state and writes it: what RunOnce does
@@ -174,7 +166,7 @@ func (p *pipeline) snapshot() (in input, ok bool) {
 	in = input{cfg: p.cfg, states: make([]clusterState, len(p.clusters))}
 	some, all := false, true
 	for i, w := range p.clusters {
-		if w.synced() {
+		if w.w.Synced() {
 			in.states[i], some = w.state(), true
 		} else {
 			all = false

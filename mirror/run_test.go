@@ -280,18 +280,32 @@ func (f *flaky) Sync(ctx context.Context, plan mirror.Plan) (gitsync.Result, err
 	return f.DirSink.Sync(ctx, plan)
 }
 
-// TestRunUnreachable watches through a real client: a remote that does
-// not answer gets nothing written.
+// TestRunUnreachable watches through a real client: a remote down at
+// start is reported down, its failed requests are counted, nothing is
+// written, and Run stops promptly.
 func TestRunUnreachable(t *testing.T) {
-	noWatchList(t)
-	obs := &observed{}
+	obs := &upObserver{}
 	dir := t.TempDir()
 	stop := started(t, unreachableAPI(t), mirror.DirSink{Dir: dir}, mirror.Options{Timing: fastTiming, Observer: obs})
-	waitFor(t, "a failed list", func() bool { return obs.watchErrors.Load() > 0 })
+	waitFor(t, "the remote reported down", func() bool { return obs.reported.Load() })
+	waitFor(t, "failed requests counted", func() bool { return obs.failures.Load() >= 2 })
+	start := time.Now()
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	if obs.cachesSynced.Load() || len(readDir(t, dir)) > 0 {
-		t.Errorf("caches synced %v, %d files written", obs.cachesSynced.Load(), len(readDir(t, dir)))
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Run took %s to stop with the remote down", d)
+	}
+	if obs.up.Load() || len(readDir(t, dir)) > 0 {
+		t.Errorf("up %v, %d files written", obs.up.Load(), len(readDir(t, dir)))
 	}
 }
+
+type upObserver struct {
+	mirror.NopObserver
+	reported, up atomic.Bool
+	failures     atomic.Int32
+}
+
+func (o *upObserver) RemoteUp(_ string, up bool)       { o.up.Store(up); o.reported.Store(true) }
+func (o *upObserver) WatchError(string, string, error) { o.failures.Add(1) }

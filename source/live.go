@@ -30,7 +30,9 @@ type Connection struct {
 	TokenPath  string // re-read by client-go as bound tokens rotate
 	Token      string // a literal token, when no TokenPath is given
 	UserAgent  string
-	Timeout    time.Duration // per request; 0 means none
+	// Timeout bounds each list request; 0 means none. Watches are not
+	// bounded by it: they last as long as the server keeps them open.
+	Timeout time.Duration
 }
 
 // Validate reports a connection that names conflicting or incomplete ways in.
@@ -92,7 +94,10 @@ func RESTConfig(ctx context.Context, c Connection) (*rest.Config, error) {
 		return nil, fmt.Errorf("configure remote %s: %w", c.Describe(), err)
 	}
 	cfg.UserAgent = c.UserAgent
-	cfg.Timeout = c.Timeout
+	// Not cfg.Timeout: an http.Client timeout cuts every watch after it,
+	// and client-go cannot cancel a request through a wrapped transport
+	// (Reachability) that way. Lists take a deadline of their own.
+	cfg.Timeout = 0
 	// Reads only, but informers on a large cluster list a lot at start.
 	cfg.QPS, cfg.Burst = 20, 40
 	return cfg, nil
@@ -145,8 +150,8 @@ func readCA(ctx context.Context, where string) ([]byte, error) {
 }
 
 // List reads the selected objects once, server-side label-selected and in
-// pages, across all namespaces.
-func List(ctx context.Context, client kubernetes.Interface, sel Selection) (State, error) {
+// pages, across all namespaces; timeout (0: none) bounds each page.
+func List(ctx context.Context, client kubernetes.Interface, sel Selection, timeout time.Duration) (State, error) {
 	selector, api, err := sel.parse()
 	if err != nil {
 		return State{}, err
@@ -172,7 +177,7 @@ func List(ctx context.Context, client kubernetes.Interface, sel Selection) (Stat
 	}
 	var st State
 	for _, l := range lists {
-		p := pager.New(l.list)
+		p := pager.New(withTimeout(l.list, timeout))
 		p.PageSize = 500
 		err := p.EachListItem(ctx, metav1.ListOptions{LabelSelector: selector.String()}, func(obj runtime.Object) error {
 			st.add(obj, selector, api) // the same path a snapshot takes
@@ -183,9 +188,9 @@ func List(ctx context.Context, client kubernetes.Interface, sel Selection) (Stat
 		}
 	}
 	if sel.Nodes {
-		nodes := pager.New(func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		nodes := pager.New(withTimeout(func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			return client.CoreV1().Nodes().List(ctx, o)
-		})
+		}, timeout))
 		err := nodes.EachListItem(ctx, metav1.ListOptions{}, func(obj runtime.Object) error {
 			st.addNode(obj.(*corev1.Node), true)
 			return nil
@@ -195,4 +200,16 @@ func List(ctx context.Context, client kubernetes.Interface, sel Selection) (Stat
 		}
 	}
 	return st, nil
+}
+
+// withTimeout bounds each call of list by timeout (0: none).
+func withTimeout(list pager.ListPageFunc, timeout time.Duration) pager.ListPageFunc {
+	if timeout <= 0 {
+		return list
+	}
+	return func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		return list(ctx, o)
+	}
 }

@@ -2,6 +2,7 @@ package source
 
 import (
 	"net/http"
+	"strings"
 	"sync"
 )
 
@@ -9,12 +10,18 @@ import (
 // answering and when it answers again, without sending anything itself.
 // client-go retries failed watches quietly, so this is how an outage is seen.
 type Reachability struct {
-	// OnChange is called on every transition, with the error that made the
-	// remote unreachable (nil when it is back). It must not block.
+	// OnChange is called on the first answer or failure and on every
+	// transition after it, with the error that made the remote unreachable
+	// (nil when it answers). It must not block.
 	OnChange func(up bool, err error)
+	// OnFailure is called for every request that got no answer, with the
+	// resource it was for (e.g. "services"; "" when the path names none).
+	// It must not block.
+	OnFailure func(resource string, err error)
 
-	mu sync.Mutex
-	up bool
+	mu    sync.Mutex
+	known bool // a request has answered or failed
+	up    bool
 }
 
 // Wrap is a rest.Config WrapTransport: rc.Wrap(r.Wrap).
@@ -25,6 +32,9 @@ func (r *Reachability) Wrap(rt http.RoundTripper) http.RoundTripper {
 		case err == nil:
 			r.set(true, nil)
 		case req.Context().Err() == nil: // not our own cancellation
+			if r.OnFailure != nil {
+				r.OnFailure(resourceOf(req.URL.Path), err)
+			}
 			r.set(false, err)
 		}
 		return resp, err
@@ -40,12 +50,25 @@ func (r *Reachability) Up() bool {
 
 func (r *Reachability) set(up bool, err error) {
 	r.mu.Lock()
-	changed := r.up != up
-	r.up = up
+	changed := r.up != up || !r.known
+	r.up, r.known = up, true
 	r.mu.Unlock()
 	if changed && r.OnChange != nil {
 		r.OnChange(up, err)
 	}
+}
+
+// resourceOf is the resource an API path names: its last segment but a
+// name (…/namespaces/ns/services/web), or the collection (…/services).
+func resourceOf(p string) string {
+	segs := strings.Split(strings.Trim(p, "/"), "/")
+	for i := len(segs) - 1; i > 0; i-- {
+		switch segs[i] {
+		case "services", "endpoints", "endpointslices", "nodes":
+			return segs[i]
+		}
+	}
+	return ""
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)

@@ -45,3 +45,33 @@ func TestReachability(t *testing.T) {
 		t.Errorf("transitions %v, want %v", changes, want)
 	}
 }
+
+// TestReachabilityDownAtStart: a remote that never answered is reported
+// down on its first failure, and each failure is counted with its
+// resource.
+func TestReachabilityDownAtStart(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(nil)
+	url := srv.URL
+	srv.Close()
+	var changes []bool
+	var failed []string
+	r := &source.Reachability{
+		OnChange:  func(up bool, _ error) { changes = append(changes, up) },
+		OnFailure: func(resource string, _ error) { failed = append(failed, resource) },
+	}
+	client := &http.Client{Transport: r.Wrap(http.DefaultTransport)}
+	for _, p := range []string{"/api/v1/services?watch=true", "/apis/discovery.k8s.io/v1/namespaces/a/endpointslices/b", "/version"} {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, url+p, nil)
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+			t.Fatal("a closed server answered")
+		}
+	}
+	if want := []bool{false}; !slices.Equal(changes, want) {
+		t.Errorf("transitions %v, want %v", changes, want)
+	}
+	if want := []string{"services", "endpointslices", ""}; !slices.Equal(failed, want) {
+		t.Errorf("failures %q, want %q", failed, want)
+	}
+}

@@ -1,0 +1,272 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+// resource is one kind of object a selection reads.
+type resource struct {
+	name    string // services, endpoints, endpointslices or nodes
+	example runtime.Object
+	list    func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error)
+	watch   func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (watch.Interface, error)
+}
+
+var (
+	servicesResource = resource{name: "services", example: &corev1.Service{},
+		list: func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
+			return c.CoreV1().Services(metav1.NamespaceAll).List(ctx, o)
+		},
+		watch: func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (watch.Interface, error) {
+			return c.CoreV1().Services(metav1.NamespaceAll).Watch(ctx, o)
+		}}
+	endpointsResource = resource{name: string(Endpoints), example: &corev1.Endpoints{},
+		list: func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
+			return c.CoreV1().Endpoints(metav1.NamespaceAll).List(ctx, o)
+		},
+		watch: func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (watch.Interface, error) {
+			return c.CoreV1().Endpoints(metav1.NamespaceAll).Watch(ctx, o)
+		}}
+	sliceResource = resource{name: string(EndpointSlices), example: &discoveryv1.EndpointSlice{},
+		list: func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
+			return c.DiscoveryV1().EndpointSlices(metav1.NamespaceAll).List(ctx, o)
+		},
+		watch: func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (watch.Interface, error) {
+			return c.DiscoveryV1().EndpointSlices(metav1.NamespaceAll).Watch(ctx, o)
+		}}
+	nodesResource = resource{name: "nodes", example: &corev1.Node{},
+		list: func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
+			return c.CoreV1().Nodes().List(ctx, o)
+		},
+		watch: func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (watch.Interface, error) {
+			return c.CoreV1().Nodes().Watch(ctx, o)
+		}}
+)
+
+// resources lists what a selection reads, with the label selector that
+// applies to each (nodes are not label-selected).
+func (s Selection) resources() ([]resource, []string, error) {
+	sel, api, err := s.parse()
+	if err != nil {
+		return nil, nil, err
+	}
+	out, selectors := []resource{servicesResource}, []string{sel.String()}
+	switch api {
+	case Endpoints:
+		out, selectors = append(out, endpointsResource), append(selectors, sel.String())
+	case EndpointSlices:
+		out, selectors = append(out, sliceResource), append(selectors, sel.String())
+	}
+	if s.Nodes {
+		out, selectors = append(out, nodesResource), append(selectors, "")
+	}
+	return out, selectors, nil
+}
+
+// listWatch lists with a deadline per request and watches for as long as
+// the server keeps the watch open (the reflector asks for a timeout), so
+// that watches are not cut and re-opened every request deadline. Lists
+// and watches, not WatchList streams: client-go's WatchList retries wait
+// out their backoff without heeding cancellation, and report no error.
+type listWatch struct {
+	cache.ListWatch
+}
+
+// IsWatchListSemanticsUnSupported tells client-go's reflector to list and
+// watch.
+func (listWatch) IsWatchListSemanticsUnSupported() bool { return true }
+
+func newListWatch(c kubernetes.Interface, r resource, selector string, timeout time.Duration) *listWatch {
+	return &listWatch{cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.LabelSelector = selector
+			if timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, timeout)
+				defer cancel()
+			}
+			return r.list(ctx, c, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = selector
+			return r.watch(ctx, c, o)
+		},
+	}}
+}
+
+// generation is one set of informers over every selection of a Watcher.
+// A Watcher replaces its generation after an outage, so that every
+// resource is listed again at once and the new state is used only when
+// all of them have caught up.
+type generation struct {
+	informers [][]namedInformer // by selection
+	cancel    context.CancelFunc
+	done      chan struct{} // closed when every informer stopped
+	synced    chan struct{} // closed when every cache synced
+	started   time.Time
+	active    bool // its events are reported; under Watcher.mu
+}
+
+type namedInformer struct {
+	resource string
+	cache.SharedIndexInformer
+}
+
+// newGeneration builds informers for every selection; start runs them.
+func (w *Watcher) newGeneration() (*generation, error) {
+	g := &generation{done: make(chan struct{}), synced: make(chan struct{})}
+	// Until a first state is current, events are reported as they come;
+	// a later generation's initial list is not news, its sync is.
+	w.mu.Lock()
+	g.active = w.current == nil
+	w.mu.Unlock()
+	for _, s := range w.opts.Selections {
+		rs, selectors, err := s.resources()
+		if err != nil {
+			return nil, err
+		}
+		var infs []namedInformer
+		for i, r := range rs {
+			inf := cache.NewSharedIndexInformer(newListWatch(w.client, r, selectors[i], w.opts.Timeout), r.example, w.opts.Resync, cache.Indexers{})
+			if err := w.setUp(g, r.name, inf); err != nil {
+				return nil, err
+			}
+			infs = append(infs, namedInformer{r.name, inf})
+		}
+		g.informers = append(g.informers, infs)
+	}
+	return g, nil
+}
+
+// start runs g's informers until ctx ends or g is stopped; wg owns them.
+func (g *generation) start(ctx context.Context, wg *sync.WaitGroup) {
+	ctx, g.cancel = context.WithCancel(ctx)
+	g.started = time.Now()
+	var all sync.WaitGroup
+	var synced []cache.InformerSynced
+	for _, infs := range g.informers {
+		for _, inf := range infs {
+			all.Go(func() { inf.RunWithContext(ctx) })
+			synced = append(synced, inf.HasSynced)
+		}
+	}
+	wg.Go(func() {
+		if cache.WaitForCacheSync(ctx.Done(), synced...) {
+			close(g.synced)
+		}
+	})
+	wg.Go(func() {
+		all.Wait()
+		close(g.done)
+	})
+}
+
+func (g *generation) stop() {
+	if g != nil && g.cancel != nil {
+		g.cancel()
+	}
+}
+
+// states reads every selection's cache.
+func (g *generation) states() []State {
+	out := make([]State, len(g.informers))
+	for i, infs := range g.informers {
+		for _, inf := range infs {
+			for _, o := range inf.GetStore().List() {
+				out[i].addCached(o)
+			}
+		}
+	}
+	return out
+}
+
+func (st *State) addCached(o any) {
+	switch x := o.(type) {
+	case *corev1.Service:
+		st.Services = append(st.Services, x)
+	case *corev1.Endpoints:
+		st.Endpoints = append(st.Endpoints, x)
+	case *discoveryv1.EndpointSlice:
+		st.EndpointSlices = append(st.EndpointSlices, x)
+	case *corev1.Node:
+		st.Nodes = append(st.Nodes, x)
+	}
+}
+
+// revisions returns, per resource, the oldest resource version any of g's
+// informers of it has seen: what g's state is at least as new as.
+func (g *generation) revisions() Revisions {
+	out := Revisions{}
+	for _, infs := range g.informers {
+		for _, inf := range infs {
+			rv := inf.LastSyncResourceVersion()
+			if cur, ok := out[inf.resource]; !ok || olderRevision(rv, cur) {
+				out[inf.resource] = rv
+			}
+		}
+	}
+	return out
+}
+
+// counts lists how many objects each cache holds, for logs.
+func (g *generation) counts() []any {
+	var out []any
+	for i, infs := range g.informers {
+		for _, inf := range infs {
+			name := inf.resource
+			if len(g.informers) > 1 {
+				name = fmt.Sprintf("%s[%d]", name, i)
+			}
+			out = append(out, name, len(inf.GetStore().ListKeys()))
+		}
+	}
+	return out
+}
+
+func (w *Watcher) setUp(g *generation, resource string, inf cache.SharedIndexInformer) error {
+	if err := inf.SetTransform(stripTransform); err != nil {
+		return fmt.Errorf("%s informer: %w", resource, err)
+	}
+	if err := inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+		if w.opts.OnWatchError != nil && !errors.Is(err, context.Canceled) {
+			w.opts.OnWatchError(resource, err)
+		}
+	}); err != nil {
+		return fmt.Errorf("%s informer: %w", resource, err)
+	}
+	notify := func(event string) {
+		w.mu.Lock()
+		active := g.active
+		w.mu.Unlock()
+		if active && w.opts.OnEvent != nil {
+			w.opts.OnEvent(resource, event)
+		}
+	}
+	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { notify("add") },
+		UpdateFunc: func(old, cur any) {
+			if o, c := old.(metav1.Object), cur.(metav1.Object); o.GetResourceVersion() == c.GetResourceVersion() {
+				notify("resync")
+				return
+			}
+			notify("update")
+		},
+		DeleteFunc: func(any) { notify("delete") },
+	})
+	if err != nil {
+		return fmt.Errorf("%s informer: %w", resource, err)
+	}
+	return nil
+}
