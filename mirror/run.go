@@ -61,7 +61,8 @@ type watched struct {
 }
 
 func (w *watched) state() clusterState {
-	states, st := w.w.States(), clusterState{}
+	states, _ := w.w.Snapshot()
+	st := clusterState{}
 	for i, rd := range w.cfg.Reads {
 		st[rd.Role] = states[i]
 	}

@@ -205,13 +205,16 @@ func (st *State) addCached(o any) {
 	}
 }
 
-// revisions returns, per resource, the oldest resource version any of g's
-// informers of it has seen: what g's state is at least as new as.
+// revisions returns, per resource, the oldest resource version that any
+// of g's caches of it holds: what g's state is at least as new as. It is
+// the version the cache applied (client-go's AtomicFIFO), not the newest
+// the reflector received, which may still wait in its queue; read it
+// before the state, so that the state is never older than it says.
 func (g *generation) revisions() Revisions {
 	out := Revisions{}
 	for _, infs := range g.informers {
 		for _, inf := range infs {
-			rv := inf.LastSyncResourceVersion()
+			rv := inf.GetIndexer().LastStoreSyncResourceVersion()
 			if cur, ok := out[inf.resource]; !ok || olderRevision(rv, cur) {
 				out[inf.resource] = rv
 			}

@@ -140,7 +140,7 @@ func TestWatcherOutage(t *testing.T) {
 	}
 	runWatcher(t, w)
 	waitFor(t, "sync", w.Synced)
-	before := w.Revisions()
+	_, before := w.Snapshot()
 	c.stop()
 	w.Reachable(false)
 	// Meanwhile on the cluster: a is deleted and b moves.
@@ -151,10 +151,10 @@ func TestWatcherOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond)
-	if hasA, bIP := view(w.States()[0]); !hasA || bIP != "10.0.0.2" {
+	if hasA, bIP := view(states(w)[0]); !hasA || bIP != "10.0.0.2" {
 		t.Fatalf("during the outage: a %v, b %s; want the last state shown", hasA, bIP)
 	}
-	if got := w.Revisions(); got.String() != before.String() {
+	if _, got := w.Snapshot(); got.String() != before.String() {
 		t.Errorf("revisions moved during the outage: %v, was %v", got, before)
 	}
 	c.slowEndpoint.Store(int64(2 * time.Second)) // longer than the old informers' first backoffs
@@ -162,7 +162,7 @@ func TestWatcherOutage(t *testing.T) {
 	c.down.Store(false)
 	// Poll while the new generation lists: only the old or the new state.
 	for syncs.Load() < 2 {
-		switch hasA, bIP := view(w.States()[0]); {
+		switch hasA, bIP := view(states(w)[0]); {
 		case hasA && bIP == "10.0.0.2", !hasA && bIP == "10.0.0.9":
 		default:
 			t.Fatalf("a split state: a %v, b %s", hasA, bIP)
@@ -172,12 +172,12 @@ func TestWatcherOutage(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if hasA, bIP := view(w.States()[0]); hasA || bIP != "10.0.0.9" {
+	if hasA, bIP := view(states(w)[0]); hasA || bIP != "10.0.0.9" {
 		t.Errorf("after the outage: a %v, b %s; want a gone and b moved", hasA, bIP)
 	}
 	t.Logf("synced again %s after the cluster came back", time.Since(back).Round(time.Millisecond))
-	if older := w.Revisions().Older(before); len(older) > 0 {
-		t.Errorf("revisions went back after the outage: %v", older)
+	if _, rv := w.Snapshot(); len(before.Older(rv)) == 0 || len(rv.Older(before)) > 0 {
+		t.Errorf("revisions %v after the outage, %v before: want newer, never older", rv, before)
 	}
 }
 
@@ -206,4 +206,9 @@ func TestWatcherDownAtStart(t *testing.T) {
 	if d := stop(); d > 2*time.Second {
 		t.Errorf("Run took %s to stop with the cluster down", d)
 	}
+}
+
+func states(w *source.Watcher) []source.State {
+	st, _ := w.Snapshot()
+	return st
 }

@@ -193,7 +193,8 @@ func (w *Watcher) freeze() {
 	if w.current == nil || w.frozen != nil {
 		return
 	}
-	w.frozen = &frozenState{states: w.current.states(), revisions: w.current.revisions()}
+	rv := w.current.revisions()
+	w.frozen = &frozenState{states: w.current.states(), revisions: rv}
 	w.current.active = false
 	w.current.stop()
 }
@@ -229,33 +230,21 @@ func (w *Watcher) Synced() bool {
 	return w.synced
 }
 
-// States returns the cached objects of each selection, in the order of
-// WatchOptions.Selections. They are shared with the cache and must not be
-// modified.
-func (w *Watcher) States() []State {
+// Snapshot returns the cached objects of each selection, in the order of
+// WatchOptions.Selections, and, per resource, the resource version that
+// state is at least as new as. The objects are shared with the cache and
+// must not be modified.
+func (w *Watcher) Snapshot() ([]State, Revisions) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	switch {
 	case w.frozen != nil:
-		return w.frozen.states
+		return w.frozen.states, w.frozen.revisions
 	case w.current != nil:
-		return w.current.states()
+		rv := w.current.revisions() // first: the state read after is at least as new
+		return w.current.states(), rv
 	}
-	return make([]State, len(w.opts.Selections))
-}
-
-// Revisions returns, per resource, the resource version the state States
-// returns is at least as new as.
-func (w *Watcher) Revisions() Revisions {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	switch {
-	case w.frozen != nil:
-		return w.frozen.revisions
-	case w.current != nil:
-		return w.current.revisions()
-	}
-	return nil
+	return make([]State, len(w.opts.Selections)), nil
 }
 
 // CurrentRevisions asks the cluster for the newest resource version of

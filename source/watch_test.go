@@ -75,7 +75,7 @@ func TestWatcher(t *testing.T) {
 	go func() { done <- w.Run(ctx) }()
 	waitFor(t, "sync", w.Synced)
 
-	st := w.States()[0]
+	st := states(w)[0]
 	if len(st.Services) != 1 || st.Services[0].Name != "a" || len(st.Endpoints) != 1 {
 		t.Fatalf("state = %d services (%v), %d endpoints; want only the selected a", len(st.Services), st.Services, len(st.Endpoints))
 	}
@@ -93,7 +93,7 @@ func TestWatcher(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "delete event", func() bool { return ev.count("services/delete") == 1 })
-	if st := w.States()[0]; len(st.Services) != 1 || st.Services[0].Name != "c" {
+	if st := states(w)[0]; len(st.Services) != 1 || st.Services[0].Name != "c" {
 		t.Errorf("after create c and delete a: %v", st.Services)
 	}
 	cancel()
