@@ -107,6 +107,12 @@ type Config struct {
 	ManualFor string
 	// SkipInvalid accepts Services that cannot be mirrored.
 	SkipInvalid bool
+	// MaxRemovals bounds how many mirrors of one cluster a render may
+	// remove at once; more are held (see mirror).
+	MaxRemovals RemovalLimit
+	// AllowEmpty renders a snapshot that holds no Service at all, instead
+	// of taking it for a mistake.
+	AllowEmpty bool
 	// Notes are what reading the configuration changed on its own, to log.
 	Notes []string
 }

@@ -43,6 +43,9 @@ type Overrides struct {
 	LocalKubeConfig, LocalContext, LocalFromFile *string
 
 	SkipInvalid bool
+	// MaxRemovals is RemovalLimit's text; nil: DefaultMaxRemovals.
+	MaxRemovals *string
+	AllowEmpty  bool
 	UserAgent   string
 	// InCluster says ssm runs in a cluster, whose service account can read
 	// the local cluster without a kubeconfig.

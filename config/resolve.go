@@ -18,6 +18,16 @@ const manualHint = "the local cluster is read for --manual-endpoints; --manual-e
 // Resolve resolves what to read and render: the configuration file at path
 // with ov over it or, when path is empty, the one remote ov describes.
 func Resolve(path string, ov Overrides) (Config, error) {
+	limit, err := ParseRemovalLimit(or(ov.MaxRemovals, DefaultMaxRemovals))
+	if err != nil {
+		return Config{}, err
+	}
+	cfg, err := resolve(path, ov)
+	cfg.MaxRemovals, cfg.AllowEmpty = limit, ov.AllowEmpty
+	return cfg, err
+}
+
+func resolve(path string, ov Overrides) (Config, error) {
 	if path == "" {
 		return flat(ov)
 	}

@@ -21,7 +21,7 @@ func TestResolveFlat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{Layout: Flat, SkipInvalid: true, Clusters: []Cluster{{
+	want := Config{Layout: Flat, SkipInvalid: true, MaxRemovals: RemovalLimit{N: 50, Percent: true}, Clusters: []Cluster{{
 		Name:  "east",
 		Conn:  source.Connection{KubeConfig: "k", UserAgent: "ssm/test", Timeout: DefaultTimeout},
 		Reads: []Read{{Role: RoleMirrored, Selection: source.Selection{LabelSelector: "mirror=true", EndpointsAPI: source.Endpoints}}},
@@ -231,4 +231,35 @@ func writeConfig(t *testing.T, content string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+func TestRemovalLimit(t *testing.T) {
+	for _, tt := range []struct {
+		in      string
+		stored  int
+		allowed int
+	}{
+		{in: "50%", stored: 5, allowed: 2}, {in: "50%", stored: 1, allowed: 0}, {in: "50%", stored: 3, allowed: 1},
+		{in: "100%", stored: 7, allowed: 7}, {in: "0", stored: 7, allowed: 0}, {in: "3", stored: 1, allowed: 3}, {in: " 10% ", stored: 50, allowed: 5},
+	} {
+		l, err := ParseRemovalLimit(tt.in)
+		if err != nil {
+			t.Fatalf("%q: %v", tt.in, err)
+		}
+		if got := l.Allowed(tt.stored); got != tt.allowed {
+			t.Errorf("%q of %d allows %d, want %d", tt.in, tt.stored, got, tt.allowed)
+		}
+	}
+	for _, bad := range []string{"", "-1", "101%", "half", "5 %x"} {
+		if _, err := ParseRemovalLimit(bad); err == nil || !strings.Contains(err.Error(), "--max-removals") {
+			t.Errorf("%q: err %v", bad, err)
+		}
+	}
+	cfg, err := Resolve("", Overrides{LabelSelector: ptr("a"), ServicePrefix: ptr("p"), MirrorNamespace: ptr("m")})
+	if err != nil || cfg.MaxRemovals.String() != "50%" {
+		t.Errorf("default limit %v, %v", cfg.MaxRemovals, err)
+	}
+	if _, err := Resolve("", Overrides{MaxRemovals: ptr("x")}); err == nil || !strings.Contains(err.Error(), `--max-removals "x"`) {
+		t.Errorf("bad limit: %v", err)
+	}
 }

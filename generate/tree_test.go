@@ -2,6 +2,7 @@ package generate_test
 
 import (
 	"math/rand/v2"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -159,6 +160,49 @@ func TestTreeUnread(t *testing.T) {
 	for p, b := range full.Files {
 		if !strings.HasPrefix(p, name+"/") && !strings.HasPrefix(p, "global/") && string(got.Files[p]) != string(b) {
 			t.Errorf("%s of a cluster read changed", p)
+		}
+	}
+}
+
+func TestMirrorOf(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		path  string
+		tree  bool
+		group string
+		ok    bool
+	}{
+		{path: "east-shop-73736d-web.yaml", ok: true},
+		{path: "mirrors/shop.web.yaml", ok: true},
+		{path: "namespaces/namespaces.yaml"},
+		{path: "kustomization.yaml"},
+		{path: "mirrors/kustomization.yaml"},
+		{path: "east/east-shop-73736d-web.yaml", tree: true, group: "east", ok: true},
+		{path: "bm/mirrors/shop.web.yaml", tree: true, group: "bm", ok: true},
+		{path: "bm/namespaces/namespaces.yaml", tree: true},
+		{path: "global/gl-shop-73736d-web.yaml", tree: true, group: "global", ok: true},
+		{path: "global/west/gl-shop-73736d-web.yaml", tree: true, group: "west", ok: true},
+		{path: "global/kustomization.yaml", tree: true},
+		{path: "stray.yaml", tree: true},
+		{path: ".ssm-revisions"},
+		{path: "east/README.md", tree: true},
+		{path: ".east-shop-73736d-web.yaml.tmp-0123456789ab"},
+	} {
+		group, ok := generate.MirrorOf(tt.path, tt.tree)
+		if group != tt.group || ok != tt.ok {
+			t.Errorf("MirrorOf(%q, %v) = %q, %v; want %q, %v", tt.path, tt.tree, group, ok, tt.group, tt.ok)
+		}
+	}
+	// Every mirror of the golden trees belongs to a cluster.
+	for _, c := range []string{"tree", "nodeport", "endpoints"} {
+		res, err := renderCase(t, filepath.Join(goldenRoot, c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p := range res.Files {
+			if _, ok := generate.MirrorOf(p, c == "tree"); !ok && path.Base(p) != generate.KustomizationFile && !strings.HasPrefix(p, "namespaces/") {
+				t.Errorf("%s: %s is not counted as a mirror", c, p)
+			}
 		}
 	}
 }

@@ -53,7 +53,7 @@ func Parse(r io.Reader, sel Selection) (State, error) {
 	if err != nil {
 		return State{}, err
 	}
-	var st State
+	st := State{NoServices: true}
 	dec := utilyaml.NewYAMLOrJSONDecoder(bufio.NewReaderSize(r, 1<<16), 4096)
 	for doc := 1; ; doc++ {
 		var raw runtime.RawExtension
@@ -89,6 +89,7 @@ func (st *State) addRaw(data []byte, sel labels.Selector, api EndpointsAPI, node
 			}
 		}
 	case *corev1.ServiceList:
+		st.NoServices = st.NoServices && len(o.Items) == 0
 		for i := range o.Items {
 			st.add(&o.Items[i], sel, api)
 		}
@@ -130,6 +131,7 @@ func (st *State) addNode(n *corev1.Node, want bool) {
 func (st *State) add(obj runtime.Object, sel labels.Selector, api EndpointsAPI) {
 	switch o := obj.(type) {
 	case *corev1.Service:
+		st.NoServices = false
 		if sel.Matches(labels.Set(o.Labels)) {
 			strip(&o.ObjectMeta)
 			st.Services = append(st.Services, o)

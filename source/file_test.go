@@ -155,3 +155,30 @@ func TestLoadFile(t *testing.T) {
 		t.Errorf("missing file: error = %v, want one naming the file", err)
 	}
 }
+
+// TestParseNoServices: a snapshot without any Service, selected or not, is
+// marked; one whose Services the selector leaves out is not.
+func TestParseNoServices(t *testing.T) {
+	t.Parallel()
+	sel := source.Selection{LabelSelector: "mirror=true"}
+	for _, tt := range []struct {
+		name, doc string
+		want      bool
+	}{
+		{name: "empty", doc: "", want: true},
+		{name: "other kinds", doc: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: b}\n", want: true},
+		{name: "empty list", doc: "apiVersion: v1\nkind: List\nitems: []\n", want: true},
+		{name: "empty service list", doc: "apiVersion: v1\nkind: ServiceList\nitems: []\n", want: true},
+		{name: "endpoints only", doc: "apiVersion: v1\nkind: Endpoints\nmetadata: {name: a, namespace: ns, labels: {mirror: \"true\"}}\n", want: true},
+		{name: "unselected Service", doc: "apiVersion: v1\nkind: Service\nmetadata: {name: a, namespace: ns}\n", want: false},
+		{name: "Service in a List", doc: "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Service\n  metadata: {name: a, namespace: ns}\n", want: false},
+	} {
+		st, err := source.Parse(strings.NewReader(tt.doc), sel)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if st.NoServices != tt.want || len(st.Services) != 0 {
+			t.Errorf("%s: NoServices %v, %d selected; want %v, 0", tt.name, st.NoServices, len(st.Services), tt.want)
+		}
+	}
+}

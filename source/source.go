@@ -34,6 +34,10 @@ type State struct {
 	Endpoints      []*corev1.Endpoints
 	EndpointSlices []*discoveryv1.EndpointSlice
 	Nodes          []*corev1.Node
+	// NoServices marks a snapshot that holds no Service at all, selected or
+	// not: an empty file, or one of other kinds, is more likely a mistake
+	// than a cluster without Services.
+	NoServices bool
 }
 
 // Selection says which objects are read.

@@ -1,0 +1,34 @@
+package generate
+
+import (
+	"path"
+	"strings"
+)
+
+// MirrorOf says whose mirror the file at p (a path from the root of an
+// output) is. In a flat output (one remote, tree false) every mirror is
+// the remote's: group "". In a Tree, a mirror under <cluster>/ is that
+// cluster's, a global Service global/gl-….yaml is GlobalDir's, and its
+// EndpointSlices under global/<cluster>/ are that cluster's. ok is false
+// for what is not a mirror: kustomizations, NodePort mode's namespaces,
+// and anything but a visible .yaml file.
+func MirrorOf(p string, tree bool) (group string, ok bool) {
+	if base := path.Base(p); base == KustomizationFile || !strings.HasSuffix(base, ".yaml") || strings.HasPrefix(base, ".") {
+		return "", false
+	}
+	segs := strings.Split(p, "/")
+	if !tree {
+		return "", segs[0] != NamespacesDir
+	}
+	switch {
+	case len(segs) < 2:
+		return "", false
+	case segs[0] == GlobalDir && len(segs) == 2:
+		return GlobalDir, true
+	case segs[0] == GlobalDir:
+		return segs[1], true
+	case segs[1] == NamespacesDir:
+		return "", false
+	}
+	return segs[0], true
+}
