@@ -159,4 +159,3 @@ func revert(rules []rule, name string) string {
 	}
 	return name
 }
-
