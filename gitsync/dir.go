@@ -2,8 +2,7 @@ package gitsync
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +10,9 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/ssm-dev/ssm/gitsync/internal/flock"
 )
 
 // Ownership names the file whose presence, starting with Prefix, proves that
@@ -19,6 +21,27 @@ import (
 type Ownership struct {
 	File   string
 	Prefix []byte
+	// Placeholder, when set, is what the directory sink writes as File
+	// first into a directory that holds nothing, so that the directory is
+	// claimed before any other file lands: a first write killed halfway
+	// leaves a directory that the next write owns, not one it refuses. It
+	// must start with Prefix, and should be a valid File that lists nothing
+	// (ssm passes a kustomization.yaml without resources), as GitOps agents
+	// may read it.
+	Placeholder []byte
+}
+
+// validate checks the ownership file's name and placeholder.
+func (o Ownership) validate() error {
+	if o.File != "" {
+		if why := pathProblem(o.File); why != "" {
+			return fmt.Errorf("invalid ownership file %q: %s", o.File, why)
+		}
+	}
+	if o.Placeholder != nil && (o.File == "" || !bytes.HasPrefix(o.Placeholder, o.Prefix)) {
+		return fmt.Errorf("invalid ownership placeholder for %q: it must start with the ownership prefix", o.File)
+	}
+	return nil
 }
 
 // owns reports whether stored (the files found under the owned path) may be
@@ -52,35 +75,6 @@ func diff(stored, rendered Files) []Change {
 	return changes
 }
 
-// readTree reads every regular file below root, skipping .git. Symlinks and
-// other non-regular entries are reported as empty files so that pruning
-// removes the entry itself, never what it points to.
-func readTree(root *os.Root) (Files, error) {
-	files := Files{}
-	err := fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if d.Name() == ".git" {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if !d.Type().IsRegular() {
-			files[p] = nil
-			return nil
-		}
-		b, err := root.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		files[p] = b
-		return nil
-	})
-	return files, err
-}
-
 // DiffDir returns how the directory dir differs from files, without writing.
 // A directory that does not exist differs by every file.
 func DiffDir(dir string, files Files) ([]Change, error) {
@@ -95,27 +89,38 @@ func DiffDir(dir string, files Files) ([]Change, error) {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
 	defer root.Close()
-	stored, err := readTree(root)
+	stored, err := readTree(root, false)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", dir, err)
 	}
-	return diff(stored, files), nil
+	return diff(stored.files, files), nil
 }
 
-// WriteDir makes the directory dir hold exactly files: it writes new and
-// changed files atomically (temporary file, fsync, rename), leaves unchanged
-// files untouched, writes the ownership file after the files it lists, and
-// removes stored files that were not rendered, then empty directories. All
-// writes stay inside dir (os.Root). A crash leaves each file old or new,
-// never half written.
+// WriteDir makes the directory dir hold exactly files: ApplyDir with a plan
+// that ignores what is stored.
 func WriteDir(dir string, files Files, own Ownership) (Result, error) {
 	if err := files.Validate(); err != nil {
 		return Result{}, err
 	}
-	if own.File != "" {
-		if why := pathProblem(own.File); why != "" {
-			return Result{}, fmt.Errorf("invalid ownership file %q: %s", own.File, why)
-		}
+	return ApplyDir(dir, own, func(Stored) (Write, error) { return Write{Files: files}, nil })
+}
+
+// dirLockTimeout bounds the wait for another writer of the same directory.
+const dirLockTimeout = 30 * time.Second
+
+// ApplyDir makes the directory dir hold exactly the files plan decides,
+// given what dir holds. Writers of one directory run one at a time (a
+// flock on it, which dies with its process). It writes new and changed
+// files atomically (temporary file, fsync, rename), leaves unchanged files
+// untouched, writes the ownership file after the files it lists (and,
+// into a directory holding nothing, its placeholder before them), and
+// removes stored files that were not planned, then empty directories. All
+// writes stay inside dir (os.Root). A crash at any point leaves each file
+// old or new, never half written, and nothing that stops the next write:
+// its temporary files are removed first and never count as stored.
+func ApplyDir(dir string, own Ownership, plan Plan) (Result, error) {
+	if err := own.validate(); err != nil {
+		return Result{}, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Result{}, fmt.Errorf("create %s: %w", dir, err)
@@ -125,109 +130,145 @@ func WriteDir(dir string, files Files, own Ownership) (Result, error) {
 		return Result{}, fmt.Errorf("open %s: %w", dir, err)
 	}
 	defer root.Close()
-	stored, err := readTree(root)
+	unlock, err := lockDir(root)
+	if err != nil {
+		return Result{}, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	defer unlock()
+	stored, err := readTree(root, true)
 	if err != nil {
 		return Result{}, fmt.Errorf("read %s: %w", dir, err)
 	}
-	if !own.owns(stored) {
+	if !own.owns(stored.files) {
 		return Result{}, fmt.Errorf("refusing to write %s: it is not empty and has no %s written by ssm; empty it or choose another directory", dir, own.File)
 	}
-	changes := diff(stored, files)
-	res := resultOf(changes)
-	// The ownership file goes last so that it never lists a file not yet written.
-	slices.SortStableFunc(changes, func(a, b Change) int {
-		return boolCmp(a.Path == own.File, b.Path == own.File)
-	})
-	dirs := map[string]bool{".": true}
+	w, err := plan(storedFiles(stored.files))
+	if err != nil {
+		return Result{}, err
+	}
+	if err := validDirFiles(w.Files); err != nil {
+		return Result{}, err
+	}
+	changes := diff(stored.files, w.Files)
+	if err := writeChanges(root, dir, own, stored, changes); err != nil {
+		return Result{}, err
+	}
+	return resultOf(changes), nil
+}
+
+// lockDir takes the flock of root's directory and returns its release.
+func lockDir(root *os.Root) (func(), error) {
+	d, err := root.Open(".")
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), dirLockTimeout)
+	defer cancel()
+	if err := flock.Lock(ctx, d); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("wait for another writer: %w", err)
+	}
+	return func() { d.Close() }, nil
+}
+
+// validDirFiles rejects what Validate rejects and names that the directory
+// sink keeps for its temporary files, which it would remove.
+func validDirFiles(files Files) error {
+	if err := files.Validate(); err != nil {
+		return err
+	}
+	for p := range files {
+		if isTempName(path.Base(p)) {
+			return fmt.Errorf("invalid file path %q: the name is reserved for temporary files", p)
+		}
+	}
+	return nil
+}
+
+// writeChanges applies changes to root: the placeholder into a directory
+// that holds nothing, then new and changed files, then the ownership file,
+// then removals and the directories they, or a crash, left empty.
+func writeChanges(root *os.Root, dir string, own Ownership, stored dirState, changes []Change) error {
+	dirs := map[string]bool{}
+	write := func(p string, data []byte) error {
+		if err := writeAtomic(root, p, data); err != nil {
+			return fmt.Errorf("write %s: %w", path.Join(dir, p), err)
+		}
+		dirs[path.Dir(p)] = true
+		return nil
+	}
+	var ownership *Change
+	others := 0 // files to write but the ownership file
+	for i, c := range changes {
+		switch {
+		case c.Kind == Removed:
+		case c.Path == own.File:
+			ownership = &changes[i]
+		default:
+			others++
+		}
+	}
+	if len(stored.files) == 0 && own.Placeholder != nil && ownership != nil && others > 0 {
+		if err := write(own.File, own.Placeholder); err != nil {
+			return err
+		}
+	}
 	for _, c := range changes {
-		if c.Kind == Removed {
+		if c.Kind == Removed || c.Path == own.File {
 			continue
 		}
-		if err := writeAtomic(root, c.Path, c.New); err != nil {
-			return Result{}, fmt.Errorf("write %s: %w", path.Join(dir, c.Path), err)
+		if err := write(c.Path, c.New); err != nil {
+			return err
 		}
-		dirs[path.Dir(c.Path)] = true
 	}
+	if ownership != nil {
+		// What it lists is on disk before the list is.
+		if err := syncDirs(root, dir, dirs); err != nil {
+			return err
+		}
+		if err := write(ownership.Path, ownership.New); err != nil {
+			return err
+		}
+	}
+	if err := removeFiles(root, dir, changes, dirs); err != nil {
+		return err
+	}
+	for _, d := range stored.emptyDirs {
+		removeEmptyParents(root, d)
+	}
+	return syncDirs(root, dir, dirs)
+}
+
+// removeFiles removes the removed files of changes, then their directories
+// while empty, and adds their directories to dirs.
+func removeFiles(root *os.Root, dir string, changes []Change, dirs map[string]bool) error {
 	for _, c := range changes {
 		if c.Kind != Removed {
 			continue
 		}
 		if err := root.Remove(c.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return Result{}, fmt.Errorf("remove %s: %w", path.Join(dir, c.Path), err)
+			return fmt.Errorf("remove %s: %w", path.Join(dir, c.Path), err)
 		}
 		dirs[path.Dir(c.Path)] = true
 		removeEmptyParents(root, path.Dir(c.Path))
 	}
+	return nil
+}
+
+// syncDirs syncs the directories in dirs and forgets them.
+func syncDirs(root *os.Root, dir string, dirs map[string]bool) error {
 	for d := range dirs {
+		delete(dirs, d)
 		if err := syncDir(root, d); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return Result{}, fmt.Errorf("sync %s: %w", path.Join(dir, d), err)
+			return fmt.Errorf("sync %s: %w", path.Join(dir, d), err)
 		}
 	}
-	return res, nil
+	return nil
 }
 
-func boolCmp(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case a:
-		return 1
-	default:
-		return -1
-	}
-}
+// storedFiles is what a directory holds, as a Plan sees it. The directory
+// sink reads every file in any case, to compare it.
+type storedFiles Files
 
-func writeAtomic(root *os.Root, name string, data []byte) error {
-	if d := path.Dir(name); d != "." {
-		if err := root.MkdirAll(d, 0o755); err != nil {
-			return err
-		}
-	}
-	var suffix [6]byte
-	_, _ = rand.Read(suffix[:])
-	tmp := path.Join(path.Dir(name), "."+path.Base(name)+".tmp-"+hex.EncodeToString(suffix[:]))
-	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err = syncAndClose(f, err); err == nil {
-		err = root.Rename(tmp, name)
-	}
-	if err != nil {
-		_ = root.Remove(tmp)
-	}
-	return err
-}
-
-// syncAndClose flushes f to disk after a write that returned err, and
-// closes it, keeping the first error: nothing counts as written before it
-// is on disk.
-func syncAndClose(f *os.File, err error) error {
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// removeEmptyParents removes d and its parents below the root while empty.
-func removeEmptyParents(root *os.Root, d string) {
-	for d != "." && d != "/" {
-		if err := root.Remove(d); err != nil { // fails on a non-empty directory
-			return
-		}
-		d = path.Dir(d)
-	}
-}
-
-func syncDir(root *os.Root, d string) error {
-	f, err := root.Open(d)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
-}
+func (s storedFiles) Files() Files  { return Files(s) }
+func (storedFiles) Message() string { return "" }

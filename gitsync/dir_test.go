@@ -1,9 +1,11 @@
 package gitsync_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -58,9 +60,13 @@ func TestWriteDir(t *testing.T) {
 		t.Error("an unchanged file was rewritten")
 	}
 
-	// Update, remove (pruning the emptied folder), and clear a crash's leftover temp file.
-	if err := os.WriteFile(filepath.Join(dir, ".a.yaml.tmp-123"), []byte("half"), 0o644); err != nil {
-		t.Fatal(err)
+	// Update, remove (pruning the emptied folder), and clear a crash's
+	// leftover temporary file, which is no stored file; a file merely
+	// named like one is.
+	for _, name := range []string{".a.yaml.tmp-0123456789ab", ".a.yaml.tmp-123"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("half"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	v2 := gitsync.Files{"kustomization.yaml": []byte("# ours\nv2"), "a.yaml": []byte("a2"), "c.yaml": []byte("c")}
 	r, err = gitsync.WriteDir(dir, v2, own)
@@ -188,5 +194,128 @@ func TestDiffDir(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "b.yaml")); err != nil {
 		t.Errorf("DiffDir removed a file: %v", err)
+	}
+}
+
+func TestApplyDir(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "out")
+	var seen []map[string]string
+	plan := func(version string) gitsync.Plan {
+		return func(s gitsync.Stored) (gitsync.Write, error) {
+			if s.Message() != "" {
+				t.Errorf("Stored.Message = %q for a directory", s.Message())
+			}
+			stored := map[string]string{}
+			for p, b := range s.Files() {
+				stored[p] = string(b)
+			}
+			seen = append(seen, stored)
+			return gitsync.Write{Files: gitsync.Files{"kustomization.yaml": []byte("# ours\n" + version), "n": []byte(version)},
+				Subject: "ignored", Trailers: []string{"Ignored: yes"}}, nil
+		}
+	}
+	for _, v := range []string{"1", "2"} {
+		if _, err := gitsync.ApplyDir(dir, own, plan(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := gitsync.ApplyDir(dir, own, func(gitsync.Stored) (gitsync.Write, error) { return gitsync.Write{}, errHeld })
+	if !errors.Is(err, errHeld) {
+		t.Errorf("ApplyDir error = %v, want the plan's error as it is", err)
+	}
+	want := []map[string]string{{}, {"kustomization.yaml": "# ours\n1", "n": "1"}}
+	if diff := cmp.Diff(want, seen); diff != "" {
+		t.Errorf("what the plans saw (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]string{"kustomization.yaml": "# ours\n2", "n": "2"}, readAll(t, dir)); diff != "" {
+		t.Errorf("directory after a plan error (-want +got):\n%s", diff)
+	}
+}
+
+var errHeld = errors.New("held")
+
+func TestApplyDirAfterAKilledFirstWrite(t *testing.T) {
+	t.Parallel()
+	// A first write killed before its kustomization.yaml landed leaves
+	// temporary files and directories; they are ssm's, not foreign files.
+	dir := t.TempDir()
+	for _, p := range []string{".kustomization.yaml.tmp-0123456789ab", "sub/deeper/.b.yaml.tmp-abcdef012345"} {
+		p = filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("half"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "empty", "deeper"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files := gitsync.Files{"kustomization.yaml": []byte("# ours\n"), "a.yaml": []byte("a")}
+	res, err := gitsync.WriteDir(dir, files, own)
+	if err != nil {
+		t.Fatalf("WriteDir after a killed first write: %v", err)
+	}
+	if want := []string{"a.yaml", "kustomization.yaml"}; !cmp.Equal(want, res.Added) || res.Removed != nil {
+		t.Errorf("Result = %+v, want only the two files added", res)
+	}
+	if diff := cmp.Diff(map[string]string{"kustomization.yaml": "# ours\n", "a.yaml": "a"}, readAll(t, dir)); diff != "" {
+		t.Errorf("directory (-want +got):\n%s", diff)
+	}
+	for _, d := range []string{"sub", "empty"} {
+		if _, err := os.Stat(filepath.Join(dir, d)); !os.IsNotExist(err) {
+			t.Errorf("directory %s left: %v", d, err)
+		}
+	}
+	// A rendered file may not take the temporary files' names.
+	if _, err := gitsync.WriteDir(dir, gitsync.Files{"x/.a.tmp-0123456789ab": nil}, own); err == nil || !strings.Contains(err.Error(), "reserved") {
+		t.Errorf("WriteDir of a temporary file's name: error = %v, want it refused", err)
+	}
+}
+
+func TestApplyDirOwnershipPlaceholder(t *testing.T) {
+	t.Parallel()
+	bad := own
+	bad.Placeholder = []byte("resources: []\n") // lacks the prefix: it would claim nothing
+	if _, err := gitsync.WriteDir(t.TempDir(), gitsync.Files{"a": nil}, bad); err == nil || !strings.Contains(err.Error(), "placeholder") {
+		t.Errorf("WriteDir with a placeholder without the prefix: error = %v", err)
+	}
+	good := own
+	good.Placeholder = []byte("# ours\nresources: []\n")
+	dir := t.TempDir()
+	files := gitsync.Files{"kustomization.yaml": []byte("# ours\nresources: [a.yaml]\n"), "a.yaml": []byte("a")}
+	if _, err := gitsync.WriteDir(dir, files, good); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]string{"kustomization.yaml": "# ours\nresources: [a.yaml]\n", "a.yaml": "a"}, readAll(t, dir)); diff != "" {
+		t.Errorf("directory (-want +got):\n%s", diff)
+	}
+}
+
+func TestApplyDirWaitsForAnotherWriter(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	f, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := gitsync.WriteDir(dir, gitsync.Files{"kustomization.yaml": []byte("# ours\n")}, own)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("WriteDir returned %v while another writer held the directory", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	f.Close()
+	if err := <-done; err != nil {
+		t.Fatalf("WriteDir after the other writer finished: %v", err)
 	}
 }

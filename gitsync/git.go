@@ -14,7 +14,6 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
-	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/ssm-dev/ssm/gitsync/internal/remote"
 )
@@ -27,7 +26,11 @@ type RepoOptions struct {
 	// secret, as it shows in logs and errors: an http(s) URL with user
 	// information and an ssh URL with a password are refused; see Username
 	// and PasswordPath. A local repository is read and written directly,
-	// without git's protocol, and runs no hooks.
+	// without git's protocol, and runs no hooks; what ssm writes there is
+	// what git would (modes for core.sharedRepository, reflogs for
+	// core.logAllRefUpdates), its writers wait for one another (a flock on
+	// the repository, which dies with its process), and what a writer that
+	// died left, a ref lock older than 10s included, is removed.
 	URL string
 	// Branch is the branch to keep; "main" when empty. It is created with a
 	// root commit if it does not exist.
@@ -64,6 +67,11 @@ type RepoOptions struct {
 	// Logger receives what was pushed and why a push was retried; nil
 	// discards.
 	Logger *slog.Logger
+
+	// staleLockAfter is the age at which a local repository's ref lock is
+	// taken for a dead writer's; the transport's default when zero. Tests
+	// shorten it.
+	staleLockAfter time.Duration
 }
 
 // Validate checks o without touching the network: the URL, branch and
@@ -90,6 +98,8 @@ func (o RepoOptions) transportOptions(log *slog.Logger) remote.Options {
 		PasswordPath:          o.PasswordPath,
 		Timeout:               o.Timeout,
 		Logger:                log,
+		Committer:             o.AuthorName + " <" + o.AuthorEmail + ">",
+		StaleLockAfter:        o.staleLockAfter,
 	}
 }
 
@@ -115,10 +125,8 @@ func (o RepoOptions) withDefaults() (RepoOptions, []string, error) {
 		}
 		parts = strings.Split(o.Path, "/")
 	}
-	if o.Ownership.File != "" {
-		if why := pathProblem(o.Ownership.File); why != "" {
-			return o, nil, fmt.Errorf("invalid ownership file %q: %s", o.Ownership.File, why)
-		}
+	if err := o.Ownership.validate(); err != nil {
+		return o, nil, err
 	}
 	o.AuthorName = cmp.Or(o.AuthorName, "ssm")
 	o.AuthorEmail = cmp.Or(o.AuthorEmail, "ssm@localhost")
@@ -155,7 +163,7 @@ type Repo struct {
 	remote remote.Transport
 	log    *slog.Logger
 
-	mu   sync.Mutex // serialises Sync and Diff, which share snap
+	mu   sync.Mutex // serialises Apply and Diff, which share snap
 	snap *snapshot
 }
 
@@ -187,76 +195,6 @@ func Open(ctx context.Context, opts RepoOptions) (*Repo, error) {
 	}
 	r.log.Info("opened git repository", "commit", hashString(r.snap.commit), "files", r.snap.owned.files)
 	return r, nil
-}
-
-// Sync makes the owned path hold exactly files in one commit on top of the
-// branch head, with subject as the first line of its message, and pushes
-// it. When the path already holds exactly files it commits nothing and
-// returns Changed false. A push rejected because someone else pushed first is
-// rebuilt on their commit and retried, up to MaxRetries times; if their
-// commit already holds files at the path, nothing is committed. Sync never
-// force-pushes. After an error the remote is either untouched or fully
-// updated; the caller retries later with the latest files.
-func (r *Repo) Sync(ctx context.Context, files Files, subject string) (Result, error) {
-	if err := files.Validate(); err != nil {
-		return Result{}, err
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for attempt := 1; ; attempt++ {
-		res, err := r.syncOnce(ctx, files, subject)
-		rejected, ok := errors.AsType[*remote.RejectedError](err)
-		if !ok {
-			res.Retries = attempt - 1
-			return res, err
-		}
-		if attempt > r.opts.MaxRetries {
-			return Result{}, fmt.Errorf("push %s to %s: gave up after %d attempts: %w", r.opts.Branch, r.url, attempt, err)
-		}
-		wait := backoff(attempt)
-		r.log.Info("push rejected, retrying on the new head", "attempt", attempt, "reason", rejected.Reason, "backoff", wait)
-		if err := sleep(ctx, wait); err != nil {
-			return Result{}, fmt.Errorf("push %s to %s: waiting to retry: %w", r.opts.Branch, r.url, err)
-		}
-	}
-}
-
-// syncOnce brings the snapshot up to date with the remote, builds the
-// commit and pushes it. A rejected push returns a bare *remote.RejectedError.
-func (r *Repo) syncOnce(ctx context.Context, files Files, subject string) (Result, error) {
-	if err := r.refresh(ctx); err != nil {
-		return Result{}, err
-	}
-	base := r.snap
-	if err := r.checkOwnership(base); err != nil {
-		return Result{}, err
-	}
-	changes := base.owned.changesTo(files)
-	next, objs, err := base.next(r.parts, changes)
-	if err != nil {
-		return Result{}, fmt.Errorf("build %s for %s: %w", cmp.Or(r.opts.Path, "."), r.url, err)
-	}
-	if next.tree == base.tree {
-		return Result{}, nil
-	}
-	sig := object.Signature{Name: r.opts.AuthorName, Email: r.opts.AuthorEmail, When: time.Now()}
-	data, err := commitObject(next.tree, base.commit, sig, commitMessage(subject, changes))
-	if err != nil {
-		return Result{}, err
-	}
-	next.commit = objs.Add(plumbing.CommitObject, data)
-	if err := r.remote.Push(ctx, r.ref, base.commit, next.commit, objs); err != nil {
-		if _, ok := errors.AsType[*remote.RejectedError](err); ok {
-			return Result{}, err
-		}
-		return Result{}, fmt.Errorf("push %s to %s: %w", r.opts.Branch, r.url, err)
-	}
-	r.snap = next
-	res := resultOf(changes)
-	res.Changed, res.Commit = true, next.commit.String()
-	r.log.Info("pushed commit", "commit", res.Commit, "parent", hashString(base.commit),
-		"added", len(res.Added), "updated", len(res.Updated), "removed", len(res.Removed))
-	return res, nil
 }
 
 // Diff returns how the owned path at the branch head differs from files,

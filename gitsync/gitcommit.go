@@ -111,10 +111,11 @@ const (
 const defaultSubject = "Update rendered files"
 
 // commitMessage returns subject followed by the counts of changes and the
-// changed paths, cut after messageMaxNames names or messageMaxBytes bytes.
-// A path with a newline or another control character is quoted, so that
-// each line names one path.
-func commitMessage(subject string, changes []Change) string {
+// changed paths, cut after messageMaxNames names or messageMaxBytes bytes,
+// and the trailers as the last paragraph, where git looks for them. A path
+// with a newline or another control character is quoted, so that each line
+// names one path.
+func commitMessage(subject string, changes []Change, trailers []string) string {
 	counts := map[ChangeKind]int{}
 	for _, c := range changes {
 		counts[c.Kind]++
@@ -130,6 +131,13 @@ func commitMessage(subject string, changes []Change) string {
 			break
 		}
 		b.WriteString(line)
+	}
+	if len(trailers) > 0 {
+		b.WriteByte('\n')
+		for _, t := range trailers {
+			b.WriteString(t)
+			b.WriteByte('\n')
+		}
 	}
 	return b.String()
 }

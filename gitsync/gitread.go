@@ -21,7 +21,7 @@ func readSnapshot(sto storer.EncodedObjectStorer, commit plumbing.Hash, parts []
 	if err != nil {
 		return nil, fmt.Errorf("read commit %s: %w", commit, err)
 	}
-	s := &snapshot{commit: commit, tree: c.TreeHash}
+	s := &snapshot{commit: commit, tree: c.TreeHash, message: c.Message}
 	h := c.TreeHash
 	for i, name := range parts {
 		lvl := treeLevel{hash: h}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -225,33 +224,6 @@ func TestLocalReadsOnlyWhatItNeeds(t *testing.T) {
 	// Objects were written loose, as git's receive-pack writes a small push.
 	if got := gittest.Git(t, bare, "count-objects"); strings.HasPrefix(got, "0 objects") {
 		t.Errorf("count-objects = %q, want loose objects", got)
-	}
-}
-
-func TestLocalIgnoresOtherRefsAndLocks(t *testing.T) {
-	t.Parallel()
-	bare := gittest.NewBare(t)
-	gittest.HumanPush(t, bare, func(w string) { gittest.WriteFiles(t, w, map[string]string{"README": "r\n"}) }, "seed")
-	// git creates a lock file empty, then writes it; a broken ref elsewhere
-	// is none of this branch's business.
-	for _, name := range []string{"refs/heads/main.lock", "refs/heads/broken"} {
-		if err := os.WriteFile(filepath.Join(bare, filepath.FromSlash(name)), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r := open(t, bare, "p")
-	if _, err := r.Diff(t.Context(), Files{"a": []byte("1")}); err != nil {
-		t.Fatalf("Diff: %v", err)
-	}
-	_, err := r.Sync(t.Context(), Files{"a": []byte("1")}, "s")
-	if err == nil || !strings.Contains(err.Error(), "main.lock is locked") {
-		t.Errorf("Sync while main is locked: error = %v, want it to name the lock", err)
-	}
-	if err := os.Remove(filepath.Join(bare, "refs", "heads", "main.lock")); err != nil {
-		t.Fatal(err)
-	}
-	if res := mustSync(t, r, Files{"a": []byte("1")}); !res.Changed {
-		t.Errorf("Sync after the lock went = %+v, want a change", res)
 	}
 }
 

@@ -1,20 +1,56 @@
 // Package gitsync writes a rendered file set under one owned path and keeps
-// that path equal to it: a directory sink (WriteDir, DiffDir) and a git sink
-// (Open, Repo.Sync) built on go-git. It knows nothing about Kubernetes; it
-// moves bytes. It imports no other package of this module but its own
-// internal/remote, which reads and pushes a branch over http(s), ssh or a
-// local path behind one interface.
+// that path equal to it: a directory sink (ApplyDir, WriteDir, DiffDir) and
+// a git sink (Open, Repo.Apply, Repo.Sync) built on go-git. A write is a
+// read-modify-write: the caller's Plan decides what to write from what is
+// stored, in the same attempt that is written. It knows nothing about
+// Kubernetes; it moves bytes. It imports no other package of this module
+// but its own internal packages: remote, which reads and pushes a branch
+// over http(s), ssh or a local path behind one interface, and flock, which
+// serialises writers that share a directory.
 package gitsync
 
 import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // Files is a rendered file set: slash-separated paths relative to the owned
 // path, mapped to their full contents.
 type Files map[string][]byte
+
+// Stored is what the owned path holds before a write.
+type Stored interface {
+	// Files returns the stored files, paths relative to the owned path. A
+	// git sink builds the set only when it is called. The caller must not
+	// modify it: it shares its contents with the sink.
+	Files() Files
+	// Message returns the full message of the commit the branch points at:
+	// "" for a directory sink or a branch without commits.
+	Message() string
+}
+
+// Write is what a Plan decides to write.
+type Write struct {
+	// Files is exactly what the owned path must hold.
+	Files Files
+	// Subject is the first line of the commit; "Update rendered files"
+	// when empty. A directory sink ignores it.
+	Subject string
+	// Trailers are "Key: value" lines, appended as the commit message's
+	// last paragraph (a git trailer block, which git interpret-trailers
+	// and forges read), after the list of changed paths. A directory sink
+	// ignores them.
+	Trailers []string
+}
+
+// Plan decides what to write from what is stored. A sink calls it once per
+// attempt, on what it has just read, so that the decision and the write
+// see the same state; a git sink calls it again when a push was rejected
+// because the branch moved. An error aborts the write, writing nothing, and
+// is returned as it is. A Plan must not call the sink that calls it.
+type Plan func(Stored) (Write, error)
 
 // Result says what a sync changed. A sync that changed nothing is a normal
 // outcome: Changed is false and nothing was written or committed.
@@ -58,6 +94,30 @@ func (f Files) Validate() error {
 		}
 	}
 	return nil
+}
+
+// validTrailers rejects trailers that git would not read back as one
+// trailer each: a key of letters, digits and hyphens, ": ", and a value on
+// one line.
+func validTrailers(trailers []string) error {
+	for _, t := range trailers {
+		key, value, ok := strings.Cut(t, ": ")
+		switch {
+		case !ok || key == "":
+			return fmt.Errorf("invalid trailer %q: must be \"Key: value\"", t)
+		case strings.IndexFunc(key, notTokenRune) >= 0:
+			return fmt.Errorf("invalid trailer %q: the key must hold only letters, digits and hyphens", t)
+		case strings.TrimSpace(value) == "":
+			return fmt.Errorf("invalid trailer %q: empty value", t)
+		case strings.IndexFunc(value, unicode.IsControl) >= 0:
+			return fmt.Errorf("invalid trailer %q: the value must not hold newlines or control characters", t)
+		}
+	}
+	return nil
+}
+
+func notTokenRune(r rune) bool {
+	return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-')
 }
 
 // pathProblem says what is wrong with the slash path p, or "" if nothing.

@@ -23,8 +23,9 @@ var emptyTree = plumbing.ComputeHash(plumbing.TreeObject, nil)
 // enough to build the next commit without the rest of the repository. Trees
 // outside the owned path are kept by hash only, never read.
 type snapshot struct {
-	commit plumbing.Hash // zero when the branch does not exist yet
-	tree   plumbing.Hash // root tree of commit
+	commit  plumbing.Hash // zero when the branch does not exist yet
+	tree    plumbing.Hash // root tree of commit
+	message string        // of commit, for Stored.Message
 	// spine[i] is the tree at the first i segments of the owned path, from
 	// the root down to the owned path's parent.
 	spine []treeLevel

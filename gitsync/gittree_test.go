@@ -73,7 +73,7 @@ func TestCommitMessage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			msg := commitMessage("  Subject  ", tt.changes)
+			msg := commitMessage("  Subject  ", tt.changes, nil)
 			head, list, ok := strings.Cut(msg, "\n\n")
 			if !ok || head != "Subject" {
 				t.Fatalf("message %q: want subject line then a blank line", msg)
@@ -96,7 +96,7 @@ func TestCommitMessageSubjectAndOddPaths(t *testing.T) {
 	want := "Update rendered files\n\n2 added, 1 updated, 0 removed\n\n" +
 		"added: \"a\\nremoved: b\"\nadded: \"\\\"q\\\"\"\nupdated: \"é \\u200c\"\n"
 	for _, subject := range []string{"", " \n\t"} {
-		if got := commitMessage(subject, changes); got != want {
+		if got := commitMessage(subject, changes, nil); got != want {
 			t.Errorf("commitMessage(%q):\n%s\nwant:\n%s", subject, got, want)
 		}
 	}

@@ -1,11 +1,12 @@
 package remote
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
-	"math/rand/v2"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +19,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage"
 	"github.com/go-git/go-git/v5/storage/filesystem"
-	"github.com/go-git/go-git/v5/storage/filesystem/dotgit"
+
+	"github.com/ssm-dev/ssm/gitsync/internal/flock"
 )
 
 // localStore reads and writes a bare repository on this machine directly,
@@ -35,11 +37,24 @@ import (
 // there are many, as git's receive-pack does) and moves the reference with
 // a compare-and-swap under git's lock file. Its cost follows the change,
 // not the history. Hooks do not run.
+//
+// What it writes is what git would write: file modes from the umask and
+// core.sharedRepository, reflog entries where core.logAllRefUpdates asks
+// for them, lock and temporary files that git's tools understand. ssm's
+// writers hold a flock on the repository directory for a whole push, which
+// dies with them; under it, whatever an earlier ssm writer left when it was
+// killed is removed, and a ref lock older than staleAfter is a dead
+// writer's, as git holds its own for milliseconds.
 type localStore struct {
-	dir    string              // the repository
-	sto    *filesystem.Storage // kept between syncs for its pack indexes
-	packs  string              // names in objects/pack when sto last read them
-	packer packer
+	dir        string              // the repository
+	sto        *filesystem.Storage // kept between syncs for its pack indexes
+	packs      string              // names in objects/pack when sto last read them
+	packer     packer
+	log        *slog.Logger
+	committer  string        // "Name <email>" for reflog entries
+	timeout    time.Duration // bounds the wait for another ssm writer
+	staleAfter time.Duration // from which a ref lock is a dead writer's
+	cleaned    bool          // whether what dead writers left was removed
 }
 
 // unpackLimit is how many objects a push writes loose at most; more go in
@@ -59,7 +74,54 @@ func newLocal(ep *transport.Endpoint, opts Options) (Transport, error) {
 		}
 	}
 	sto := filesystem.NewStorage(osfs.New(ep.Path), cache.NewObjectLRU(16*cache.MiByte))
-	return &localStore{dir: ep.Path, sto: sto}, nil
+	return &localStore{
+		dir:        ep.Path,
+		sto:        sto,
+		log:        opts.Logger,
+		committer:  cmp.Or(opts.Committer, "ssm <ssm@localhost>"),
+		timeout:    cmp.Or(opts.Timeout, 30*time.Second),
+		staleAfter: cmp.Or(opts.StaleLockAfter, defaultStaleLockAfter),
+	}, nil
+}
+
+// lock takes the repository's flock, waiting for another ssm writer at most
+// until ctx is done or the timeout has passed, and returns its release.
+func (l *localStore) lock(ctx context.Context) (func(), error) {
+	d, err := os.Open(l.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, transport.ErrRepositoryNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	if err := flock.Lock(wctx, d); err != nil {
+		d.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("wait for another ssm writing %s: %w", l.dir, err)
+	}
+	return func() { d.Close() }, nil
+}
+
+// cleanOnce removes, once, what writers that died left, under the lock.
+func (l *localStore) cleanOnce(ctx context.Context, ref plumbing.ReferenceName) error {
+	if l.cleaned {
+		return nil
+	}
+	unlock, err := l.lock(ctx)
+	if errors.Is(err, transport.ErrRepositoryNotFound) {
+		return nil // reported by the read that follows
+	}
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	l.clean(ref)
+	l.cleaned = true
+	return nil
 }
 
 // storage returns the object store, told to read the pack indexes again if
@@ -107,7 +169,12 @@ func (l *localStore) head(ctx context.Context, ref plumbing.ReferenceName) (plum
 }
 
 // FetchHead returns the store itself, which holds every object.
+// The first call removes what writers that died left, so that a restart
+// after a crash starts clean.
 func (l *localStore) FetchHead(ctx context.Context, ref plumbing.ReferenceName, have plumbing.Hash) (plumbing.Hash, storer.EncodedObjectStorer, error) {
+	if err := l.cleanOnce(ctx, ref); err != nil {
+		return plumbing.ZeroHash, nil, err
+	}
 	head, sto, err := l.head(ctx, ref)
 	if err != nil || head.IsZero() || head == have {
 		return head, nil, err
@@ -115,19 +182,32 @@ func (l *localStore) FetchHead(ctx context.Context, ref plumbing.ReferenceName, 
 	return head, sto, nil
 }
 
-// Push writes the objects, then moves ref under its lock.
+// Push writes the objects, then moves ref under its lock, all under the
+// repository's flock.
 func (l *localStore) Push(ctx context.Context, ref plumbing.ReferenceName, old, commit plumbing.Hash, objs *Objects) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	sto, err := l.storage()
+	unlock, err := l.lock(ctx)
 	if err != nil {
 		return err
 	}
+	defer unlock()
+	if !l.cleaned {
+		l.clean(ref)
+		l.cleaned = true
+	}
+	cfg, err := readRepoConfig(l.dir)
+	if err != nil {
+		return err
+	}
+	if _, err := l.storage(); err != nil {
+		return err
+	}
 	if objs.Len() < unpackLimit {
-		err = l.writeLoose(objs)
+		err = l.writeLoose(cfg, objs)
 	} else {
-		err = writePack(sto, &l.packer, objs)
+		err = l.writePack(cfg, objs)
 	}
 	if err != nil {
 		return fmt.Errorf("write objects: %w", err)
@@ -135,7 +215,7 @@ func (l *localStore) Push(ctx context.Context, ref plumbing.ReferenceName, old, 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err = updateRef(l.dir, sto, ref, old, commit)
+	err = l.updateRef(cfg, ref, old, commit)
 	if errors.Is(err, storage.ErrReferenceHasChanged) {
 		current, _, herr := l.head(context.WithoutCancel(ctx), ref)
 		if herr != nil {
@@ -144,118 +224,6 @@ func (l *localStore) Push(ctx context.Context, ref plumbing.ReferenceName, old, 
 		return &RejectedError{movedReason(ref, current)}
 	}
 	return err
-}
-
-// writeLoose writes each object to its own file, as git does, unless it
-// is there already.
-func (l *localStore) writeLoose(objs *Objects) error {
-	for _, h := range objs.order {
-		hex := h.String()
-		dir := filepath.Join(l.dir, "objects", hex[:2])
-		final := filepath.Join(dir, hex[2:])
-		if _, err := os.Lstat(final); err == nil {
-			continue
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		if err := writeObjectFile(&l.packer, dir, final, objs.objs[h]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// writeObjectFile writes o compressed to a temporary file in dir, syncs it
-// and links it to final: an object file is never seen half written.
-func writeObjectFile(p *packer, dir, final string, o rawObject) error {
-	tmp, err := os.CreateTemp(dir, "tmp_obj_")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := syncAndClose(tmp, p.writeLoose(tmp, o)); err != nil {
-		return err
-	}
-	if err := os.Link(tmp.Name(), final); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
-	}
-	return nil
-}
-
-// writePack writes objs as one pack with its index.
-func writePack(sto *filesystem.Storage, p *packer, objs *Objects) error {
-	w, err := dotgit.New(sto.Filesystem()).NewObjectPack()
-	if err != nil {
-		return err
-	}
-	if err := p.write(w, objs); err != nil {
-		w.Close()
-		return err
-	}
-	return w.Close()
-}
-
-// updateRef moves the reference name in the repository at dir from old
-// (zero: it must not exist) to h as git does: holding <name>.lock, created
-// exclusively, it checks the current value and renames the lock file over
-// the reference. The lock file is linked into place already written, as
-// go-git's readers take any file below refs/ for a reference and fail on
-// an empty one.
-func updateRef(dir string, refs storer.ReferenceStorer, name plumbing.ReferenceName, old, h plumbing.Hash) (err error) {
-	p := filepath.Join(dir, filepath.FromSlash(name.String()))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	if err := linkLock(dir, p+".lock", h); err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(p + ".lock")
-		}
-	}()
-	var cur plumbing.Hash
-	switch r, err := refs.Reference(name); {
-	case err == nil:
-		cur = r.Hash()
-	case !errors.Is(err, plumbing.ErrReferenceNotFound):
-		return err
-	}
-	if cur != old {
-		return storage.ErrReferenceHasChanged
-	}
-	return os.Rename(p+".lock", p)
-}
-
-// lockTimeout is how long linkLock waits for another update to release
-// the lock, as git does for core.filesRefLockTimeout (100ms by default);
-// longer, as replicas of ssm push at the same moment by design.
-const lockTimeout = time.Second
-
-// linkLock creates the lock file with h in it, waiting up to lockTimeout
-// while it exists.
-func linkLock(dir, lock string, h plumbing.Hash) error {
-	tmp, err := os.CreateTemp(dir, "ssm-ref-*.tmp") // outside refs/
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.WriteString(h.String() + "\n")
-	if err := syncAndClose(tmp, err); err != nil {
-		return err
-	}
-	deadline := time.Now().Add(lockTimeout)
-	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
-		err = os.Link(tmp.Name(), lock)
-		if !errors.Is(err, fs.ErrExist) {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s is locked (another update, or one that crashed and left it)", lock)
-		}
-		time.Sleep(wait/2 + rand.N(wait/2+1))
-	}
 }
 
 // syncAndClose flushes f to disk after a write that returned err, and

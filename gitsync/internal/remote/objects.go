@@ -1,13 +1,17 @@
 package remote
 
 import (
+	"bufio"
 	"compress/zlib"
 	"crypto/sha1"
 	"encoding/binary"
 	"fmt"
+	"hash"
+	"hash/crc32"
 	"io"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
 )
 
 // Objects collects the objects a commit adds, in the order they were made:
@@ -48,6 +52,17 @@ func (s *Objects) Len() int { return len(s.order) }
 // compressors are kept, as each allocates about a megabyte.
 type packer struct {
 	fast, stored *zlib.Writer
+	buf          *bufio.Writer
+}
+
+// buffer returns a buffered writer to w, so that a file is written in few
+// system calls rather than one per compressor flush.
+func (p *packer) buffer(w io.Writer) *bufio.Writer {
+	if p.buf == nil {
+		p.buf = bufio.NewWriterSize(w, 64<<10)
+	}
+	p.buf.Reset(w)
+	return p.buf
 }
 
 func (p *packer) init() {
@@ -80,9 +95,11 @@ func (p *packer) writeLoose(w io.Writer, o rawObject) error {
 	return zw.Close()
 }
 
-func (p *packer) write(w io.Writer, objs *Objects) error {
+// write writes objs as a pack to w. If idx is not nil, it is told where
+// each object lies, for the pack's index.
+func (p *packer) write(w io.Writer, objs *Objects, idx *idxfile.Writer) error {
 	sum := sha1.New()
-	out := io.MultiWriter(w, sum)
+	out := &entryWriter{w: io.MultiWriter(w, sum), crc: crc32.NewIEEE()}
 	hdr := make([]byte, 12, 32)
 	copy(hdr, "PACK")
 	binary.BigEndian.PutUint32(hdr[4:], 2)
@@ -90,8 +107,13 @@ func (p *packer) write(w io.Writer, objs *Objects) error {
 	if _, err := out.Write(hdr); err != nil {
 		return err
 	}
+	if idx != nil {
+		_ = idx.OnHeader(uint32(len(objs.order))) // cannot fail
+	}
 	for _, h := range objs.order {
 		o := objs.objs[h]
+		offset := out.n
+		out.crc.Reset()
 		if _, err := out.Write(packObjectHeader(hdr[:0], o.typ, len(o.data))); err != nil {
 			return err
 		}
@@ -103,9 +125,33 @@ func (p *packer) write(w io.Writer, objs *Objects) error {
 		if err := zw.Close(); err != nil {
 			return err
 		}
+		if idx != nil {
+			idx.Add(h, uint64(offset), out.crc.Sum32())
+		}
 	}
-	_, err := w.Write(sum.Sum(nil))
-	return err
+	trailer := sum.Sum(nil)
+	if _, err := w.Write(trailer); err != nil {
+		return err
+	}
+	if idx != nil {
+		return idx.OnFooter(plumbing.Hash(trailer))
+	}
+	return nil
+}
+
+// entryWriter counts what it writes and sums it for an entry's CRC-32,
+// which a pack index holds.
+type entryWriter struct {
+	w   io.Writer
+	n   int64
+	crc hash.Hash32
+}
+
+func (e *entryWriter) Write(b []byte) (int, error) {
+	n, err := e.w.Write(b)
+	e.n += int64(n)
+	e.crc.Write(b[:n])
+	return n, err
 }
 
 // packObjectHeader appends the type and size of a pack entry: 3 bits of

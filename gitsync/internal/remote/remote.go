@@ -52,6 +52,12 @@ type Options struct {
 	// Logger receives what the remote said and warnings about settings
 	// that weaken security. It must not be nil.
 	Logger *slog.Logger
+	// Committer ("Name <email>") signs the reflog entries of a local
+	// repository.
+	Committer string
+	// StaleLockAfter is the age from which a local repository's ref lock
+	// is taken for a dead writer's and removed; 10s when zero.
+	StaleLockAfter time.Duration
 }
 
 // New checks that the authentication options fit the URL's transport and

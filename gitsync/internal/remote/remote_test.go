@@ -38,7 +38,7 @@ func TestWritePackIsReadByGit(t *testing.T) {
 	dir := gittest.NewBare(t)
 	var pack bytes.Buffer
 	var p packer
-	if err := p.write(&pack, objs); err != nil {
+	if err := p.write(&pack, objs, nil); err != nil {
 		t.Fatal(err)
 	}
 	gittest.Run(t, "git", dir, &pack, "index-pack", "--stdin", "--strict")

@@ -174,7 +174,7 @@ func (w *wire) push(ctx context.Context, ref plumbing.ReferenceName, old, commit
 	ctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
 	var pack bytes.Buffer
-	if err := w.packer.write(&pack, objs); err != nil {
+	if err := w.packer.write(&pack, objs, nil); err != nil {
 		return err
 	}
 	sess, err := w.receivePack(ctx)

@@ -1,0 +1,124 @@
+package gitsync
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/ssm-dev/ssm/gitsync/internal/remote"
+)
+
+// Apply makes the owned path hold what plan decides, in one commit on top
+// of the branch head, and pushes it. plan is called once per attempt with
+// what the head holds, so that its decision is made on the commit the push
+// builds on. When the path already holds exactly the planned files it
+// commits nothing and returns Changed false. A push rejected because
+// someone else pushed first is rebuilt on their commit, with plan called
+// again on it, and retried, up to MaxRetries times. Apply never
+// force-pushes. After an error the remote is either untouched or fully
+// updated; the caller retries later.
+func (r *Repo) Apply(ctx context.Context, plan Plan) (Result, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for attempt := 1; ; attempt++ {
+		res, err := r.applyOnce(ctx, plan)
+		rejected, ok := errors.AsType[*remote.RejectedError](err)
+		if !ok {
+			res.Retries = attempt - 1
+			return res, err
+		}
+		if attempt > r.opts.MaxRetries {
+			return Result{}, fmt.Errorf("push %s to %s: gave up after %d attempts: %w", r.opts.Branch, r.url, attempt, err)
+		}
+		wait := backoff(attempt)
+		r.log.Info("push rejected, retrying on the new head", "attempt", attempt, "reason", rejected.Reason, "backoff", wait)
+		if err := sleep(ctx, wait); err != nil {
+			return Result{}, fmt.Errorf("push %s to %s: waiting to retry: %w", r.opts.Branch, r.url, err)
+		}
+	}
+}
+
+// Sync makes the owned path hold exactly files, with subject as the first
+// line of the commit's message: Apply with a plan that ignores what is
+// stored.
+func (r *Repo) Sync(ctx context.Context, files Files, subject string) (Result, error) {
+	if err := files.Validate(); err != nil {
+		return Result{}, err
+	}
+	return r.Apply(ctx, func(Stored) (Write, error) { return Write{Files: files, Subject: subject}, nil })
+}
+
+// applyOnce brings the snapshot up to date with the remote, asks plan what
+// to write, builds the commit and pushes it. A rejected push returns a
+// bare *remote.RejectedError.
+func (r *Repo) applyOnce(ctx context.Context, plan Plan) (Result, error) {
+	if err := r.refresh(ctx); err != nil {
+		return Result{}, err
+	}
+	base := r.snap
+	if err := r.checkOwnership(base); err != nil {
+		return Result{}, err
+	}
+	w, err := plan(newStoredSnapshot(base))
+	if err != nil {
+		return Result{}, err
+	}
+	if err := w.Files.Validate(); err != nil {
+		return Result{}, err
+	}
+	if err := validTrailers(w.Trailers); err != nil {
+		return Result{}, err
+	}
+	changes := base.owned.changesTo(w.Files)
+	next, objs, err := base.next(r.parts, changes)
+	if err != nil {
+		return Result{}, fmt.Errorf("build %s for %s: %w", cmp.Or(r.opts.Path, "."), r.url, err)
+	}
+	if next.tree == base.tree {
+		return Result{}, nil
+	}
+	sig := object.Signature{Name: r.opts.AuthorName, Email: r.opts.AuthorEmail, When: time.Now()}
+	next.message = commitMessage(w.Subject, changes, w.Trailers)
+	data, err := commitObject(next.tree, base.commit, sig, next.message)
+	if err != nil {
+		return Result{}, err
+	}
+	next.commit = objs.Add(plumbing.CommitObject, data)
+	if err := r.remote.Push(ctx, r.ref, base.commit, next.commit, objs); err != nil {
+		if _, ok := errors.AsType[*remote.RejectedError](err); ok {
+			return Result{}, err
+		}
+		return Result{}, fmt.Errorf("push %s to %s: %w", r.opts.Branch, r.url, err)
+	}
+	r.snap = next
+	res := resultOf(changes)
+	res.Changed, res.Commit = true, next.commit.String()
+	r.log.Info("pushed commit", "commit", res.Commit, "parent", hashString(base.commit),
+		"added", len(res.Added), "updated", len(res.Updated), "removed", len(res.Removed))
+	return res, nil
+}
+
+// storedSnapshot is a snapshot as a Plan sees it. Its file set is built on
+// first use only: most plans never ask, and a sync that changes nothing
+// should cost one lookup per rendered file, not a copy of the tree.
+type storedSnapshot struct {
+	snap  *snapshot
+	files func() Files
+}
+
+func newStoredSnapshot(s *snapshot) *storedSnapshot {
+	return &storedSnapshot{snap: s, files: sync.OnceValue(func() Files {
+		files := make(Files, s.owned.files)
+		s.owned.walk("", func(p string, e *entry) { files[p] = e.data })
+		return files
+	})}
+}
+
+func (s *storedSnapshot) Files() Files    { return s.files() }
+func (s *storedSnapshot) Message() string { return s.snap.message }

@@ -1,0 +1,108 @@
+package gitsync
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ssm-dev/ssm/internal/gittest"
+)
+
+func TestApplyDecidesOnTheHeadItPushesOn(t *testing.T) {
+	t.Parallel()
+	for _, kind := range remoteKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			url, bare, auth := newRemoteRepo(t, kind)
+			gittest.HumanPush(t, bare, func(w string) { gittest.WriteFiles(t, w, map[string]string{"p/n": "1"}) }, "seed")
+			r := open(t, url, "p", auth)
+			var seen []string // message and files of each attempt
+			plan := func(s Stored) (Write, error) {
+				seen = append(seen, s.Message()+"|"+string(s.Files()["n"]))
+				if len(seen) == 1 {
+					// Someone pushes between this attempt's read and its push.
+					gittest.HumanPush(t, bare, func(w string) { gittest.WriteFiles(t, w, map[string]string{"p/n": "2"}) }, "human")
+				}
+				n := string(s.Files()["n"])
+				return Write{Files: Files{"n": []byte(n + "+")}, Subject: "increment", Trailers: []string{"Ssm-Seen: " + n}}, nil
+			}
+			res, err := r.Apply(t.Context(), plan)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]string{"seed\n|1", "human\n|2"}, seen); diff != "" {
+				t.Errorf("what the plan saw (-want +got):\n%s", diff)
+			}
+			if got := gittest.BranchFiles(t, bare, "main")["p/n"]; got != "2+" || res.Retries != 1 {
+				t.Errorf("p/n = %q after %d retries, want 2+ decided on the moved head after 1", got, res.Retries)
+			}
+			msg := gittest.Git(t, bare, "log", "-1", "--format=%B")
+			if want := "increment\n\n0 added, 1 updated, 0 removed\n\nupdated: n\n\nSsm-Seen: 2"; msg != want {
+				t.Errorf("message:\n%s\nwant:\n%s", msg, want)
+			}
+			if got := gittest.Git(t, bare, "log", "-1", "--format=%(trailers:key=Ssm-Seen,valueonly)"); got != "2" {
+				t.Errorf("git reads the trailer Ssm-Seen as %q, want 2", got)
+			}
+			// The next plan sees that message, from memory or from a fresh read alike.
+			for _, repo := range []*Repo{r, open(t, url, "p", auth)} {
+				if _, err := repo.Apply(t.Context(), func(s Stored) (Write, error) {
+					if s.Message() != msg+"\n" {
+						t.Errorf("Stored.Message = %q, want %q", s.Message(), msg+"\n")
+					}
+					return Write{Files: s.Files()}, nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func TestApplyWritesNothingWithoutChangeOrOnError(t *testing.T) {
+	t.Parallel()
+	bare := gittest.NewBare(t)
+	r := open(t, bare, "p")
+	// A branch without commits: nothing stored, no message.
+	res, err := r.Apply(t.Context(), func(s Stored) (Write, error) {
+		if s.Message() != "" || len(s.Files()) != 0 {
+			t.Errorf("Stored of an empty branch = %q, %v", s.Message(), s.Files())
+		}
+		return Write{Files: Files{"a": []byte("1")}, Trailers: []string{"K: v"}}, nil
+	})
+	if err != nil || !res.Changed {
+		t.Fatalf("first Apply = %+v, %v", res, err)
+	}
+	head := gittest.Git(t, bare, "rev-parse", "main")
+	tests := []struct {
+		name    string
+		write   Write
+		err     error
+		wantErr string
+	}{
+		{name: "same files, other trailers", write: Write{Files: Files{"a": []byte("1")}, Trailers: []string{"K: other"}}},
+		{name: "plan error", err: errPlan, wantErr: errPlan.Error()},
+		{name: "invalid path", write: Write{Files: Files{"../a": nil}}, wantErr: `invalid file path "../a"`},
+		{name: "trailer without separator", write: Write{Files: Files{"b": nil}, Trailers: []string{"K:v"}}, wantErr: "invalid trailer"},
+		{name: "trailer key with a space", write: Write{Files: Files{"b": nil}, Trailers: []string{"Some key: v"}}, wantErr: "invalid trailer"},
+		{name: "trailer without value", write: Write{Files: Files{"b": nil}, Trailers: []string{"K: "}}, wantErr: "empty value"},
+		{name: "trailer on two lines", write: Write{Files: Files{"b": nil}, Trailers: []string{"K: a\nL: b"}}, wantErr: "newlines"},
+	}
+	for _, tt := range tests {
+		res, err := r.Apply(t.Context(), func(Stored) (Write, error) { return tt.write, tt.err })
+		switch {
+		case tt.wantErr == "" && (err != nil || res.Changed):
+			t.Errorf("%s: Apply = %+v, %v; want no change", tt.name, res, err)
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("%s: Apply error = %v, want %q", tt.name, err, tt.wantErr)
+		case tt.err != nil && !errors.Is(err, tt.err):
+			t.Errorf("%s: Apply error = %v, want the plan's error as it is", tt.name, err)
+		}
+		if got := gittest.Git(t, bare, "rev-parse", "main"); got != head {
+			t.Fatalf("%s: head moved to %s", tt.name, got)
+		}
+	}
+}
+
+var errPlan = errors.New("the plan holds the write")
