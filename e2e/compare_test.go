@@ -164,12 +164,18 @@ func assertSameTree(t *testing.T, a, b string) {
 	}
 }
 
-// readTree returns every file under dir by its path relative to dir.
+// revisionsFile is what `ssm run` records of the remote state its files
+// were rendered from (mirror.RevisionsFile); render writes none, so the
+// comparisons of run's output with render's leave it out.
+const revisionsFile = ".ssm-revisions"
+
+// readTree returns every file under dir by its path relative to dir, but
+// revisionsFile.
 func readTree(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	m := map[string]string{}
 	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+		if err != nil || d.IsDir() || d.Name() == revisionsFile {
 			return err
 		}
 		data, err := os.ReadFile(p)

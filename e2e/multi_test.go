@@ -65,7 +65,9 @@ remoteClusters:
 
 	// ssm run commits the same tree.
 	bare := bareRepo(t)
-	args := []string{"--config", config, "--git-url", bare, "--git-path", gitPath, "--debounce", "300ms", "--max-delay", "2s"}
+	// West's last mirror (and its global slices) go at the end: held by
+	// default (see TestRunRemovalGuard), the guard is off here.
+	args := []string{"--config", config, "--git-url", bare, "--git-path", gitPath, "--debounce", "300ms", "--max-delay", "2s", "--max-removals", "100%"}
 	r1 := startRun(t, "multi-1", args...)
 	eventually(t, 30*time.Second, "the first commit", func() bool { return len(commits(t, bare, "main")) == 2 })
 	assertSameTree(t, dir, filepath.Join(checkout(t, bare), gitPath))

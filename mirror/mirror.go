@@ -31,20 +31,15 @@ type Sink interface {
 }
 
 // Plan decides what a sink writes, given what it stores.
-type Plan func(stored Stored) (Write, error)
+type Plan = gitsync.Plan
 
 // Stored is what a sink holds before a write.
-type Stored interface {
-	// Files returns the stored files, paths relative to the sink's root.
-	Files() (gitsync.Files, error)
-}
+type Stored = gitsync.Stored
 
 // Write is what a sink writes: exactly Files under its root, with Subject
-// as the first line of a commit.
-type Write struct {
-	Files   gitsync.Files
-	Subject string
-}
+// as the first line of a commit and Trailers ("Key: value") as its last
+// paragraph.
+type Write = gitsync.Write
 
 // Observer is told what happens, for metrics and health. Its methods must
 // not block. Embed NopObserver to implement only some.
@@ -61,6 +56,12 @@ type Observer interface {
 	Rendered(res generate.Result, took time.Duration)
 	// Synced reports a write to the sink (err nil: it succeeded).
 	Synced(res gitsync.Result, err error, took time.Duration)
+	// Removals reports what the removal guard decided, per cluster that a
+	// render would remove mirrors of (none: nothing is removed).
+	Removals(decisions []Removal)
+	// Behind reports a render not written because this replica's state of
+	// the clusters named is older than the one stored.
+	Behind(clusters []string)
 }
 
 // NopObserver ignores everything.
@@ -72,6 +73,8 @@ func (NopObserver) WatchError(string, string, error)            {}
 func (NopObserver) CachesSynced()                               {}
 func (NopObserver) Rendered(generate.Result, time.Duration)     {}
 func (NopObserver) Synced(gitsync.Result, error, time.Duration) {}
+func (NopObserver) Removals([]Removal)                          {}
+func (NopObserver) Behind([]string)                             {}
 
 // Options are what RunOnce and Run need besides the configuration.
 type Options struct {
@@ -85,6 +88,9 @@ type Options struct {
 
 	// Run only.
 	Timing Timing
+	// Approvals receives the removals Run holds and gives the ones an
+	// operator approved; nil holds them until the limit is raised.
+	Approvals *Approvals
 	// Resync re-renders from the caches this often, even without events,
 	// for clusters that set no resync period of their own; 0: never.
 	Resync time.Duration

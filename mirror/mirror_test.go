@@ -125,7 +125,7 @@ func readDir(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), ".") { // a write in progress
+		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), ".") && strings.Contains(d.Name(), ".tmp-") { // a write in progress
 			return err
 		}
 		b, err := os.ReadFile(p)
@@ -206,7 +206,7 @@ func started(t *testing.T, cfg config.Config, sink mirror.Sink, opts mirror.Opti
 func mirrorsIn(files map[string]string) []string {
 	var out []string
 	for p := range files {
-		if !strings.HasSuffix(p, generate.KustomizationFile) {
+		if !strings.HasSuffix(p, generate.KustomizationFile) && p != mirror.RevisionsFile {
 			out = append(out, p)
 		}
 	}
@@ -217,6 +217,7 @@ type gitsyncResult = gitsync.Result
 
 type emptyStored struct{}
 
-func (emptyStored) Files() (gitsync.Files, error) { return gitsync.Files{}, nil }
+func (emptyStored) Files() gitsync.Files { return gitsync.Files{} }
+func (emptyStored) Message() string      { return "" }
 
 var servicesGVR = corev1.SchemeGroupVersion.WithResource("services")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -33,6 +34,7 @@ func RunOnce(ctx context.Context, cfg config.Config, sink Sink, opts Options) (R
 	in := input{cfg: cfg, states: states}
 	var rep Report
 	start := time.Now()
+	var decisions []Removal
 	rep.Sync, err = sink.Sync(ctx, func(stored Stored) (Write, error) {
 		res, err := in.render(stored)
 		if err != nil {
@@ -40,10 +42,46 @@ func RunOnce(ctx context.Context, cfg config.Config, sink Sink, opts Options) (R
 		}
 		rep.Render = res
 		LogSkipped(opts.Logger, res)
-		return Write{Files: res.Files, Subject: subject(cfg)}, nil
+		var w Write
+		w, decisions, err = planOnce(cfg, res, stored)
+		return w, err
 	})
 	opts.Observer.Synced(rep.Sync, err, time.Since(start))
+	opts.Observer.Removals(decisions)
+	if err == nil {
+		for _, d := range decisions {
+			opts.Logger.Info("removing mirrors", "cluster", d.Cluster, "remove", len(d.Files), "stored", d.Stored, "files", d.Files)
+		}
+	}
 	return rep, err
+}
+
+// planOnce writes the render unless the guard holds removals: then nothing
+// is written at all. The stored record of what run rendered from stays.
+func planOnce(cfg config.Config, res generate.Result, stored Stored) (Write, []Removal, error) {
+	sf := stored.Files()
+	names := func(group string) string {
+		if cfg.Layout == config.Flat {
+			return cfg.Clusters[0].Name
+		}
+		return group
+	}
+	files, decisions := guard(guardInput{stored: sf, files: res.Files, tree: cfg.Layout == config.Tree, names: names,
+		limit: cfg.MaxRemovals, approved: func(Removal) bool { return false }})
+	var held []Removal
+	for _, d := range decisions {
+		if d.Verdict == HeldBack {
+			held = append(held, d)
+		}
+	}
+	if len(held) > 0 {
+		return Write{}, decisions, &HeldError{Held: held}
+	}
+	if rev, ok := sf[RevisionsFile]; ok {
+		files = maps.Clone(files)
+		files[RevisionsFile] = rev
+	}
+	return Write{Files: files, Subject: subject(cfg)}, decisions, nil
 }
 
 // subject is the first line of ssm's commits.
@@ -64,6 +102,23 @@ func readAll(ctx context.Context, cfg config.Config, opts Options) ([]clusterSta
 // readCluster reads each selection of one cluster, from its snapshot file
 // or its API.
 func readCluster(ctx context.Context, cfg config.Config, c config.Cluster, opts Options) (clusterState, error) {
+	st, err := readReads(ctx, cfg, c, opts)
+	if err != nil {
+		return nil, err
+	}
+	for _, rd := range c.Reads {
+		if s := st[rd.Role]; s.NoServices && !cfg.AllowEmpty {
+			from := "snapshot " + c.FromFile
+			if c.FromFile == "-" {
+				from = "the snapshot on stdin"
+			}
+			return nil, fmt.Errorf("%s (%s) holds no Service at all: not rendered, as it would remove every mirror (--allow-empty renders it)", from, clusterLabel(c.Name))
+		}
+	}
+	return st, nil
+}
+
+func readReads(ctx context.Context, cfg config.Config, c config.Cluster, opts Options) (clusterState, error) {
 	what := "cluster " + c.Name
 	if cfg.Layout == config.Flat {
 		what = map[bool]string{false: "remote", true: "local cluster"}[c.Local]

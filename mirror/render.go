@@ -15,10 +15,12 @@ import (
 type clusterState map[config.Role]source.State
 
 // input is what one render is made of: a state per cluster of the
-// configuration, in its order.
+// configuration, in its order, and (Run) the resource versions each state
+// is at least as new as.
 type input struct {
-	cfg    config.Config
-	states []clusterState
+	cfg       config.Config
+	states    []clusterState
+	revisions []source.Revisions
 }
 
 // unread reports the clusters whose stored files stand for them: those not
@@ -75,11 +77,7 @@ func (in input) render(stored Stored) (generate.Result, error) {
 			clusters[i].Mirror.LocalServices = manual
 		}
 		if unread[i] {
-			files, err := stored.Files()
-			if err != nil {
-				return generate.Result{}, err
-			}
-			clusters[i].Mirror, clusters[i].Global, clusters[i].Stored = generate.State{}, generate.State{}, files
+			clusters[i].Mirror, clusters[i].Global, clusters[i].Stored = generate.State{}, generate.State{}, stored.Files()
 		}
 	}
 	return generate.Tree(clusters, cfg.Global)

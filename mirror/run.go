@@ -1,16 +1,19 @@
 package mirror
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/ssm-dev/ssm/config"
 	"github.com/ssm-dev/ssm/generate"
+	"github.com/ssm-dev/ssm/gitsync"
 	"github.com/ssm-dev/ssm/source"
 )
 
@@ -27,6 +30,7 @@ func Run(ctx context.Context, cfg config.Config, sink Sink, opts Options) error 
 		return err
 	}
 	k := newKicker()
+	opts.Approvals.onApprove(k.kick)
 	clusters, err := watchAll(ctx, cfg, opts, k)
 	if err != nil {
 		return err
@@ -60,13 +64,13 @@ type watched struct {
 	w   *source.Watcher
 }
 
-func (w *watched) state() clusterState {
-	states, _ := w.w.Snapshot()
+func (w *watched) state() (clusterState, source.Revisions) {
+	states, revs := w.w.Snapshot()
 	st := clusterState{}
 	for i, rd := range w.cfg.Reads {
 		st[rd.Role] = states[i]
 	}
-	return st
+	return st, revs
 }
 
 // watchAll builds the client and the watcher of every cluster, reporting
@@ -123,9 +127,11 @@ type pipeline struct {
 	sink     Sink
 	opts     Options
 
-	allSynced   bool   // every cache has synced once, and the observer knows
-	lastKept    string // the kept directories last logged
-	lastSkipped string // the skipped Services last logged
+	allSynced   bool     // every cache has synced once, and the observer knows
+	lastKept    string   // the kept directories last logged
+	lastSkipped string   // the skipped Services last logged
+	lastBehind  string   // why a render was last not written
+	lastHeld    []string // the held removals last logged, cluster@digest
 }
 
 func (p *pipeline) sync(ctx context.Context) error {
@@ -136,6 +142,7 @@ func (p *pipeline) sync(ctx context.Context) error {
 	start := time.Now()
 	var res generate.Result
 	var rendering time.Duration
+	var decisions []Removal
 	r, err := p.sink.Sync(ctx, func(stored Stored) (Write, error) {
 		t := time.Now()
 		var err error
@@ -145,9 +152,14 @@ func (p *pipeline) sync(ctx context.Context) error {
 		rendering = time.Since(t)
 		p.opts.Observer.Rendered(res, rendering)
 		p.logSkipped(res)
-		return Write{Files: res.Files, Subject: subject(p.cfg)}, nil
+		var w Write
+		w, decisions, err = p.plan(ctx, in, res, stored)
+		return w, err
 	})
 	p.opts.Observer.Synced(r, err, time.Since(start)-rendering)
+	p.opts.Observer.Removals(decisions)
+	p.opts.Approvals.record(decisions, err == nil)
+	p.logRemovals(decisions, err == nil)
 	switch {
 	case err != nil:
 		return err
@@ -160,15 +172,90 @@ func (p *pipeline) sync(ctx context.Context) error {
 	return nil
 }
 
+// plan decides what a render writes over what is stored: nothing when
+// this replica's state is older than the stored one; the removals the
+// guard allows; and, with any change, what it was rendered from.
+func (p *pipeline) plan(ctx context.Context, in input, res generate.Result, stored Stored) (Write, []Removal, error) {
+	sf := stored.Files()
+	keep := Write{Files: sf, Subject: subject(p.cfg)}
+	storedRevs := parseRevisions(sf[RevisionsFile])
+	if behind := p.behind(ctx, in, storedRevs); len(behind) > 0 {
+		p.opts.Observer.Behind(behind)
+		if key := strings.Join(behind, "; "); key != p.lastBehind {
+			p.opts.Logger.Info("not written: the stored mirrors were rendered from a newer state; waiting for this replica's caches", "behind", behind)
+			p.lastBehind = key
+		}
+		return keep, nil, nil
+	}
+	p.lastBehind = ""
+	files, decisions := guard(guardInput{stored: sf, files: res.Files, tree: p.cfg.Layout == config.Tree, names: p.clusterOf,
+		limit: p.cfg.MaxRemovals, approved: p.opts.Approvals.isApproved})
+	if sameFiles(files, sf, RevisionsFile) {
+		return keep, decisions, nil
+	}
+	files, trailers := withRevisions(files, in, storedRevs)
+	return Write{Files: files, Subject: subject(p.cfg), Trailers: trailers}, decisions, nil
+}
+
+// clusterOf names the cluster of a generate.MirrorOf group.
+func (p *pipeline) clusterOf(group string) string {
+	if p.cfg.Layout == config.Flat {
+		return p.cfg.Clusters[0].Name
+	}
+	return group
+}
+
+// logRemovals logs the guard's decisions: every removal let through, and
+// each held set once, until it changes.
+func (p *pipeline) logRemovals(decisions []Removal, written bool) {
+	var held []string
+	for _, d := range decisions {
+		switch d.Verdict {
+		case HeldBack:
+			held = append(held, d.Cluster+"@"+d.Digest)
+			if !slices.Contains(p.lastHeld, d.Cluster+"@"+d.Digest) {
+				p.opts.Logger.Warn("removals held: more of the cluster's mirrors would go at once than --max-removals allows; the mirrors stay as stored until the remote shows them again, the limit is raised, or an operator approves",
+					"cluster", d.Cluster, "remove", len(d.Files), "stored", d.Stored, "allowed", d.Allowed, "digest", d.Digest, "files", d.Files)
+			}
+		case Allowed, Approved:
+			if written {
+				p.opts.Logger.Info("removing mirrors", "cluster", d.Cluster, "verdict", d.Verdict, "remove", len(d.Files), "stored", d.Stored, "files", d.Files)
+			}
+		}
+	}
+	p.lastHeld = held
+}
+
+// sameFiles reports whether a and b hold the same files, but for except.
+func sameFiles(a, b gitsync.Files, except string) bool {
+	n := len(a)
+	if _, ok := a[except]; ok {
+		n--
+	}
+	if _, ok := b[except]; ok {
+		n++
+	}
+	if n != len(b) {
+		return false
+	}
+	for p, x := range a {
+		if y, ok := b[p]; p != except && (!ok || !bytes.Equal(x, y)) {
+			return false
+		}
+	}
+	return true
+}
+
 // snapshot takes the state of every cluster whose caches have synced. ok
 // is false while nothing can be rendered: no cluster has synced (Tree), or
 // not every one (Flat, where a partial cache would look like deletions).
 func (p *pipeline) snapshot() (in input, ok bool) {
-	in = input{cfg: p.cfg, states: make([]clusterState, len(p.clusters))}
+	in = input{cfg: p.cfg, states: make([]clusterState, len(p.clusters)), revisions: make([]source.Revisions, len(p.clusters))}
 	some, all := false, true
 	for i, w := range p.clusters {
 		if w.w.Synced() {
-			in.states[i], some = w.state(), true
+			in.states[i], in.revisions[i] = w.state()
+			some = true
 		} else {
 			all = false
 		}

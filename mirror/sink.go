@@ -11,23 +11,31 @@ import (
 // Ownership marks an output directory as ssm's: its kustomization.yaml
 // starts with generate.Header. A sink refuses to prune a non-empty path
 // without it.
-var Ownership = gitsync.Ownership{File: generate.KustomizationFile, Prefix: []byte(generate.Header)}
+// Its placeholder, a kustomization listing nothing, claims an empty
+// directory before anything else lands in it.
+var Ownership = gitsync.Ownership{File: generate.KustomizationFile, Prefix: []byte(generate.Header), Placeholder: emptyKustomization()}
+
+func emptyKustomization() []byte {
+	files := map[string][]byte{}
+	generate.Kustomize(files)
+	return files[generate.KustomizationFile]
+}
 
 // DirSink keeps a directory equal to each render (gitsync.WriteDir).
 type DirSink struct{ Dir string }
 
 // Sync writes what plan returns for the directory's files.
 func (d DirSink) Sync(_ context.Context, plan Plan) (gitsync.Result, error) {
-	w, err := d.Plan(plan)
-	if err != nil {
-		return gitsync.Result{}, err
-	}
-	return gitsync.WriteDir(d.Dir, w.Files, Ownership)
+	return gitsync.ApplyDir(d.Dir, Ownership, plan)
 }
 
 // Plan calls plan with the directory's files, writing nothing.
 func (d DirSink) Plan(plan Plan) (Write, error) {
-	return plan(storedFunc(func() (gitsync.Files, error) { return filesOf(gitsync.DiffDir(d.Dir, nil)) }))
+	files, err := filesOf(gitsync.DiffDir(d.Dir, nil))
+	if err != nil {
+		return Write{}, err
+	}
+	return plan(dirStored(files))
 }
 
 // GitSink commits each render to a branch (gitsync.Repo). It opens the
@@ -52,11 +60,7 @@ func (g *GitSink) Sync(ctx context.Context, plan Plan) (gitsync.Result, error) {
 	if err != nil {
 		return gitsync.Result{}, err
 	}
-	w, err := plan(storedFunc(func() (gitsync.Files, error) { return filesOf(repo.Diff(ctx, nil)) }))
-	if err != nil {
-		return gitsync.Result{}, err
-	}
-	return repo.Sync(ctx, w.Files, w.Subject)
+	return repo.Apply(ctx, plan)
 }
 
 func (g *GitSink) open(ctx context.Context) (*gitsync.Repo, error) {
@@ -73,11 +77,11 @@ func (g *GitSink) open(ctx context.Context) (*gitsync.Repo, error) {
 	return repo, nil
 }
 
-// storedFunc reads what a sink stores on first use only: most renders
-// need none of it.
-type storedFunc func() (gitsync.Files, error)
+// dirStored is what a directory holds, read whole.
+type dirStored gitsync.Files
 
-func (f storedFunc) Files() (gitsync.Files, error) { return f() }
+func (d dirStored) Files() gitsync.Files { return gitsync.Files(d) }
+func (dirStored) Message() string        { return "" }
 
 // filesOf turns the changes from stored files to nothing, that is every
 // stored file as removed, into the stored files.

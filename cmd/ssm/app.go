@@ -18,6 +18,7 @@ const (
 	exitDrift   = 1 // render --check: the directory differs from the remote state
 	exitError   = 2 // bad input, unreachable remote, failed write: nothing was written
 	exitInvalid = 3 // some remote Services could not be mirrored (invalid names); the rest were written
+	exitHeld    = 4 // the render would remove more mirrors of a cluster than --max-removals allows: nothing was written
 )
 
 // Set by the linker: -X main.version=… -X main.commit=….
@@ -44,7 +45,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			"EndpointSlices, as files for Argo CD or Flux to apply.\n\n" +
 			"Every flag can also be set as SSM_<FLAG_NAME> (flags win).\n\n" +
 			"Exit status: 0 success; 1 render --check found drift; 2 error (nothing written);\n" +
-			"3 some remote Services could not be mirrored (invalid mirror names), the rest were written.",
+			"3 some remote Services could not be mirrored (invalid mirror names), the rest were written;\n" +
+			"4 the render would remove more mirrors of a cluster than --max-removals allows (nothing written).",
 		Version:         version,
 		Reader:          stdin,
 		Writer:          stdout,

@@ -1,18 +1,11 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"log/slog"
-	"net"
-	"net/http"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ssm-dev/ssm/generate"
 	"github.com/ssm-dev/ssm/gitsync"
@@ -33,6 +26,9 @@ type metrics struct {
 	watchEvents   *prometheus.CounterVec
 	watchErrors   *prometheus.CounterVec
 	remoteUp      *prometheus.GaugeVec
+	heldRemovals  *prometheus.GaugeVec
+	removals      *prometheus.CounterVec
+	behind        *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -53,18 +49,24 @@ func newMetrics() *metrics {
 		syncFailures: prometheus.NewCounter(prometheus.CounterOpts(f("sync_failures_total", "Syncs that failed and will be retried."))),
 		pushRetries:  prometheus.NewCounter(prometheus.CounterOpts(f("push_retries_total", "Git pushes retried because the branch moved."))),
 		watchEvents:  prometheus.NewCounterVec(prometheus.CounterOpts(f("watch_events_total", "Events from the remote informers.")), []string{"resource", "event"}),
-		watchErrors:  prometheus.NewCounterVec(prometheus.CounterOpts(f("watch_errors_total", "Failed lists or watches of the remote; the cache keeps its last state.")), []string{"resource"}),
+		watchErrors:  prometheus.NewCounterVec(prometheus.CounterOpts(f("watch_errors_total", "Requests to a cluster that failed (connection failures included) and lists or watches that failed; the cache keeps its last state.")), []string{"cluster", "resource"}),
 		remoteUp:     prometheus.NewGaugeVec(prometheus.GaugeOpts(f("remote_up", "1 when the last request to the cluster's API got an answer, 0 when it failed.")), []string{"cluster"}),
+		heldRemovals: prometheus.NewGaugeVec(prometheus.GaugeOpts(f("held_removals", "Mirrors of the cluster that the last render would remove but --max-removals holds; see GET /removals.")), []string{"cluster"}),
+		removals: prometheus.NewCounterVec(prometheus.CounterOpts(f("removal_decisions_total", "Decisions of the removal guard on renders that remove mirrors of a cluster, by verdict: allowed, approved or held.")),
+			[]string{"cluster", "verdict"}),
+		behind: prometheus.NewCounterVec(prometheus.CounterOpts(f("renders_behind_total", "Renders not written because this replica's state of the cluster is older than the stored one.")), []string{"cluster"}),
 	}
 	m.reg.MustRegister(m.renderSeconds, m.syncSeconds, m.lastSuccess, m.objects, m.skipped, m.commits, m.syncFailures,
-		m.pushRetries, m.watchEvents, m.watchErrors, m.remoteUp,
+		m.pushRetries, m.watchEvents, m.watchErrors, m.remoteUp, m.heldRemovals, m.removals, m.behind,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
-// observer turns what mirror.Run reports into metrics and health.
+var _ mirror.Observer = (*observer)(nil)
+
+// observer turns what mirror.Run reports into metrics and health. It
+// implements every method itself, so that a new one cannot go unnoticed.
 type observer struct {
-	mirror.NopObserver
 	m *metrics
 	h *health
 }
@@ -81,8 +83,25 @@ func (o *observer) WatchEvent(_, resource, event string) {
 	o.m.watchEvents.WithLabelValues(resource, event).Inc()
 }
 
-func (o *observer) WatchError(_, resource string, _ error) {
-	o.m.watchErrors.WithLabelValues(resource).Inc()
+func (o *observer) WatchError(cluster, resource string, _ error) {
+	o.m.watchErrors.WithLabelValues(cluster, resource).Inc()
+}
+
+func (o *observer) Removals(decisions []mirror.Removal) {
+	o.m.heldRemovals.Reset()
+	for _, d := range decisions {
+		o.m.removals.WithLabelValues(d.Cluster, d.Verdict).Inc()
+		if d.Verdict == mirror.HeldBack {
+			o.m.heldRemovals.WithLabelValues(d.Cluster).Set(float64(len(d.Files)))
+		}
+	}
+}
+
+func (o *observer) Behind(clusters []string) {
+	for _, c := range clusters {
+		name, _, _ := strings.Cut(c, " ")
+		o.m.behind.WithLabelValues(name).Inc()
+	}
 }
 
 func (o *observer) CachesSynced() { o.h.setSynced() }
@@ -112,79 +131,4 @@ func (o *observer) Synced(r gitsync.Result, err error, took time.Duration) {
 	if r.Changed {
 		o.m.commits.Inc()
 	}
-}
-
-// health answers /readyz: ready once the caches synced and the last sync
-// succeeded, not longer ago than maxAge.
-type health struct {
-	maxAge time.Duration
-
-	mu          sync.Mutex
-	synced      bool
-	lastOK      bool
-	lastSuccess time.Time
-}
-
-func (h *health) setSynced() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.synced = true
-}
-
-func (h *health) record(ok bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.lastOK = ok
-	if ok {
-		h.lastSuccess = time.Now()
-	}
-}
-
-func (h *health) ready() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	switch {
-	case !h.synced:
-		return errors.New("remote caches not synced yet")
-	case h.lastSuccess.IsZero():
-		return errors.New("no successful sync yet")
-	case !h.lastOK:
-		return errors.New("last sync failed")
-	case h.maxAge > 0 && time.Since(h.lastSuccess) > h.maxAge:
-		return fmt.Errorf("no successful sync for %s", time.Since(h.lastSuccess).Round(time.Second))
-	}
-	return nil
-}
-
-// serve starts the health and metrics server on addr and stops it when ctx
-// ends. Listening happens before it returns, so a busy port is an error.
-func serve(ctx context.Context, addr string, m *metrics, h *health, logger *slog.Logger, wg *sync.WaitGroup) error {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if err := h.ready(); err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg}))
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	logger.Info("serving health and metrics", "address", l.Addr().String())
-	wg.Go(func() {
-		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("health and metrics server stopped", "err", err)
-		}
-	})
-	wg.Go(func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	})
-	return nil
 }

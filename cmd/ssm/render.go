@@ -28,6 +28,8 @@ func renderCommand() *cli.Command {
 			Usage: "directory ssm owns (one <mirror>.yaml per Service plus kustomization.yaml; files it did not render are removed), or - for a YAML stream on stdout"},
 		&cli.BoolFlag{Name: "check", Category: catOutput, EnvVars: env("check"),
 			Usage: "write nothing; print how --output differs from the remote state and exit 1 if it does"},
+		&cli.BoolFlag{Name: "allow-empty", Category: catRemote, EnvVars: env("allow-empty"),
+			Usage: "render a snapshot that holds no Service at all (else an error: an empty or wrong file would remove every mirror)"},
 	)
 	return &cli.Command{
 		Name:  "render",
@@ -61,6 +63,9 @@ func renderAction(c *cli.Context) error {
 		sink = streamSink{w: c.App.Writer}
 	}
 	rep, err := mirror.RunOnce(c.Context, cfg, sink, mirror.Options{Logger: logger, Stdin: c.App.Reader})
+	if held, ok := errors.AsType[*mirror.HeldError](err); ok {
+		return &exitErr{code: exitHeld, err: held}
+	}
 	if err != nil {
 		return err
 	}
@@ -131,7 +136,8 @@ func (s streamSink) Sync(_ context.Context, plan mirror.Plan) (gitsync.Result, e
 
 type nothingStored struct{}
 
-func (nothingStored) Files() (gitsync.Files, error) { return gitsync.Files{}, nil }
+func (nothingStored) Files() gitsync.Files { return gitsync.Files{} }
+func (nothingStored) Message() string      { return "" }
 
 // checkSink writes nothing: it prints how the directory differs from the
 // render, as a diff, and reports the differences as its result.

@@ -3,11 +3,15 @@ package main
 import (
 	"bytes"
 	"encoding/pem"
+	"maps"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"sigs.k8s.io/yaml"
 )
 
 const example = "../../examples/snapshot/remote.yaml"
@@ -126,7 +130,7 @@ func TestRenderAndCheck(t *testing.T) {
 func TestRenderStdoutAndEnv(t *testing.T) {
 	t.Setenv("SSM_SVC_PREFIX", "fromenv")
 	t.Setenv("SSM_MIRROR_NS", "ns-from-env")
-	code, stdout, stderr := ssm(t, "", "render", "--from-file", "-", "--label-selector", "mirror=true", "--mirror-ns", "flag-wins")
+	code, stdout, stderr := ssm(t, "", "render", "--from-file", "-", "--label-selector", "mirror=true", "--mirror-ns", "flag-wins", "--allow-empty")
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
@@ -196,4 +200,110 @@ func TestRenderNodePortMode(t *testing.T) {
 	if code != exitOK || strings.Contains(stdout, "name: baz") {
 		t.Errorf("--manual-endpoints=false: exit %d, manual Service rendered: %v", code, strings.Contains(stdout, "name: baz"))
 	}
+}
+
+// TestRenderGuard: an input that would remove a cluster's mirrors, all or
+// most of them, writes nothing and says what it would remove; routine
+// deletions and an explicit limit go through.
+func TestRenderGuard(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "mirrors")
+	if code, _, stderr := ssm(t, "", exampleArgs("-o", dir)...); code != exitOK {
+		t.Fatalf("render: exit %d\n%s", code, stderr)
+	}
+	before := readTree(t, dir)
+	if len(before) != 6 {
+		t.Fatalf("%d files rendered, want 5 mirrors and a kustomization", len(before))
+	}
+	configMaps := writeFile(t, "other.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: x}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: x}\n")
+	base := []string{"render", "--label-selector", "mirror=true", "--svc-prefix", "remote", "--mirror-ns", "mirrors", "-o", dir}
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{name: "no Service at all", args: []string{"--from-file", configMaps}, code: exitError, want: []string{"other.yaml", "holds no Service at all", "--allow-empty"}},
+		{name: "nothing on stdin", args: []string{"--from-file", "-"}, code: exitError, want: []string{"the snapshot on stdin", "holds no Service at all"}},
+		{name: "allowed empty, every mirror gone", args: []string{"--from-file", configMaps, "--allow-empty"}, code: exitHeld,
+			want: []string{"removals held, nothing written", "would remove 5 of its 5 mirrors (at most 2 at once)", "remote-shop-73736d-cart.yaml"}},
+		{name: "a selector matching nothing", args: []string{"--from-file", example, "--label-selector", "mirror=nope"}, code: exitHeld,
+			want: []string{"would remove 5 of its 5 mirrors"}},
+		{name: "three of five", args: []string{"--from-file", without(t, "cart", "pg", "dns")}, code: exitHeld, want: []string{"would remove 3 of its 5"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := ssm(t, "", append(base, tt.args...)...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d\n%s", code, tt.code, stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+			if got := readTree(t, dir); !maps.EqualFunc(got, before, bytes.Equal) {
+				t.Errorf("the directory changed on exit %d", code)
+			}
+		})
+	}
+	for _, step := range []struct {
+		args  []string
+		files int
+	}{
+		{args: []string{"--from-file", without(t, "cart")}, files: 5},                                     // one of five: routine
+		{args: []string{"--from-file", without(t, "cart", "pg", "dns"), "--max-removals", "2"}, files: 3}, // two of four: a count
+		{args: []string{"--from-file", configMaps, "--allow-empty", "--max-removals", "100%"}, files: 1},  // the guard off
+	} {
+		if code, _, stderr := ssm(t, "", append(base, step.args...)...); code != exitOK || len(readTree(t, dir)) != step.files {
+			t.Errorf("%v: exit %d, %d files, want %d\n%s", step.args, code, len(readTree(t, dir)), step.files, stderr)
+		}
+	}
+}
+
+// without writes the example snapshot without the named Services.
+func without(t *testing.T, names ...string) string {
+	t.Helper()
+	var list struct {
+		APIVersion string           `json:"apiVersion"`
+		Kind       string           `json:"kind"`
+		Items      []map[string]any `json:"items"`
+	}
+	if err := yaml.Unmarshal([]byte(readFileString(t, example)), &list); err != nil {
+		t.Fatal(err)
+	}
+	list.Items = slices.DeleteFunc(list.Items, func(o map[string]any) bool {
+		name, _ := o["metadata"].(map[string]any)["name"].(string)
+		return slices.Contains(names, name)
+	})
+	b, err := yaml.Marshal(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return writeFile(t, "without.yaml", string(b))
+}
+
+func readTree(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[e.Name()] = b
+	}
+	return out
+}
+
+func readFileString(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -84,7 +84,7 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	m, h := newMetrics(), &health{}
+	m, h, approvals := newMetrics(), &health{}, mirror.NewApprovals()
 	if r := c.Duration("resync-period"); r > 0 {
 		h.maxAge = 2*r + t.MaxDelay
 	}
@@ -92,11 +92,11 @@ func runAction(c *cli.Context) error {
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
-	if err := serve(ctx, c.String("listen-address"), m, h, logger, &wg); err != nil {
+	if err := serve(ctx, c.String("listen-address"), m, h, approvals, logger, &wg); err != nil {
 		return err
 	}
 	return mirror.Run(ctx, cfg, sink, mirror.Options{Logger: logger.With("sink", where), Observer: &observer{m: m, h: h},
-		Timing: t, Resync: c.Duration("resync-period")})
+		Timing: t, Resync: c.Duration("resync-period"), Approvals: approvals})
 }
 
 // sinkFrom is the directory or git branch the flags name, described for logs.

@@ -1,0 +1,192 @@
+package mirror
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/ssm-dev/ssm/config"
+	"github.com/ssm-dev/ssm/generate"
+	"github.com/ssm-dev/ssm/gitsync"
+)
+
+// Verdicts of the removal guard.
+const (
+	Allowed  = "allowed"  // within --max-removals
+	Approved = "approved" // over it, and an operator approved this very set
+	HeldBack = "held"     // over it: the mirrors stay as stored
+)
+
+// Removal is what one render would remove of one cluster's stored mirrors,
+// and what the guard decided.
+type Removal struct {
+	Cluster string   // the cluster, or "global" for global Services
+	Files   []string // the mirror files it would remove, sorted
+	Stored  int      // the cluster's mirror files stored
+	Allowed int      // how many --max-removals lets go at once
+	Digest  string   // names this set of files, for an approval
+	Verdict string
+}
+
+// HeldError is a render RunOnce did not write because it would remove
+// more mirrors of a cluster than allowed.
+type HeldError struct{ Held []Removal }
+
+func (e *HeldError) Error() string {
+	var parts []string
+	for _, h := range e.Held {
+		parts = append(parts, fmt.Sprintf("%s would remove %d of its %d mirrors (at most %d at once): %s",
+			clusterLabel(h.Cluster), len(h.Files), h.Stored, h.Allowed, strings.Join(h.Files, ", ")))
+	}
+	return "removals held, nothing written (--max-removals lets more through): " + strings.Join(parts, "; ")
+}
+
+func clusterLabel(c string) string {
+	if c == "" {
+		return "the remote"
+	}
+	return "cluster " + c
+}
+
+// guardInput is what the guard decides on.
+type guardInput struct {
+	stored, files gitsync.Files
+	tree          bool
+	names         func(group string) string // cluster of a MirrorOf group
+	limit         config.RemovalLimit
+	approved      func(Removal) bool
+}
+
+// guard decides, per cluster, whether a render may remove the stored
+// mirrors it no longer holds: up to the limit, or beyond it when approved.
+// The removals it holds are put back as stored. It returns the files to
+// write (files itself when it holds nothing) and every decision.
+func guard(in guardInput) (gitsync.Files, []Removal) {
+	stored, removed := map[string]int{}, map[string][]string{}
+	for p := range in.stored {
+		g, ok := generate.MirrorOf(p, in.tree)
+		if !ok {
+			continue
+		}
+		stored[g]++
+		if _, kept := in.files[p]; !kept {
+			removed[g] = append(removed[g], p)
+		}
+	}
+	out, held := in.files, false
+	var decisions []Removal
+	for _, g := range slices.Sorted(maps.Keys(removed)) {
+		files := removed[g]
+		slices.Sort(files)
+		r := Removal{Cluster: in.names(g), Files: files, Stored: stored[g], Allowed: in.limit.Allowed(stored[g]), Digest: digest(files)}
+		switch {
+		case len(files) <= r.Allowed:
+			r.Verdict = Allowed
+		case in.approved(r):
+			r.Verdict = Approved
+		default:
+			r.Verdict = HeldBack
+			if !held {
+				out, held = maps.Clone(in.files), true
+			}
+			for _, p := range files {
+				out[p] = in.stored[p]
+			}
+		}
+		decisions = append(decisions, r)
+	}
+	if held {
+		generate.Kustomize(out)
+	}
+	return out, decisions
+}
+
+// digest names a set of files in a few characters.
+func digest(files []string) string {
+	h := sha256.Sum256([]byte(strings.Join(files, "\n")))
+	return hex.EncodeToString(h[:6])
+}
+
+// Approvals keeps the removals Run holds, for operators to see, and the
+// ones they approved. An approval names the exact set held (its digest):
+// if the set changes, the new one is held until approved in turn. It is
+// spent once the removal is written.
+type Approvals struct {
+	mu       sync.Mutex
+	held     []Removal
+	approved map[string]string // cluster → digest
+	kick     func()            // schedules a render (Run)
+}
+
+// NewApprovals returns an empty Approvals.
+func NewApprovals() *Approvals { return &Approvals{approved: map[string]string{}} }
+
+// Held lists the removals held now, by cluster.
+func (a *Approvals) Held() []Removal {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.held)
+}
+
+// Approve lets the next render remove what is held of cluster, provided
+// that is still the set named by digest.
+func (a *Approvals) Approve(cluster, digest string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, h := range a.held {
+		if h.Cluster != cluster {
+			continue
+		}
+		if h.Digest != digest {
+			return fmt.Errorf("%s holds removals %s, not %s: look again", clusterLabel(cluster), h.Digest, digest)
+		}
+		a.approved[cluster] = digest
+		if a.kick != nil {
+			a.kick()
+		}
+		return nil
+	}
+	return fmt.Errorf("%s holds no removals", clusterLabel(cluster))
+}
+
+// onApprove makes an approval schedule a render.
+func (a *Approvals) onApprove(kick func()) {
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.kick = kick
+}
+
+func (a *Approvals) isApproved(r Removal) bool {
+	if a == nil {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.approved[r.Cluster] == r.Digest
+}
+
+// record notes what a render held; once its write succeeded, the
+// approvals it used are spent.
+func (a *Approvals) record(decisions []Removal, written bool) {
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.held = a.held[:0]
+	for _, d := range decisions {
+		switch {
+		case d.Verdict == HeldBack:
+			a.held = append(a.held, d)
+		case d.Verdict == Approved && written:
+			delete(a.approved, d.Cluster)
+		}
+	}
+}
