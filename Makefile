@@ -7,7 +7,7 @@ BIN     := bin/ssm
 # kube-apiserver and etcd for the end-to-end tests, built from the Go module proxy.
 TESTBIN := $(CURDIR)/.cache/bin
 
-.PHONY: build test unit e2e-bins gator coredns-bin bench example fmt-check vet clean
+.PHONY: build test unit e2e-bins gator coredns-bin bench fuzz soak example fmt-check vet clean
 
 # The Dockerfile runs exactly this build.
 build:
@@ -43,6 +43,24 @@ unit:
 # Benchmarks report ratios against a baseline measured in the same run.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m ./...
+
+# Native Go fuzzing, each target for FUZZTIME (CI: a few seconds each).
+# Each new input is minimised for at most 100 runs: the default (60 s each)
+# stalls the workers on large snapshots.
+FUZZTIME  ?= 10m
+FUZZFLAGS ?= -fuzzminimizetime 100x
+fuzz:
+	$(GO) test ./generate -run '^$$' -fuzz '^FuzzEmitter$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
+	$(GO) test ./mirror -run '^$$' -fuzz '^FuzzSnapshotRender$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
+	$(GO) test ./config -run '^$$' -fuzz '^FuzzConfig$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
+	$(GO) test ./gitsync -run '^$$' -fuzz '^FuzzPathValidate$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
+	$(GO) test ./gitsync -run '^$$' -fuzz '^FuzzBranchValidate$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
+
+# The replica and crash tests for longer than make test runs them.
+SOAK ?= 5m
+soak: build e2e-bins
+	SSM_SOAK=$(SOAK) SSM_TESTBIN=$(TESTBIN) SSM_E2E_REQUIRED=1 SSM_BIN=$(CURDIR)/$(BIN) \
+		$(GO) test -count=1 -timeout 90m -v -run 'TestReplicas|TestCrash' ./e2e
 
 # Render the bundled example snapshot, as README's first command does.
 example:
