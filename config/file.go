@@ -89,6 +89,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	switch x := v.(type) {
+	case nil: // a key with no value: unset
 	case float64:
 		d.Duration = time.Duration(x)
 	case string:
@@ -148,7 +149,7 @@ func Parse(raw []byte) (*File, error) {
 func decode(raw []byte) (*File, error) {
 	j, err := yaml.YAMLToJSON(raw)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("yaml: %w", err)
 	}
 	var generic any
 	dec := json.NewDecoder(bytes.NewReader(j))
@@ -171,7 +172,12 @@ var durationType = reflect.TypeFor[Duration]()
 // checkShape walks a decoded document against the Go type it must fill and
 // names, by path, every unknown key and every value of the wrong type.
 func checkShape(path string, v any, t reflect.Type) []string {
-	at := func(msg string) []string { return []string{strings.TrimPrefix(path, ".") + ": " + msg} }
+	at := func(msg string) []string {
+		if path == "" {
+			return []string{"the file: " + msg + " with the keys global, localCluster and remoteClusters"}
+		}
+		return []string{strings.TrimPrefix(path, ".") + ": " + msg}
+	}
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -189,7 +195,11 @@ func checkShape(path string, v any, t reflect.Type) []string {
 		for _, k := range slices.Sorted(maps.Keys(m)) {
 			f, ok := fieldByTag(t, k)
 			if !ok {
-				out = append(out, strings.TrimPrefix(path+"."+k, ".")+": unknown key")
+				name := k
+				if name == "" {
+					name = `""`
+				}
+				out = append(out, strings.TrimPrefix(path+"."+name, ".")+": unknown key")
 				continue
 			}
 			out = append(out, checkShape(path+"."+k, m[k], f.Type)...)
@@ -233,7 +243,8 @@ func checkDuration(v any, at func(string) []string) []string {
 
 func fieldByTag(t reflect.Type, key string) (reflect.StructField, bool) {
 	for i := range t.NumField() {
-		if f := t.Field(i); strings.Split(f.Tag.Get("json"), ",")[0] == key {
+		f := t.Field(i)
+		if name := strings.Split(f.Tag.Get("json"), ",")[0]; f.IsExported() && name != "" && name == key {
 			return f, true
 		}
 	}

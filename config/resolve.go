@@ -57,6 +57,9 @@ func flat(ov Overrides) (Config, error) {
 		}
 	}
 	timeout := or(ov.Timeout, DefaultTimeout)
+	if timeout < 0 {
+		return Config{}, fmt.Errorf("--timeout %s: must not be negative", timeout)
+	}
 	remote := Cluster{
 		Conn: source.Connection{KubeConfig: or(ov.KubeConfig, ""), Context: or(ov.Context, ""), APIURL: or(ov.APIURL, ""),
 			CAURL: or(ov.CAURL, ""), TokenPath: or(ov.TokenPath, ""), Token: ov.Token, UserAgent: ov.UserAgent, Timeout: timeout},

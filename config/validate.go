@@ -31,7 +31,7 @@ func (f *File) finish() error {
 	if len(f.LocalCluster.Zones) == 0 {
 		f.LocalCluster.Zones = []string{"local"}
 	}
-	f.LocalCluster.Name = cmp.Or(f.LocalCluster.Name, "local")
+	f.LocalCluster.Name = cmp.Or(f.LocalCluster.Name, defaultLocalName)
 	return nil
 }
 
@@ -42,7 +42,8 @@ func (f *File) validate() []string {
 		out = append(out, bad("global.mirrorNamespace", ns, validation.IsDNS1123Label(ns))...)
 	}
 	for _, s := range []struct{ path, sel string }{{"global.mirrorSvcLabelSelector", f.Global.MirrorSvcLabelSelector},
-		{"global.labelSelector", f.Global.LabelSelector}, {"global.globalSvcLabelSelector", f.Global.GlobalSvcLabelSelector}} {
+		{"global.labelSelector", f.Global.LabelSelector}, {"global.globalSvcLabelSelector", f.Global.GlobalSvcLabelSelector},
+		{"global.globalSvcRoutingStrategyLabel", f.Global.GlobalSvcRoutingStrategyLabel}} {
 		if _, err := labels.Parse(s.sel); err != nil {
 			out = append(out, fmt.Sprintf("%s: %v", s.path, err))
 		}
@@ -53,10 +54,12 @@ func (f *File) validate() []string {
 	// Names are directories and object-name parts: compared as slugs, so
 	// "a_b", "A-B" and "a-b" are one name.
 	names, prefixes, nodePort := map[string]string{}, map[string]int{}, -1
-	if l := f.LocalCluster.Name; l != "" {
-		if !generate.ClusterName.MatchString(l) {
-			out = append(out, fmt.Sprintf("localCluster.name: %q: %s", l, nameRule))
-		}
+	switch l := f.LocalCluster.Name; {
+	case l == "":
+		names[generate.ClusterSlug(defaultLocalName)] = fmt.Sprintf("localCluster.name (%q when unset)", defaultLocalName)
+	case !generate.ClusterName.MatchString(l):
+		out = append(out, fmt.Sprintf("localCluster.name: %q: %s", l, nameRule))
+	default:
 		names[generate.ClusterSlug(l)] = "localCluster.name"
 	}
 	for i, r := range f.RemoteClusters {
@@ -87,6 +90,9 @@ func bad(path, value string, errs []string) []string {
 	}
 	return []string{fmt.Sprintf("%s: %q: %s", path, value, strings.Join(errs, "; "))}
 }
+
+// defaultLocalName names the local cluster when the file does not.
+const defaultLocalName = "local"
 
 const nameRule = "want 1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
 
@@ -125,6 +131,14 @@ func (r RemoteCluster) validateReads(p string) []string {
 	}
 	if a := r.EndpointsAPI; a != "" && !slices.Contains(generate.EndpointsAPIs, generate.EndpointsAPI(a)) {
 		out = append(out, fmt.Sprintf("%s.endpointsAPI: %q: want one of %v", p, a, generate.EndpointsAPIs))
+	}
+	for _, d := range []struct {
+		key string
+		v   Duration
+	}{{"resyncPeriod", r.ResyncPeriod}, {"timeout", r.Timeout}} {
+		if d.v.Duration < 0 {
+			out = append(out, fmt.Sprintf("%s.%s: %s: must not be negative", p, d.key, d.v.Duration))
+		}
 	}
 	if r.FromFile != "" && (r.KubeConfigPath != "" || r.RemoteAPIURL != "") {
 		out = append(out, p+".fromFile: reads a snapshot instead of the cluster: drop kubeConfigPath and remoteAPIURL")

@@ -110,6 +110,10 @@ const (
 	// Global Services.
 	ReasonHeadless     = "HeadlessMismatch" // the cluster's Service disagrees with the others on being headless
 	ReasonPortConflict = "PortConflict"     // a port whose name or number another cluster uses otherwise
+	// ReasonUnrenderable is a Service holding a value no manifest can hold
+	// (a control character in a port name, say): only a snapshot file
+	// carries one, as the API server refuses them.
+	ReasonUnrenderable = "Unrenderable"
 )
 
 // Skipped is a Service that was not rendered, or, in Result.Warnings,
@@ -146,7 +150,7 @@ type Result struct {
 func (r Result) Invalid() []Skipped {
 	var out []Skipped
 	for _, s := range r.Skipped {
-		if s.Reason == ReasonInvalidName || s.Reason == ReasonNameCollision {
+		if s.Reason == ReasonInvalidName || s.Reason == ReasonNameCollision || s.Reason == ReasonUnrenderable {
 			out = append(out, s)
 		}
 	}
@@ -206,8 +210,11 @@ func Manifests(state State, opts Options) (Result, error) {
 	for _, m := range mirrors {
 		var err error
 		buf, err = m.render(buf[:0], opts, res.Objects)
-		if err != nil {
-			return Result{}, fmt.Errorf("render %s: %w", m.remote, err)
+		if err != nil { // a value no manifest can hold, from a snapshot file
+			s := Skipped{Service: m.remote, Mirror: m.name, Reason: ReasonUnrenderable, Message: err.Error()}
+			i, _ := slices.BinarySearchFunc(res.Skipped, s, func(a, b Skipped) int { return strings.Compare(a.Service, b.Service) })
+			res.Skipped = slices.Insert(res.Skipped, i, s)
+			continue
 		}
 		res.Files[m.file] = slices.Clone(buf)
 		res.Mirrors = append(res.Mirrors, Mirror{Service: m.remote, Name: m.name, File: m.file})

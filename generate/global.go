@@ -95,10 +95,18 @@ func globalServices(clusters []Cluster, g GlobalOptions) (Result, error) {
 			continue
 		}
 		res.Warnings = append(res.Warnings, gs.plan(routing)...)
+		// Into a scratch result: a global Service that cannot be rendered
+		// leaves nothing half written.
+		one := Result{Files: map[string][]byte{}, Objects: map[string]int{}}
 		var err error
-		if buf, err = gs.render(buf, g, &res); err != nil {
-			return Result{}, fmt.Errorf("render %s: %w", name, err)
+		if buf, err = gs.render(buf, g, &one); err != nil {
+			for _, m := range gs.members {
+				res.Skipped = append(res.Skipped, Skipped{Cluster: m.cluster, Service: key(m.svc.Namespace, m.svc.Name), Mirror: name,
+					Reason: ReasonUnrenderable, Message: err.Error()})
+			}
+			continue
 		}
+		res.add("", one)
 	}
 	return res, nil
 }

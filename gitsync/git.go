@@ -112,6 +112,10 @@ func (o RepoOptions) withDefaults() (RepoOptions, []string, error) {
 	if o.Branch == "" {
 		o.Branch = "main"
 	}
+	// git's strbuf_check_branch_ref refuses these, which go-git accepts.
+	if o.Branch == "HEAD" || strings.HasPrefix(o.Branch, "-") {
+		return o, nil, fmt.Errorf("invalid git branch %q: git takes no branch named HEAD or starting with '-'", o.Branch)
+	}
 	if err := plumbing.NewBranchReferenceName(o.Branch).Validate(); err != nil {
 		return o, nil, fmt.Errorf("invalid git branch %q: %w", o.Branch, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Files is a rendered file set: slash-separated paths relative to the owned
@@ -178,7 +179,14 @@ func isNTFSDotGit(name string) bool {
 func isHFSDotGit(name string) bool {
 	const want = ".git"
 	n := 0
-	for _, r := range name {
+	for i, r := range name {
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(name[i:]); size == 1 {
+				// git's next_hfs_char reads malformed UTF-8 as the end of
+				// the name: ".git\xff" is .git to it.
+				return n == len(want)
+			}
+		}
 		switch {
 		case r >= 0x200c && r <= 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x206a && r <= 0x206f, r == 0xfeff:
 			continue
