@@ -5,6 +5,8 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -81,8 +83,15 @@ func TestRunNeverBackwards(t *testing.T) {
 	if _, err := mirror.RunOnce(t.Context(), cfg, mirror.DirSink{Dir: newer}, mirror.Options{Connect: clients(map[string]kubernetes.Interface{"east": seen, "west": west})}); err != nil {
 		t.Fatal(err)
 	}
+	// The other replica saw east's endpoints at the version the change made:
+	// newer than this replica's, not newer than east itself.
 	revs := readDir(t, dir)[mirror.RevisionsFile]
-	ahead := strings.Replace(revs, "east endpoints=", "east endpoints=1", 1) // newer than this replica, not than east
+	m := regexp.MustCompile(`east endpoints=(\d+)`).FindStringSubmatch(revs)
+	if m == nil {
+		t.Fatalf("no revision of east's endpoints in %q", revs)
+	}
+	seenRV, _ := strconv.Atoi(m[1])
+	ahead := strings.Replace(revs, m[0], fmt.Sprintf("east endpoints=%d", seenRV+1), 1)
 	writeAll(t, dir, readDir(t, newer), map[string]string{mirror.RevisionsFile: ahead})
 	eastFile := readDir(t, dir)["east/east-shop-73736d-web.yaml"]
 	if !strings.Contains(eastFile, "10.9.9.9") {
