@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -123,8 +124,9 @@ func TestCrashGit(t *testing.T) {
 	const gitPath = "clusters/local/crash"
 	want := []string{"c-crashshop-73736d-a.yaml", "c-crashshop-73736d-b.yaml", "kustomization.yaml"}
 	tried := 0
-	for _, sc := range []string{"fsync", "linkat", "renameat", "flock", "unlinkat", "mkdirat"} {
+	for _, sc := range []string{"fsync", "linkat", "renameat", "flock"} {
 		for _, start := range []string{"first", "later"} {
+			began, kills := time.Now(), 0
 			for n := 1; n <= 40; n++ {
 				bare := bareRepo(t)
 				args := func(ns string) []string {
@@ -140,7 +142,7 @@ func TestCrashGit(t *testing.T) {
 				if !killed {
 					break
 				}
-				tried++
+				tried, kills = tried+1, kills+1
 				r := startRun(t, fmt.Sprintf("restart-%s-%d", sc, n), args("crash-mirrors")[1:]...)
 				eventually(t, 30*time.Second, fmt.Sprintf("%s #%d (%s): the restart's commit", sc, n, start), func() bool {
 					got := lsPath(t, bare, gitPath)
@@ -149,43 +151,49 @@ func TestCrashGit(t *testing.T) {
 				r.terminate()
 				checkRepoClean(t, bare)
 			}
+			t.Logf("%s, %s commit: %d kill points in %s", sc, start, kills, time.Since(began).Round(time.Second))
 		}
 	}
 	t.Logf("killed run at %d exact syscalls of its git writes; every restart converged", tried)
 }
 
 // runUntilCommitOrKill runs ssm under strace until it is killed or has
-// committed the wanted files (then it stops it: not killed).
+// committed the wanted files; then it stops it (not killed).
 func runUntilCommitOrKill(t *testing.T, straceBin, sc string, n int, bare, gitPath string, want, args []string) bool {
 	t.Helper()
-	cmd := exec.Command(straceBin, append([]string{"-f", "-qq", "-o", "/dev/null", "-e", "trace=" + sc,
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, straceBin, append([]string{"-f", "-qq", "-o", "/dev/null", "-e", "trace=" + sc,
 		"-e", fmt.Sprintf("inject=%s:signal=KILL:when=%d", sc, n), ssmBin}, append(args, "--listen-address", "127.0.0.1:0")...)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// strace and the ssm it traces share a process group, killed whole: a
+	// tracee outlives a killed strace otherwise.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	deadline := time.After(30 * time.Second)
+	committed := func() bool {
+		if strings.Join(lsPath(t, bare, gitPath), " ") != strings.Join(want, " ") {
+			return false
+		}
+		out, err := exec.Command("git", "-C", bare, "show", "main:"+gitPath+"/"+want[0]).Output()
+		return err == nil && strings.Contains(string(out), "namespace: crash-mirrors")
+	}
 	for {
 		select {
 		case <-done:
-			return true
-		case <-deadline:
-			_ = cmd.Process.Kill()
-			<-done
-			t.Fatalf("%s #%d: ssm neither died nor committed", sc, n)
+			return !committed() || ctx.Err() != nil
 		case <-time.After(50 * time.Millisecond):
 		}
-		if strings.Join(lsPath(t, bare, gitPath), " ") == strings.Join(want, " ") &&
-			strings.Contains(git(t, bare, "show", "main:"+gitPath+"/"+want[0]), "namespace: crash-mirrors") {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			if err := <-done; err != nil {
-				var ee *exec.ExitError
-				if errors.As(err, &ee) && ee.ExitCode() == 137 {
-					return true // killed on its way out
-				}
-			}
+		if ctx.Err() != nil {
+			<-done
+			t.Fatalf("%s #%d: ssm neither died nor committed within a minute", sc, n)
+		}
+		if committed() {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
 			return false
 		}
 	}
@@ -205,4 +213,84 @@ func checkRepoClean(t *testing.T, bare string) {
 	gittest.HumanPush(t, bare, func(work string) {
 		gittest.WriteFiles(t, work, map[string]string{fmt.Sprintf("apps/after-%d.yaml", rand.IntN(1e9)): "kind: ConfigMap\n"})
 	}, "a person pushes after the crash")
+}
+
+// TestCrashRandom kills `ssm run` with SIGKILL at random moments while
+// the remote churns, for both sinks, and starts it again at once; after
+// the churn, the last start converges to the remote: a clean repository
+// (or directory) equal to a render, nothing left behind.
+func TestCrashRandom(t *testing.T) {
+	requireEnv(t)
+	ctx := t.Context()
+	const ns, n = "crashrand", 6
+	sel := map[string]string{"mirror.e2e/crashrand": "true"}
+	svc := func(i, v int) service {
+		return service{ns: ns, name: fmt.Sprintf("s-%d", i), labels: sel, spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{tcp("http", 80)}},
+			subsets: []corev1.EndpointSubset{{Addresses: []corev1.EndpointAddress{addr(versionIP(v))}, Ports: []corev1.EndpointPort{{Name: "http", Port: 8080}}}}}
+	}
+	for i := range n {
+		svc(i, 0).apply(ctx, t, remote.Client)
+	}
+	common := []string{"--target-kube-config", remote.KubeConfig, "--label-selector", "mirror.e2e/crashrand=true", "--svc-prefix", "cr",
+		"--mirror-ns", "crashrand", "--debounce", "50ms", "--max-delay", "300ms"}
+	kills := churnFor(t, 0)/time.Minute*10 + 10
+	for _, sink := range []string{"git", "dir"} {
+		t.Run(sink, func(t *testing.T) {
+			bare, dir := bareRepo(t), filepath.Join(t.TempDir(), "out")
+			args := append(common, "--git-url", bare, "--git-path", "clusters/local/cr")
+			if sink == "dir" {
+				args = append(common, "--output", dir)
+			}
+			versions := make([]int, n)
+			for k := range int(kills) {
+				p := startRun(t, fmt.Sprintf("%s-%d", sink, k), args...)
+				end := time.Now().Add(time.Duration(100+rand.IntN(1400)) * time.Millisecond)
+				for time.Now().Before(end) {
+					i := rand.IntN(n)
+					versions[i]++
+					setEndpoints(t, ns, fmt.Sprintf("s-%d", i), versionIP(versions[i]))
+					time.Sleep(30 * time.Millisecond)
+				}
+				_ = p.cmd.Process.Kill()
+				<-p.done
+			}
+			last := startRun(t, sink+"-last", args...)
+			want := filepath.Join(t.TempDir(), "want")
+			r := ssm(t, nil, append([]string{"render", "-o", want}, common[:len(common)-4]...)...)
+			if r.code != 0 {
+				t.Fatalf("render: %d %s", r.code, r.stderr)
+			}
+			got := dir
+			eventually(t, 30*time.Second, "convergence after the kills", func() bool {
+				if sink == "git" {
+					got = filepath.Join(checkout(t, bare), "clusters/local/cr")
+				}
+				return reflectEqual(readTree(t, want), readTree(t, got))
+			})
+			last.terminate()
+			if sink == "git" {
+				checkRepoClean(t, bare)
+			} else {
+				_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+					if err == nil && strings.Contains(d.Name(), ".tmp-") {
+						t.Errorf("left behind: %s", p)
+					}
+					return nil
+				})
+			}
+			t.Logf("%s: %d SIGKILLs at random moments during churn; converged", sink, kills)
+		})
+	}
+}
+
+func reflectEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
 }
