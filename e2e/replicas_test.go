@@ -70,6 +70,7 @@ func replicaChurn(t *testing.T, transport string, churn time.Duration) {
 	root := t.TempDir()
 	bare := gittest.NewServedBare(t, root, "rep.git")
 	git(t, bare, "config", "core.logAllRefUpdates", "always")
+	pushForeign(t, bare, map[string]string{"README.md": "# cluster config\n"}, "seed")
 	url, extra := bare, []string(nil)
 	if transport == "http" {
 		srv := gittest.StartHTTP(t, root, "ssm", "s3cret")
@@ -113,8 +114,10 @@ func replicaChurn(t *testing.T, transport string, churn time.Duration) {
 		want[fmt.Sprintf("%s/r-%s-73736d-svc-%d.yaml", gitPath, ns, i)] = v
 	}
 	eventually(t, 60*time.Second, "the branch equal to the remote", func() bool { return equalVersions(committedVersions(t, bare, gitPath), want) })
+	var byReplica []int
 	for _, r := range replicas {
 		r.terminate()
+		byReplica = append(byReplica, strings.Count(r.logs(), "msg=synced"))
 	}
 	seen := heads()
 	h := analyseHistory(t, bare, gitPath)
@@ -132,8 +135,8 @@ func replicaChurn(t *testing.T, transport string, churn time.Duration) {
 			t.Errorf("foreign commit %s lost", c)
 		}
 	}
-	t.Logf("%s: %s of churn, %d remote changes, %d commits (%d by ssm, %d foreign), %d heads seen; force pushes %d, lost foreign commits %d, empty or duplicate commits %d, backward steps %d",
-		transport, churn, changes, h.commits, h.ssm, len(foreign), len(seen), forced, lost, h.empty, len(h.backwards))
+	t.Logf("%s: %s of churn, %d remote changes, %d commits (%d by ssm: %v by replica, the last lagging; %d foreign), %d heads seen; force pushes %d, lost foreign commits %d, empty or duplicate commits %d, backward steps %d",
+		transport, churn, changes, h.commits, h.ssm, byReplica, len(foreign), len(seen), forced, lost, h.empty, len(h.backwards))
 	if h.empty > 0 || len(h.backwards) > 0 {
 		t.Errorf("empty or duplicate commits %d; backward steps: %v", h.empty, h.backwards)
 	}
