@@ -10,6 +10,8 @@ import (
 
 	"github.com/ssm-dev/ssm/generate"
 	"github.com/ssm-dev/ssm/source"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // manualHint says how to do without the local cluster in NodePort mode.
@@ -69,7 +71,9 @@ func flat(ov Overrides) (Config, error) {
 			EndpointsAPI: generate.EndpointsAPI(or(ov.EndpointsAPI, string(DefaultEndpointsAPI)))},
 	}
 	remote.Options.Cluster = cmp.Or(remote.Options.Cluster, remote.Options.ServicePrefix)
-	remote.Name = remote.Options.Cluster
+	// A name for logs and metrics even in NodePort mode without
+	// --remote-name; the mirrors carry none then.
+	remote.Name = cmp.Or(remote.Options.Cluster, "remote")
 	sel := source.Selection{LabelSelector: or(ov.LabelSelector, ""),
 		EndpointsAPI: source.EndpointsAPI(or(ov.RemoteEndpointsAPI, string(DefaultRemoteEndpointsAPI)))}
 	cfg := Config{Layout: Flat, SkipInvalid: ov.SkipInvalid}
@@ -88,11 +92,8 @@ func flat(ov Overrides) (Config, error) {
 			return Config{}, err
 		}
 	}
-	if err := sel.Validate(); err != nil {
-		return Config{}, fmt.Errorf("--label-selector/--remote-endpoints-api: %w", err)
-	}
-	if err := gen.Validate(); err != nil {
-		return Config{}, fmt.Errorf("--mode/--svc-prefix/--mirror-ns/--endpoints-api: %w", err)
+	if err := flagErrors(sel, *gen); err != nil {
+		return Config{}, err
 	}
 	if remote.FromFile != "" && remote.Conn.Given() {
 		return Config{}, errors.New("--from-file reads a snapshot: drop the remote connection flags")
@@ -110,19 +111,44 @@ func flat(ov Overrides) (Config, error) {
 	return cfg, nil
 }
 
-// required reports the named values that are empty, as the command line
-// parser reports missing required flags.
+// required reports the named values that are empty, as flags.
 func required(values map[string]string, names ...string) error {
 	var missing []string
 	for _, n := range names {
 		if values[n] == "" {
-			missing = append(missing, n)
+			missing = append(missing, "--"+n)
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("Required flags %q not set", strings.Join(missing, ", "))
+		return fmt.Errorf("required flags not set: %s (or give a configuration file with --config)", strings.Join(missing, ", "))
 	}
 	return nil
+}
+
+// flagErrors names the flag at fault in what the flags select and render.
+func flagErrors(sel source.Selection, gen generate.Options) error {
+	if _, err := labels.Parse(sel.LabelSelector); err != nil {
+		return fmt.Errorf("--label-selector %q: %w", sel.LabelSelector, err)
+	}
+	if api := sel.EndpointsAPI; api != source.Endpoints && api != source.EndpointSlices && api != source.NoEndpoints {
+		return fmt.Errorf("--remote-endpoints-api %q: want %s or %s", api, source.Endpoints, source.EndpointSlices)
+	}
+	if !slices.Contains(generate.EndpointsAPIs, gen.EndpointsAPI) {
+		return fmt.Errorf("--endpoints-api %q: want one of %v", gen.EndpointsAPI, generate.EndpointsAPIs)
+	}
+	if gen.Mode == generate.ModeNodePort {
+		if gen.ServicePrefix != "" || gen.MirrorNamespace != "" {
+			return errors.New("--svc-prefix and --mirror-ns are for endpoints mode: nodeport mode keeps namespaces and names")
+		}
+		return nil
+	}
+	if errs := validation.IsDNS1123Label(gen.MirrorNamespace); len(errs) > 0 {
+		return fmt.Errorf("--mirror-ns %q: %s", gen.MirrorNamespace, strings.Join(errs, "; "))
+	}
+	if errs := validation.IsDNS1035Label(gen.ServicePrefix); len(errs) > 0 {
+		return fmt.Errorf("--svc-prefix %q: %s", gen.ServicePrefix, strings.Join(errs, "; "))
+	}
+	return gen.Validate() // what the checks above miss, if ever
 }
 
 func localCluster(name, kubeConfig, context, from, userAgent string, timeout time.Duration) Cluster {

@@ -54,7 +54,7 @@ func TestRun(t *testing.T) {
 
 	// Resyncs re-render from the cache (every 2s) but change nothing.
 	eventually(t, 10*time.Second, "two resync renders", func() bool {
-		return r1.metric(`ssm_watch_events_total{event="resync",resource="services"}`) >= 4
+		return r1.metric(`ssm_watch_events_total{cluster="run",event="resync",resource="services"}`) >= 4
 	})
 	if n := len(commits(t, bare, "main")); n != 2 {
 		t.Fatalf("%d commits after resyncs with no change, want 2", n)

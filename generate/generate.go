@@ -143,6 +143,9 @@ type Result struct {
 	Skipped  []Skipped
 	Warnings []Skipped
 	Objects  map[string]int
+	// ClusterObjects counts a Tree's objects by cluster (GlobalDir for
+	// global Services), then kind; nil for Manifests.
+	ClusterObjects map[string]map[string]int
 }
 
 // Invalid returns the skipped Services whose mirror could not be named: a

@@ -142,8 +142,16 @@ func (res *Result) add(cluster string, r Result) {
 		s.Cluster = cmpOr(s.Cluster, cluster)
 		res.Warnings = append(res.Warnings, s)
 	}
+	if res.ClusterObjects == nil {
+		res.ClusterObjects = map[string]map[string]int{}
+	}
+	group := cmpOr(cluster, GlobalDir)
 	for k, n := range r.Objects {
 		res.Objects[k] += n
+		if res.ClusterObjects[group] == nil {
+			res.ClusterObjects[group] = map[string]int{}
+		}
+		res.ClusterObjects[group][k] += n
 	}
 }
 

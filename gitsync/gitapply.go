@@ -99,7 +99,7 @@ func (r *Repo) applyOnce(ctx context.Context, plan Plan) (Result, error) {
 	r.snap = next
 	res := resultOf(changes)
 	res.Changed, res.Commit = true, next.commit.String()
-	r.log.Info("pushed commit", "commit", res.Commit, "parent", hashString(base.commit),
+	r.log.Debug("pushed commit", "commit", res.Commit, "parent", hashString(base.commit),
 		"added", len(res.Added), "updated", len(res.Updated), "removed", len(res.Removed))
 	return res, nil
 }

@@ -65,7 +65,8 @@ func (in input) render(stored Stored) (generate.Result, error) {
 	manual := in.manualServices()
 	if cfg.Layout == config.Flat {
 		remote := in.states[0][config.RoleMirrored]
-		return generate.Manifests(generateState(remote, manual), cfg.Clusters[0].Options)
+		res, err := generate.Manifests(generateState(remote, manual), cfg.Clusters[0].Options)
+		return stamped(res, cfg.Clusters[0].Name), err
 	}
 	unread := in.unread()
 	clusters := make([]generate.Cluster, len(cfg.Clusters))
@@ -97,4 +98,20 @@ func (in input) manualServices() []*corev1.Service {
 func generateState(st source.State, local []*corev1.Service) generate.State {
 	return generate.State{Services: st.Services, Endpoints: st.Endpoints, EndpointSlices: st.EndpointSlices,
 		Nodes: st.Nodes, LocalServices: local}
+}
+
+// stamped names the cluster a flat render is of, as a Tree's results do,
+// for logs and metrics.
+func stamped(res generate.Result, cluster string) generate.Result {
+	for i := range res.Mirrors {
+		res.Mirrors[i].Cluster = cluster
+	}
+	for i := range res.Skipped {
+		res.Skipped[i].Cluster = cluster
+	}
+	for i := range res.Warnings {
+		res.Warnings[i].Cluster = cluster
+	}
+	res.ClusterObjects = map[string]map[string]int{cluster: res.Objects}
+	return res
 }

@@ -26,19 +26,31 @@ type Reachability struct {
 
 // Wrap is a rest.Config WrapTransport: rc.Wrap(r.Wrap).
 func (r *Reachability) Wrap(rt http.RoundTripper) http.RoundTripper {
-	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
-		resp, err := rt.RoundTrip(req)
-		switch {
-		case err == nil:
-			r.set(true, nil)
-		case req.Context().Err() == nil: // not our own cancellation
-			if r.OnFailure != nil {
-				r.OnFailure(resourceOf(req.URL.Path), err)
-			}
-			r.set(false, err)
+	return &reachTransport{r: r, rt: rt}
+}
+
+// reachTransport reports what rt's requests got. It lets client-go reach
+// the transport it wraps (WrappedRoundTripper), as client-go's own
+// wrappers do, so that a request can still be cancelled through it.
+type reachTransport struct {
+	r  *Reachability
+	rt http.RoundTripper
+}
+
+func (t *reachTransport) WrappedRoundTripper() http.RoundTripper { return t.rt }
+
+func (t *reachTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.rt.RoundTrip(req)
+	switch {
+	case err == nil:
+		t.r.set(true, nil)
+	case req.Context().Err() == nil: // not our own cancellation
+		if t.r.OnFailure != nil {
+			t.r.OnFailure(resourceOf(req.URL.Path), err)
 		}
-		return resp, err
-	})
+		t.r.set(false, err)
+	}
+	return resp, err
 }
 
 // Up reports whether the last request got an answer.
@@ -70,7 +82,3 @@ func resourceOf(p string) string {
 	}
 	return ""
 }
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }

@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"regexp"
 	"runtime"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 	"k8s.io/klog/v2"
 )
 
-// Exit statuses, documented in README.md and `ssm --help`.
+// Exit statuses, documented in docs/render.md and `ssm --help`.
 const (
 	exitOK      = 0 // success
 	exitDrift   = 1 // render --check: the directory differs from the remote state
@@ -27,6 +30,11 @@ var (
 	commit  = "unknown"
 )
 
+// versionLine is what `ssm version` and `ssm --version` print.
+func versionLine() string {
+	return fmt.Sprintf("ssm %s (commit %s, %s, %s/%s)", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
 // exitErr carries an exit status other than exitError up to run.
 type exitErr struct {
 	code int
@@ -37,7 +45,7 @@ func (e *exitErr) Error() string { return e.err.Error() }
 func (e *exitErr) Unwrap() error { return e.err }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:  "ssm",
 		Usage: "mirror Services of remote Kubernetes clusters, the GitOps way",
 		Description: "ssm reads label-selected Services and their endpoints from a remote cluster and renders\n" +
@@ -47,38 +55,111 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			"Exit status: 0 success; 1 render --check found drift; 2 error (nothing written);\n" +
 			"3 some remote Services could not be mirrored (invalid mirror names), the rest were written;\n" +
 			"4 the render would remove more mirrors of a cluster than --max-removals allows (nothing written).",
-		Version:         version,
-		Reader:          stdin,
-		Writer:          stdout,
-		ErrWriter:       stderr,
-		HideHelpCommand: true,
+		Version:   version,
+		Reader:    stdin,
+		Writer:    stdout,
+		ErrWriter: stderr,
 		// Only main exits: errors come back from Run and become exit statuses in run.
 		ExitErrHandler: func(*cli.Context, error) {},
-		Commands:       []*cli.Command{renderCommand(), runCommand(), versionCommand(), corednsCommand()},
+		OnUsageError:   usageError,
+		Commands:       []*cli.Command{renderCommand(), runCommand(), corednsCommand(), versionCommand()},
 	}
+	for _, c := range app.Commands {
+		c.OnUsageError = usageError
+		c.HideHelpCommand = true
+	}
+	return app
 }
 
 // run executes the CLI and maps its outcome to an exit status.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	err := newApp(stdin, stdout, stderr).RunContext(ctx, args)
-	if err == nil {
-		return exitOK
-	}
+	cli.VersionPrinter = func(c *cli.Context) { fmt.Fprintln(c.App.Writer, versionLine()) }
+	cli.HelpPrinter = printHelp
+	app := newApp(stdin, stdout, stderr)
+	err := app.RunContext(ctx, args)
+	code := exitError
 	var ee *exitErr
-	if errors.As(err, &ee) {
-		if ee.err != nil && ee.code != exitDrift {
-			fmt.Fprintf(stderr, "ssm: %v\n", ee.err)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ee):
+		code = ee.code
+		if ee.code == exitDrift { // --check printed the diff and logged the drift
+			return code
 		}
-		return ee.code
+	}
+	if jsonLogs(args) { // the last line is a log line like the others
+		slog.New(slog.NewJSONHandler(stderr, nil)).Error("ssm failed", "err", err.Error(), "exitStatus", code)
+		return code
 	}
 	fmt.Fprintf(stderr, "ssm: %v\n", err)
-	return exitError
+	return code
+}
+
+// jsonLogs reports whether the command line or SSM_LOG_FORMAT asks for
+// JSON logs; read from the arguments, as a parse error may stop the
+// parser before it reads the flag.
+func jsonLogs(args []string) bool {
+	for i, a := range args {
+		switch {
+		case a == "--log-format=json", a == "-log-format=json":
+			return true
+		case (a == "--log-format" || a == "-log-format") && i+1 < len(args):
+			return args[i+1] == "json"
+		}
+	}
+	return os.Getenv("SSM_LOG_FORMAT") == "json"
+}
+
+// usageError turns the parser's complaint into one line naming the flag
+// and what it wants, instead of the whole help.
+func usageError(c *cli.Context, err error, _ bool) error {
+	msg := err.Error()
+	if m := invalidValue.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("--%s %q: want %s (see ssm help %s)", m[2], m[1], wants(c, m[2]), c.Command.Name)
+	}
+	if m := undefinedFlag.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("unknown flag --%s (see ssm help %s)", strings.TrimLeft(m[1], "-"), strings.TrimSpace(c.Command.Name))
+	}
+	return fmt.Errorf("%s (see ssm help %s)", msg, strings.TrimSpace(c.Command.Name))
+}
+
+var (
+	invalidValue  = regexp.MustCompile(`^invalid value "(.*)" for flag -+([^:]+):`)
+	undefinedFlag = regexp.MustCompile(`^flag provided but not defined: -+(.*)$`)
+)
+
+// wants says what a flag takes, by its type.
+func wants(c *cli.Context, name string) string {
+	for _, f := range append(c.Command.Flags, c.App.Flags...) {
+		if !containsName(f.Names(), name) {
+			continue
+		}
+		switch f.(type) {
+		case *cli.DurationFlag:
+			return "a duration such as 30s, 2m or 1h30m"
+		case *cli.BoolFlag:
+			return "true or false"
+		case *cli.IntFlag, *cli.Int64Flag, *cli.UintFlag:
+			return "a whole number"
+		}
+	}
+	return "a valid value"
+}
+
+func containsName(names []string, name string) bool {
+	for _, n := range names {
+		if n == name {
+			return true
+		}
+	}
+	return false
 }
 
 func logFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn or error", EnvVars: env("log-level")},
-		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json", EnvVars: env("log-format")},
+		&cli.StringFlag{Name: "log-level", Category: catLogging, Value: "info", Usage: "log level: debug, info, warn or error", EnvVars: env("log-level")},
+		&cli.StringFlag{Name: "log-format", Category: catLogging, Value: "text", Usage: "log format: text or json (logs go to stderr)", EnvVars: env("log-format")},
 	}
 }
 
@@ -109,7 +190,7 @@ func versionCommand() *cli.Command {
 		Name:  "version",
 		Usage: "print the version, commit and Go version",
 		Action: func(c *cli.Context) error {
-			_, err := fmt.Fprintf(c.App.Writer, "ssm %s (commit %s, %s, %s/%s)\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			_, err := fmt.Fprintln(c.App.Writer, versionLine())
 			return err
 		},
 	}

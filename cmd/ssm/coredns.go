@@ -45,6 +45,9 @@ func corednsAction(c *cli.Context) error {
 	var out []string
 	for _, b := range blocks {
 		stanza, err := generate.Corefile(b)
+		if err != nil && c.String("config") == "" {
+			return flagNamed(err)
+		}
 		if err != nil {
 			return err
 		}
@@ -64,11 +67,11 @@ func corednsBlocks(c *cli.Context) ([]generate.CorefileOptions, error) {
 		var missing []string
 		for _, f := range []string{"svc-prefix", "mirror-ns", "domain"} {
 			if c.String(f) == "" {
-				missing = append(missing, f)
+				missing = append(missing, "--"+f)
 			}
 		}
 		if len(missing) > 0 {
-			return nil, fmt.Errorf("Required flags %q not set", strings.Join(missing, ", "))
+			return nil, fmt.Errorf("required flags not set: %s (or give a configuration file with --config)", strings.Join(missing, ", "))
 		}
 		return []generate.CorefileOptions{{Domain: c.String("domain"), ClusterDomain: c.String("cluster-domain"),
 			ServicePrefix: c.String("svc-prefix"), MirrorNamespace: c.String("mirror-ns")}}, nil
@@ -95,4 +98,16 @@ func corednsBlocks(c *cli.Context) ([]generate.CorefileOptions, error) {
 		return nil, errors.New("no endpoints-mode remote in the config file: NodePort mode keeps remote names and needs no CoreDNS rewrite")
 	}
 	return blocks, nil
+}
+
+// flagNamed names, in a Corefile option's error, the flag that set it.
+func flagNamed(err error) error {
+	msg := err.Error()
+	for _, p := range []struct{ option, flag string }{{"cluster domain ", "--cluster-domain "}, {"domain ", "--domain "},
+		{"service prefix ", "--svc-prefix "}, {"mirror namespace ", "--mirror-ns "}} {
+		if rest, ok := strings.CutPrefix(msg, p.option); ok {
+			return errors.New(p.flag + rest)
+		}
+	}
+	return err
 }

@@ -39,13 +39,13 @@ func TestCorednsBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{name: "missing required flags", args: []string{"coredns"}, want: `Required flags "svc-prefix, mirror-ns, domain" not set`},
-		{name: "domain not a DNS name", args: append(base, "--domain", "Cluster.East"), want: `domain "Cluster.East"`},
-		{name: "cluster domain not a DNS name", args: append(base, "--domain", "cluster.east", "--cluster-domain", "cluster_local"), want: `cluster domain "cluster_local"`},
-		{name: "prefix not a DNS label", args: []string{"coredns", "--svc-prefix", "East", "--mirror-ns", "mirrors", "--domain", "cluster.east"}, want: `service prefix "East"`},
-		{name: "mirror namespace not a DNS label", args: []string{"coredns", "--svc-prefix", "east", "--mirror-ns", "mi.rrors", "--domain", "cluster.east"}, want: `mirror namespace "mi.rrors"`},
-		{name: "domain is the cluster domain", args: append(base, "--domain", "cluster.local"), want: `domain "cluster.local": must not contain the local cluster domain "cluster.local"`},
-		{name: "domain contains the cluster domain", args: append(base, "--domain", "local"), want: `domain "local": must not contain`},
+		{name: "missing required flags", args: []string{"coredns"}, want: "required flags not set: --svc-prefix, --mirror-ns, --domain"},
+		{name: "domain not a DNS name", args: append(base, "--domain", "Cluster.East"), want: `--domain "Cluster.East"`},
+		{name: "cluster domain not a DNS name", args: append(base, "--domain", "cluster.east", "--cluster-domain", "cluster_local"), want: `--cluster-domain "cluster_local"`},
+		{name: "prefix not a DNS label", args: []string{"coredns", "--svc-prefix", "East", "--mirror-ns", "mirrors", "--domain", "cluster.east"}, want: `--svc-prefix "East"`},
+		{name: "mirror namespace not a DNS label", args: []string{"coredns", "--svc-prefix", "east", "--mirror-ns", "mi.rrors", "--domain", "cluster.east"}, want: `--mirror-ns "mi.rrors"`},
+		{name: "domain is the cluster domain", args: append(base, "--domain", "cluster.local"), want: `--domain "cluster.local": must not contain the local cluster domain "cluster.local"`},
+		{name: "domain contains the cluster domain", args: append(base, "--domain", "local"), want: `--domain "local": must not contain`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,113 +1,60 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
+	"os"
+	"path"
 	"path/filepath"
+	"strings"
+
+	"github.com/aymanbagabas/go-udiff"
 
 	"github.com/ssm-dev/ssm/gitsync"
 )
 
-// maxDiffCells bounds the line-matching table of one file's diff; larger
-// differences are shown as whole removed and added blocks.
-const maxDiffCells = 4 << 20
+// diffPrefix is what the paths of a --check diff start with: the output
+// directory relative to the working directory, so that `git apply` run
+// there (a repository's root, say) takes the diff as it is. A directory
+// outside the working directory gets paths relative to itself.
+func diffPrefix(dir string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return ""
+	}
+	rel, err := filepath.Rel(wd, abs)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return ""
+	}
+	return filepath.ToSlash(rel)
+}
 
-// printChange writes a unified-style diff of one file.
-func printChange(w io.Writer, dir string, ch gitsync.Change) error {
-	path := filepath.Join(dir, ch.Path)
-	from, to := "a/"+path, "b/"+path
+// printChange writes one file's change as git writes a unified diff:
+// a diff --git header, the mode of a file created or deleted, and hunks
+// with three lines of context (go-udiff, the diff of gopls).
+func printChange(w io.Writer, prefix string, ch gitsync.Change) error {
+	p := path.Join(prefix, ch.Path)
+	var b strings.Builder
+	fmt.Fprintf(&b, "diff --git a/%s b/%s\n", p, p)
+	from, to := "a/"+p, "b/"+p
 	switch ch.Kind {
 	case gitsync.Added:
 		from = "/dev/null"
+		b.WriteString("new file mode 100644\n")
 	case gitsync.Removed:
 		to = "/dev/null"
+		b.WriteString("deleted file mode 100644\n")
 	}
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "--- %s\n+++ %s\n", from, to)
-	for _, l := range lineDiff(lines(ch.Old), lines(ch.New)) {
-		b.WriteString(l)
+	old, new := string(ch.Old), string(ch.New)
+	d, err := udiff.ToUnified(from, to, old, udiff.Lines(old, new), udiff.DefaultContextLines)
+	if err != nil {
+		return fmt.Errorf("diff %s: %w", p, err)
 	}
-	_, err := w.Write(b.Bytes())
+	b.WriteString(d)
+	_, err = io.WriteString(w, b.String())
 	return err
-}
-
-func lines(b []byte) []string {
-	var out []string
-	for len(b) > 0 {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			out = append(out, string(b)+"\n")
-			break
-		}
-		out = append(out, string(b[:i+1]))
-		b = b[i+1:]
-	}
-	return out
-}
-
-// lineDiff returns the changed lines prefixed with "-" or "+", with one
-// line of context around each change, by longest common subsequence.
-func lineDiff(a, b []string) []string {
-	pre := 0
-	for pre < len(a) && pre < len(b) && a[pre] == b[pre] {
-		pre++
-	}
-	suf := 0
-	for suf < len(a)-pre && suf < len(b)-pre && a[len(a)-1-suf] == b[len(b)-1-suf] {
-		suf++
-	}
-	ma, mb := a[pre:len(a)-suf], b[pre:len(b)-suf]
-	var out []string
-	if pre > 0 {
-		out = append(out, " "+a[pre-1])
-	}
-	if len(ma)*len(mb) > maxDiffCells {
-		for _, l := range ma {
-			out = append(out, "-"+l)
-		}
-		for _, l := range mb {
-			out = append(out, "+"+l)
-		}
-	} else {
-		out = append(out, lcsDiff(ma, mb)...)
-	}
-	if suf > 0 {
-		out = append(out, " "+a[len(a)-suf])
-	}
-	return out
-}
-
-func lcsDiff(a, b []string) []string {
-	n, m := len(a), len(b)
-	// l[i][j] is the LCS length of a[i:] and b[j:].
-	l := make([][]int32, n+1)
-	for i := range l {
-		l[i] = make([]int32, m+1)
-	}
-	for i := n - 1; i >= 0; i-- {
-		for j := m - 1; j >= 0; j-- {
-			if a[i] == b[j] {
-				l[i][j] = l[i+1][j+1] + 1
-			} else {
-				l[i][j] = max(l[i+1][j], l[i][j+1])
-			}
-		}
-	}
-	var out []string
-	i, j := 0, 0
-	for i < n || j < m {
-		switch {
-		case i < n && j < m && a[i] == b[j]:
-			out = append(out, " "+a[i])
-			i, j = i+1, j+1
-		case j < m && (i == n || l[i][j+1] >= l[i+1][j]):
-			out = append(out, "+"+b[j])
-			j++
-		default:
-			out = append(out, "-"+a[i])
-			i++
-		}
-	}
-	return out
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"runtime"
 	"strings"
 	"time"
 
@@ -43,12 +44,12 @@ func newMetrics() *metrics {
 		syncSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "ssm", Name: "sync_duration_seconds",
 			Help: "Time to write the rendered files to the sink (git: fetch, commit and push).", Buckets: buckets}),
 		lastSuccess:  prometheus.NewGauge(prometheus.GaugeOpts(f("last_successful_sync_timestamp_seconds", "Unix time of the last sync that succeeded, with or without a change."))),
-		objects:      prometheus.NewGaugeVec(prometheus.GaugeOpts(f("mirrored_objects", "Objects in the last render, by kind.")), []string{"kind"}),
-		skipped:      prometheus.NewGaugeVec(prometheus.GaugeOpts(f("skipped_services", "Remote Services not mirrored in the last render, by reason.")), []string{"reason"}),
+		objects:      prometheus.NewGaugeVec(prometheus.GaugeOpts(f("mirrored_objects", "Objects in the last render, by cluster (global: global Services) and kind.")), []string{"cluster", "kind"}),
+		skipped:      prometheus.NewGaugeVec(prometheus.GaugeOpts(f("skipped_services", "Remote Services not mirrored in the last render, by cluster and reason.")), []string{"cluster", "reason"}),
 		commits:      prometheus.NewCounter(prometheus.CounterOpts(f("commits_total", "Syncs that changed the sink: git commits pushed, or directory updates."))),
 		syncFailures: prometheus.NewCounter(prometheus.CounterOpts(f("sync_failures_total", "Syncs that failed and will be retried."))),
 		pushRetries:  prometheus.NewCounter(prometheus.CounterOpts(f("push_retries_total", "Git pushes retried because the branch moved."))),
-		watchEvents:  prometheus.NewCounterVec(prometheus.CounterOpts(f("watch_events_total", "Events from the remote informers.")), []string{"resource", "event"}),
+		watchEvents:  prometheus.NewCounterVec(prometheus.CounterOpts(f("watch_events_total", "Events from the clusters' informers.")), []string{"cluster", "resource", "event"}),
 		watchErrors:  prometheus.NewCounterVec(prometheus.CounterOpts(f("watch_errors_total", "Requests to a cluster that failed (connection failures included) and lists or watches that failed; the cache keeps its last state.")), []string{"cluster", "resource"}),
 		remoteUp:     prometheus.NewGaugeVec(prometheus.GaugeOpts(f("remote_up", "1 when the last request to the cluster's API got an answer, 0 when it failed.")), []string{"cluster"}),
 		heldRemovals: prometheus.NewGaugeVec(prometheus.GaugeOpts(f("held_removals", "Mirrors of the cluster that the last render would remove but --max-removals holds; see GET /removals.")), []string{"cluster"}),
@@ -56,7 +57,10 @@ func newMetrics() *metrics {
 			[]string{"cluster", "verdict"}),
 		behind: prometheus.NewCounterVec(prometheus.CounterOpts(f("renders_behind_total", "Renders not written because this replica's state of the cluster is older than the stored one.")), []string{"cluster"}),
 	}
-	m.reg.MustRegister(m.renderSeconds, m.syncSeconds, m.lastSuccess, m.objects, m.skipped, m.commits, m.syncFailures,
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts(f("build_info", "1, labelled with the version, commit and Go version of the binary.")),
+		[]string{"version", "commit", "goversion"})
+	build.WithLabelValues(version, commit, runtime.Version()).Set(1)
+	m.reg.MustRegister(build, m.renderSeconds, m.syncSeconds, m.lastSuccess, m.objects, m.skipped, m.commits, m.syncFailures,
 		m.pushRetries, m.watchEvents, m.watchErrors, m.remoteUp, m.heldRemovals, m.removals, m.behind,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -79,8 +83,8 @@ func (o *observer) RemoteUp(cluster string, up bool) {
 	o.m.remoteUp.WithLabelValues(cluster).Set(v)
 }
 
-func (o *observer) WatchEvent(_, resource, event string) {
-	o.m.watchEvents.WithLabelValues(resource, event).Inc()
+func (o *observer) WatchEvent(cluster, resource, event string) {
+	o.m.watchEvents.WithLabelValues(cluster, resource, event).Inc()
 }
 
 func (o *observer) WatchError(cluster, resource string, _ error) {
@@ -109,12 +113,14 @@ func (o *observer) CachesSynced() { o.h.setSynced() }
 func (o *observer) Rendered(res generate.Result, took time.Duration) {
 	o.m.renderSeconds.Observe(took.Seconds())
 	o.m.objects.Reset()
-	for kind, n := range res.Objects {
-		o.m.objects.WithLabelValues(kind).Set(float64(n))
+	for cluster, kinds := range res.ClusterObjects {
+		for kind, n := range kinds {
+			o.m.objects.WithLabelValues(cluster, kind).Set(float64(n))
+		}
 	}
 	o.m.skipped.Reset()
 	for _, s := range res.Skipped {
-		o.m.skipped.WithLabelValues(s.Reason).Inc()
+		o.m.skipped.WithLabelValues(s.Cluster, s.Reason).Inc()
 	}
 }
 

@@ -156,8 +156,9 @@ func (s *checkSink) Sync(ctx context.Context, plan mirror.Plan) (gitsync.Result,
 		return gitsync.Result{}, err
 	}
 	var r gitsync.Result
+	prefix := diffPrefix(s.dir)
 	for _, ch := range changes {
-		if err := printChange(s.w, s.dir, ch); err != nil {
+		if err := printChange(s.w, prefix, ch); err != nil {
 			return gitsync.Result{}, err
 		}
 		switch ch.Kind {

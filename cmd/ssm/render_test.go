@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ssm-dev/ssm/internal/gittest"
 	"sigs.k8s.io/yaml"
 )
 
@@ -54,10 +55,10 @@ func TestRenderBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{name: "missing required flags", args: []string{"render", "--from-file", example}, want: `Required flags "label-selector, svc-prefix, mirror-ns" not set`},
-		{name: "invalid selector", args: append(base[:1:1], "--label-selector", "a=(b", "--svc-prefix", "p", "--mirror-ns", "m", "--from-file", example), want: `label selector "a=(b"`},
-		{name: "prefix not a DNS label", args: append(base[:1:1], "--label-selector", "a", "--svc-prefix", "East", "--mirror-ns", "m", "--from-file", example), want: `service prefix "East"`},
-		{name: "unknown endpoints API", args: append(base, "--endpoints-api", "slices", "--from-file", example), want: `endpoints API "slices"`},
+		{name: "missing required flags", args: []string{"render", "--from-file", example}, want: "required flags not set: --label-selector, --svc-prefix, --mirror-ns"},
+		{name: "invalid selector", args: append(base[:1:1], "--label-selector", "a=(b", "--svc-prefix", "p", "--mirror-ns", "m", "--from-file", example), want: `--label-selector "a=(b"`},
+		{name: "prefix not a DNS label", args: append(base[:1:1], "--label-selector", "a", "--svc-prefix", "East", "--mirror-ns", "m", "--from-file", example), want: `--svc-prefix "East"`},
+		{name: "unknown endpoints API", args: append(base, "--endpoints-api", "slices", "--from-file", example), want: `--endpoints-api "slices"`},
 		{name: "unreadable file", args: append(base, "--from-file", "/nonexistent/snap.yaml"), want: "/nonexistent/snap.yaml"},
 		{name: "malformed YAML", args: append(base, "--from-file", malformed), want: "bad.yaml: document 1"},
 		{name: "check to stdout", args: append(base, "--from-file", example, "--check"), want: "--check compares against a directory"},
@@ -117,7 +118,7 @@ func TestRenderAndCheck(t *testing.T) {
 	if code != exitDrift {
 		t.Fatalf("check after edits: exit %d, want %d", code, exitDrift)
 	}
-	for _, want := range []string{"--- a/" + web, "-  - ip: 10.1.0.99", "+  - ip: 10.1.0.1", "+++ /dev/null", "-kind: Secret"} {
+	for _, want := range []string{"--- a/remote-shop-73736d-web.yaml", "-  - ip: 10.1.0.99", "+  - ip: 10.1.0.1", "+++ /dev/null", "-kind: Secret"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("check output lacks %q:\n%s", want, stdout)
 		}
@@ -182,7 +183,7 @@ func TestRenderNodePortMode(t *testing.T) {
 		args []string
 		want string
 	}{
-		{name: "prefix in nodeport mode", args: []string{"--svc-prefix", "p"}, want: "nodeport mode keeps namespaces and names"},
+		{name: "prefix in nodeport mode", args: []string{"--svc-prefix", "p"}, want: "--svc-prefix and --mirror-ns are for endpoints mode"},
 		{name: "unknown mode", args: []string{"--mode", "mesh"}, want: `--mode "mesh"`},
 		{name: "no local cluster", args: []string{"--kube-config", "/nonexistent/kubeconfig"}, want: "--manual-endpoints=false skips it"},
 	}
@@ -306,4 +307,51 @@ func readFileString(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestCheckDiffApplies: what --check prints is a diff git apply takes,
+// run where the user ran ssm (a repository's root); applied, it makes the
+// directory equal to the render.
+func TestCheckDiffApplies(t *testing.T) {
+	repo := t.TempDir()
+	example, _ := filepath.Abs(example)
+	t.Chdir(repo)
+	gittest.Git(t, repo, "init", "-q")
+	args := []string{"render", "--from-file", example, "--label-selector", "mirror=true", "--svc-prefix", "remote", "--mirror-ns", "mirrors", "-o", "clusters/mirrors"}
+	if code, _, stderr := ssm(t, "", args...); code != exitOK {
+		t.Fatalf("render: exit %d\n%s", code, stderr)
+	}
+	want := readTree(t, "clusters/mirrors")
+	web := "clusters/mirrors/remote-shop-73736d-web.yaml"
+	b, err := os.ReadFile(web)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := bytes.Replace(b, []byte("10.1.0.1"), []byte("10.1.0.99"), 1)
+	edited = append([]byte("# a hand edit at the top\n"), edited...)
+	if err := os.WriteFile(web, edited, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("clusters/mirrors/stray.yaml", []byte("kind: Secret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove("clusters/mirrors/remote-db-73736d-pg.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := ssm(t, "", append(args, "--check")...)
+	if code != exitDrift {
+		t.Fatalf("--check: exit %d\n%s", code, stderr)
+	}
+	if strings.Count(stdout, "@@ ") < 3 || !strings.Contains(stdout, "--- a/clusters/mirrors/remote-shop-73736d-web.yaml") {
+		t.Errorf("not a unified diff with hunks:\n%s", stdout)
+	}
+	patch := filepath.Join(t.TempDir(), "drift.patch")
+	if err := os.WriteFile(patch, []byte(stdout), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gittest.Git(t, repo, "apply", "--check", patch)
+	gittest.Git(t, repo, "apply", patch)
+	if got := readTree(t, "clusters/mirrors"); !maps.EqualFunc(got, want, bytes.Equal) {
+		t.Error("the applied diff did not restore the render")
+	}
 }

@@ -24,8 +24,8 @@ func runFlags() []cli.Flag {
 	s := func(name, cat, usage, value string) cli.Flag {
 		return &cli.StringFlag{Name: name, Category: cat, EnvVars: env(name), Usage: usage, Value: value}
 	}
-	d := func(name, usage string, value time.Duration) cli.Flag {
-		return &cli.DurationFlag{Name: name, Category: catRun, EnvVars: env(name), Usage: usage, Value: value}
+	d := func(name, cat, usage string, value time.Duration) cli.Flag {
+		return &cli.DurationFlag{Name: name, Category: cat, EnvVars: env(name), Usage: usage, Value: value}
 	}
 	return []cli.Flag{
 		s("output", catOutput, "directory ssm owns and keeps equal to the remote state (instead of --git-url)", ""),
@@ -40,10 +40,10 @@ func runFlags() []cli.Flag {
 			Usage: "do not verify the SSH server's host key (never in production)"},
 		s("git-username", catGit, "username for https URLs", ""),
 		s("git-password-path", catGit, "file holding the https password or token, re-read before every fetch and push", ""),
-		d("git-timeout", "deadline of each git network step (fetch, push)", 30*time.Second),
-		d("resync-period", "re-render from the cache this often, even without events (0: never)", time.Hour),
-		d("debounce", "quiet time after the last remote event before rendering", 2*time.Second),
-		d("max-delay", "longest a steady stream of remote events can postpone a render", 10*time.Second),
+		d("git-timeout", catGit, "deadline of each git network step (fetch, push)", 30*time.Second),
+		d("resync-period", catRun, "re-render from the cache this often, even without events (0: never)", time.Hour),
+		d("debounce", catRun, "quiet time after the last remote event before rendering", 2*time.Second),
+		d("max-delay", catRun, "longest a steady stream of remote events can postpone a render", 10*time.Second),
 		s("listen-address", catRun, "address serving /healthz, /readyz and /metrics", ":8080"),
 	}
 }
