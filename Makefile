@@ -7,7 +7,7 @@ BIN     := bin/ssm
 # kube-apiserver and etcd for the end-to-end tests, built from the Go module proxy.
 TESTBIN := $(CURDIR)/.cache/bin
 
-.PHONY: build test unit e2e-bins gator coredns-bin bench fuzz soak example fmt-check vet clean
+.PHONY: build test unit e2e-bins gator coredns-bin argocd-bin bench fuzz soak image example fmt-check vet clean
 
 # The Dockerfile runs exactly this build.
 build:
@@ -24,6 +24,11 @@ gator:
 coredns-bin:
 	hack/coredns/build.sh $(TESTBIN)
 
+# Argo CD's application-controller and repo-server, and the kustomize release
+# it pins, for the Argo CD end-to-end test (hack/argocd).
+argocd-bin:
+	hack/argocd/build.sh $(TESTBIN)
+
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
@@ -32,7 +37,7 @@ vet:
 	$(GO) vet ./...
 
 # Everything, end-to-end tests against real kube-apiservers included.
-test: fmt-check vet build e2e-bins gator coredns-bin
+test: fmt-check vet build e2e-bins gator coredns-bin argocd-bin
 	SSM_TESTBIN=$(TESTBIN) SSM_GATOR=$(TESTBIN)/gator SSM_COREDNS=$(TESTBIN)/coredns SSM_E2E_REQUIRED=1 SSM_BIN=$(CURDIR)/$(BIN) \
 		$(GO) test -race -count=1 -timeout 30m ./...
 
@@ -43,6 +48,12 @@ unit:
 # Benchmarks report ratios against a baseline measured in the same run.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m ./...
+
+# The container image from the Dockerfile, with podman (or ENGINE=docker).
+ENGINE ?= podman
+IMAGE  ?= ssm:$(VERSION)
+image:
+	$(ENGINE) build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
 
 # Native Go fuzzing, each target for FUZZTIME (CI: a few seconds each).
 # Each new input is minimised for at most 100 runs: the default (60 s each)

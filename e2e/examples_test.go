@@ -30,6 +30,7 @@ var crdGroups = map[string]bool{
 	"templates.gatekeeper.sh":     true, // Gatekeeper
 	"constraints.gatekeeper.sh":   true,
 	"test.gatekeeper.sh":          true, // gator suites
+	"monitoring.coreos.com":       true, // Prometheus Operator
 }
 
 // componentBases names, for each kustomize Component under examples/, the

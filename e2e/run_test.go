@@ -155,6 +155,7 @@ func TestRun(t *testing.T) {
 	if r1.exited > 5*time.Second || r2.exited > 5*time.Second {
 		t.Errorf("shutdown took %s and %s, want under 5s", r1.exited, r2.exited)
 	}
+	t.Logf("replicas stopped %s and %s after SIGTERM", r1.exited, r2.exited)
 	git(t, bare, "fsck", "--strict")
 	r3 := startRun(t, "replica-3", args...)
 	want := []string{"kustomization.yaml", "run-runshop-73736d-a.yaml"}
