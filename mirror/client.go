@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"sync"
 
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/ssm-dev/ssm/config"
@@ -26,8 +25,8 @@ func restConfig(ctx context.Context, c config.Cluster, logger *slog.Logger) (*re
 	return rc, nil
 }
 
-func newClient(rc *rest.Config, c config.Cluster) (kubernetes.Interface, error) {
-	client, err := kubernetes.NewForConfig(rc)
+func newClient(rc *rest.Config, c config.Cluster) (source.Client, error) {
+	client, err := source.NewClient(rc)
 	if err != nil {
 		return nil, fmt.Errorf("client for %s: %w", c.Conn.Describe(), err)
 	}
@@ -37,7 +36,7 @@ func newClient(rc *rest.Config, c config.Cluster) (kubernetes.Interface, error) 
 // watchClient connects to a cluster for informers, reporting its
 // reachability to the observer, the log and reachable, and every request
 // that got no answer as a watch error.
-func (o Options) watchClient(ctx context.Context, c config.Cluster, reachable func(bool)) (kubernetes.Interface, error) {
+func (o Options) watchClient(ctx context.Context, c config.Cluster, reachable func(bool)) (source.Client, error) {
 	if o.Connect != nil {
 		return o.Connect(ctx, c)
 	}

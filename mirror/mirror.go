@@ -14,11 +14,10 @@ import (
 	"log/slog"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
-
 	"github.com/ssm-dev/ssm/config"
 	"github.com/ssm-dev/ssm/generate"
 	"github.com/ssm-dev/ssm/gitsync"
+	"github.com/ssm-dev/ssm/source"
 )
 
 // Sink is where renders are written: a directory or a git branch, or, for
@@ -84,7 +83,7 @@ type Options struct {
 	Stdin io.Reader
 	// Connect returns a client of a cluster; nil connects as the cluster's
 	// Conn says (source.RESTConfig). Tests pass fake clientsets.
-	Connect func(ctx context.Context, c config.Cluster) (kubernetes.Interface, error)
+	Connect func(ctx context.Context, c config.Cluster) (source.Client, error)
 
 	// Run only.
 	Timing Timing

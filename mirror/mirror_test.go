@@ -24,6 +24,7 @@ import (
 	"github.com/ssm-dev/ssm/generate"
 	"github.com/ssm-dev/ssm/gitsync"
 	"github.com/ssm-dev/ssm/mirror"
+	"github.com/ssm-dev/ssm/source"
 )
 
 var selected = map[string]string{"mirror": "true"}
@@ -83,8 +84,8 @@ remoteClusters:
 }
 
 // clients connects each cluster to its fake; a cluster without one fails.
-func clients(m map[string]kubernetes.Interface) func(context.Context, config.Cluster) (kubernetes.Interface, error) {
-	return func(_ context.Context, c config.Cluster) (kubernetes.Interface, error) {
+func clients(m map[string]kubernetes.Interface) func(context.Context, config.Cluster) (source.Client, error) {
+	return func(_ context.Context, c config.Cluster) (source.Client, error) {
 		if cl, ok := m[c.Name]; ok {
 			return cl, nil
 		}

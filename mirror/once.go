@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
-
 	"github.com/ssm-dev/ssm/config"
 	"github.com/ssm-dev/ssm/generate"
 	"github.com/ssm-dev/ssm/gitsync"
@@ -147,7 +145,7 @@ type reader struct {
 	cluster config.Cluster
 	opts    Options
 	host    string
-	client  kubernetes.Interface
+	client  source.Client
 }
 
 func (r *reader) read(ctx context.Context, sel source.Selection) (source.State, error) {

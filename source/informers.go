@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -20,37 +19,37 @@ import (
 type resource struct {
 	name    string // services, endpoints, endpointslices or nodes
 	example runtime.Object
-	list    func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error)
-	watch   func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (watch.Interface, error)
+	list    func(ctx context.Context, c Client, o metav1.ListOptions) (runtime.Object, error)
+	watch   func(ctx context.Context, c Client, o metav1.ListOptions) (watch.Interface, error)
 }
 
 var (
 	servicesResource = resource{name: "services", example: &corev1.Service{},
-		list: func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
+		list: func(ctx context.Context, c Client, o metav1.ListOptions) (runtime.Object, error) {
 			return c.CoreV1().Services(metav1.NamespaceAll).List(ctx, o)
 		},
-		watch: func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (watch.Interface, error) {
+		watch: func(ctx context.Context, c Client, o metav1.ListOptions) (watch.Interface, error) {
 			return c.CoreV1().Services(metav1.NamespaceAll).Watch(ctx, o)
 		}}
 	endpointsResource = resource{name: string(Endpoints), example: &corev1.Endpoints{},
-		list: func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
+		list: func(ctx context.Context, c Client, o metav1.ListOptions) (runtime.Object, error) {
 			return c.CoreV1().Endpoints(metav1.NamespaceAll).List(ctx, o)
 		},
-		watch: func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (watch.Interface, error) {
+		watch: func(ctx context.Context, c Client, o metav1.ListOptions) (watch.Interface, error) {
 			return c.CoreV1().Endpoints(metav1.NamespaceAll).Watch(ctx, o)
 		}}
 	sliceResource = resource{name: string(EndpointSlices), example: &discoveryv1.EndpointSlice{},
-		list: func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
+		list: func(ctx context.Context, c Client, o metav1.ListOptions) (runtime.Object, error) {
 			return c.DiscoveryV1().EndpointSlices(metav1.NamespaceAll).List(ctx, o)
 		},
-		watch: func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (watch.Interface, error) {
+		watch: func(ctx context.Context, c Client, o metav1.ListOptions) (watch.Interface, error) {
 			return c.DiscoveryV1().EndpointSlices(metav1.NamespaceAll).Watch(ctx, o)
 		}}
 	nodesResource = resource{name: "nodes", example: &corev1.Node{},
-		list: func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (runtime.Object, error) {
+		list: func(ctx context.Context, c Client, o metav1.ListOptions) (runtime.Object, error) {
 			return c.CoreV1().Nodes().List(ctx, o)
 		},
-		watch: func(ctx context.Context, c kubernetes.Interface, o metav1.ListOptions) (watch.Interface, error) {
+		watch: func(ctx context.Context, c Client, o metav1.ListOptions) (watch.Interface, error) {
 			return c.CoreV1().Nodes().Watch(ctx, o)
 		}}
 )
@@ -88,7 +87,7 @@ type listWatch struct {
 // watch.
 func (listWatch) IsWatchListSemanticsUnSupported() bool { return true }
 
-func newListWatch(c kubernetes.Interface, r resource, selector string, timeout time.Duration) *listWatch {
+func newListWatch(c Client, r resource, selector string, timeout time.Duration) *listWatch {
 	return &listWatch{cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.LabelSelector = selector

@@ -13,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/pager"
@@ -151,7 +150,7 @@ func readCA(ctx context.Context, where string) ([]byte, error) {
 
 // List reads the selected objects once, server-side label-selected and in
 // pages, across all namespaces; timeout (0: none) bounds each page.
-func List(ctx context.Context, client kubernetes.Interface, sel Selection, timeout time.Duration) (State, error) {
+func List(ctx context.Context, client Client, sel Selection, timeout time.Duration) (State, error) {
 	selector, api, err := sel.parse()
 	if err != nil {
 		return State{}, err

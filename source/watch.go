@@ -8,7 +8,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -45,7 +44,7 @@ type WatchOptions struct {
 // replaces the old only when all of them have caught up, so a render never
 // mixes a fresh list of one resource with a stale one of another.
 type Watcher struct {
-	client kubernetes.Interface
+	client Client
 	opts   WatchOptions
 	reach  chan bool // reachability reports, latest wins
 
@@ -62,7 +61,7 @@ type frozenState struct {
 }
 
 // NewWatcher prepares informers on client; Run starts them.
-func NewWatcher(client kubernetes.Interface, opts WatchOptions) (*Watcher, error) {
+func NewWatcher(client Client, opts WatchOptions) (*Watcher, error) {
 	if len(opts.Selections) == 0 {
 		return nil, errors.New("watch: no selection")
 	}
