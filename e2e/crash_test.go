@@ -164,7 +164,7 @@ func runUntilCommitOrKill(t *testing.T, straceBin, sc string, n int, bare, gitPa
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, straceBin, append([]string{"-f", "-qq", "-o", "/dev/null", "-e", "trace=" + sc,
-		"-e", fmt.Sprintf("inject=%s:signal=KILL:when=%d", sc, n), ssmBin}, append(args, "--listen-address", "127.0.0.1:0")...)...)
+		"-e", fmt.Sprintf("inject=%s:signal=KILL:when=%d", sc, n), ssmBin}, append(args, "--listen-address", "127.0.0.1:0", "--admin-address=")...)...)
 	// strace and the ssm it traces share a process group, killed whole: a
 	// tracee outlives a killed strace otherwise.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}

@@ -78,7 +78,7 @@ func startRun(t *testing.T, name string, args ...string) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd = exec.Command(ssmBin, append([]string{"run", "--listen-address", p.addr, "--log-level", "debug"}, args...)...)
+	p.cmd = exec.Command(ssmBin, append([]string{"run", "--listen-address", p.addr, "--admin-address=", "--log-level", "debug"}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {

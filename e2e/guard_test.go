@@ -36,7 +36,12 @@ func TestRunRemovalGuard(t *testing.T) {
 		mk(n, fmt.Sprintf("10.40.0.%d", i+1)).apply(ctx, t, remote.Client)
 	}
 	bare := bareRepo(t)
-	r := startRun(t, "guard", "--target-kube-config", remote.KubeConfig, "--label-selector", "mirror.e2e/guard=true",
+	adminPort, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := fmt.Sprintf("127.0.0.1:%d", adminPort)
+	r := startRun(t, "guard", "--admin-address", admin, "--target-kube-config", remote.KubeConfig, "--label-selector", "mirror.e2e/guard=true",
 		"--svc-prefix", "g", "--mirror-ns", "guard-mirrors", "--git-url", bare, "--git-path", gitPath, "--debounce", "300ms", "--max-delay", "2s")
 	mirror := func(n string) string { return "g-guardshop-73736d-" + n + ".yaml" }
 	has := func(names ...string) bool {
@@ -75,10 +80,16 @@ func TestRunRemovalGuard(t *testing.T) {
 	}
 
 	// A stale or wrong approval is refused; the right one lets the set go.
-	if code := approve(t, r, "g", "000000000000"); code != http.StatusConflict {
+	if resp, err := http.Post("http://"+r.addr+"/removals/approve?cluster=g&digest="+held[0].Digest, "", nil); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("the public address approved: %d", resp.StatusCode)
+		}
+	}
+	if code := approve(t, admin, "g", "000000000000"); code != http.StatusConflict {
 		t.Errorf("approving another digest: %d, want 409", code)
 	}
-	if code := approve(t, r, "g", held[0].Digest); code != http.StatusOK {
+	if code := approve(t, admin, "g", held[0].Digest); code != http.StatusOK {
 		t.Fatalf("approve: %d", code)
 	}
 	eventually(t, 15*time.Second, "the approved removal", func() bool { return !has("b") && !has("c") && !has("d") && has("e") })
@@ -91,9 +102,9 @@ func TestRunRemovalGuard(t *testing.T) {
 	r.terminate()
 }
 
-func approve(t *testing.T, p *proc, cluster, digest string) int {
+func approve(t *testing.T, admin, cluster, digest string) int {
 	t.Helper()
-	resp, err := http.Post(fmt.Sprintf("http://%s/removals/approve?cluster=%s&digest=%s", p.addr, cluster, digest), "", nil)
+	resp, err := http.Post(fmt.Sprintf("http://%s/removals/approve?cluster=%s&digest=%s", admin, cluster, digest), "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,7 +112,7 @@ func imageRun(t *testing.T, p podman, image string) {
 		"-v", remote.KubeConfig+":"+remote.KubeConfig+":ro", "-v", certs+":"+certs+":ro", "-v", bare+":"+bare,
 		image, "run", "--target-kube-config", remote.KubeConfig, "--label-selector", "mirror.e2e/image=true", "--svc-prefix", "img",
 		"--mirror-ns", "image-mirrors", "--git-url", bare, "--git-path", "clusters/local/image", "--debounce", "200ms",
-		"--listen-address", fmt.Sprintf("127.0.0.1:%d", port))
+		"--listen-address", fmt.Sprintf("127.0.0.1:%d", port), "--admin-address=")
 	t.Cleanup(func() { _ = p.cmd("rm", "-f", name).Run() })
 	eventually(t, 60*time.Second, "the container's commit", func() bool {
 		return strings.Contains(strings.Join(lsPath(t, bare, "clusters/local/image"), " "), "img-imageshop-73736d-web.yaml")

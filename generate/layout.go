@@ -9,7 +9,8 @@ import (
 // output) is. In a flat output (one remote, tree false) every mirror is
 // the remote's: group "". In a Tree, a mirror under <cluster>/ is that
 // cluster's, a global Service global/gl-….yaml is GlobalDir's, and its
-// EndpointSlices under global/<cluster>/ are that cluster's. ok is false
+// EndpointSlices under global/<cluster>/ are that cluster's; a mirror at
+// the root (a flat output a Tree now replaces) is group "". ok is false
 // for what is not a mirror: kustomizations, NodePort mode's namespaces,
 // and anything but a visible .yaml file.
 func MirrorOf(p string, tree bool) (group string, ok bool) {
@@ -21,8 +22,8 @@ func MirrorOf(p string, tree bool) (group string, ok bool) {
 		return "", segs[0] != NamespacesDir
 	}
 	switch {
-	case len(segs) < 2:
-		return "", false
+	case len(segs) < 2: // a flat output's mirror, under a tree now
+		return "", true
 	case segs[0] == GlobalDir && len(segs) == 2:
 		return GlobalDir, true
 	case segs[0] == GlobalDir:

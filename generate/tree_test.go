@@ -183,7 +183,7 @@ func TestMirrorOf(t *testing.T) {
 		{path: "global/gl-shop-73736d-web.yaml", tree: true, group: "global", ok: true},
 		{path: "global/west/gl-shop-73736d-web.yaml", tree: true, group: "west", ok: true},
 		{path: "global/kustomization.yaml", tree: true},
-		{path: "stray.yaml", tree: true},
+		{path: "stray.yaml", tree: true, ok: true},
 		{path: ".ssm-revisions"},
 		{path: "east/README.md", tree: true},
 		{path: ".east-shop-73736d-web.yaml.tmp-0123456789ab"},

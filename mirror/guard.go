@@ -24,12 +24,12 @@ const (
 // Removal is what one render would remove of one cluster's stored mirrors,
 // and what the guard decided.
 type Removal struct {
-	Cluster string   // the cluster, or "global" for global Services
-	Files   []string // the mirror files it would remove, sorted
-	Stored  int      // the cluster's mirror files stored
-	Allowed int      // how many --max-removals lets go at once
-	Digest  string   // names this set of files, for an approval
-	Verdict string
+	Cluster string   `json:"cluster"` // the cluster, or "global" for global Services
+	Files   []string `json:"files"`   // the mirror files it would remove, sorted
+	Stored  int      `json:"stored"`  // the cluster's mirror files stored
+	Allowed int      `json:"allowed"` // how many --max-removals lets go at once
+	Digest  string   `json:"digest"`  // names this set of files, for an approval
+	Verdict string   `json:"verdict"`
 }
 
 // HeldError is a render RunOnce did not write because it would remove
@@ -129,7 +129,7 @@ func NewApprovals() *Approvals { return &Approvals{approved: map[string]string{}
 func (a *Approvals) Held() []Removal {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return slices.Clone(a.held)
+	return append([]Removal{}, a.held...)
 }
 
 // Approve lets the next render remove what is held of cluster, provided

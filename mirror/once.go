@@ -58,12 +58,7 @@ func RunOnce(ctx context.Context, cfg config.Config, sink Sink, opts Options) (R
 // is written at all. The stored record of what run rendered from stays.
 func planOnce(cfg config.Config, res generate.Result, stored Stored) (Write, []Removal, error) {
 	sf := stored.Files()
-	names := func(group string) string {
-		if cfg.Layout == config.Flat {
-			return cfg.Clusters[0].Name
-		}
-		return group
-	}
+	names := func(group string) string { return clusterOf(cfg, group) }
 	files, decisions := guard(guardInput{stored: sf, files: res.Files, tree: cfg.Layout == config.Tree, names: names,
 		limit: cfg.MaxRemovals, approved: func(Removal) bool { return false }})
 	var held []Removal

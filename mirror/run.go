@@ -198,9 +198,15 @@ func (p *pipeline) plan(ctx context.Context, in input, res generate.Result, stor
 }
 
 // clusterOf names the cluster of a generate.MirrorOf group.
-func (p *pipeline) clusterOf(group string) string {
-	if p.cfg.Layout == config.Flat {
-		return p.cfg.Clusters[0].Name
+func (p *pipeline) clusterOf(group string) string { return clusterOf(p.cfg, group) }
+
+// clusterOf names the cluster a generate.MirrorOf group belongs to.
+func clusterOf(cfg config.Config, group string) string {
+	switch {
+	case cfg.Layout == config.Flat:
+		return cfg.Clusters[0].Name
+	case group == "":
+		return "(top level)" // mirrors of a flat output the tree replaces
 	}
 	return group
 }

@@ -89,7 +89,6 @@ func printHelp(w io.Writer, templ string, data any) {
 			fmt.Fprintf(&b, "   %s\n", strings.ReplaceAll(f.String(), "\n", "\n   "))
 		}
 	}
-	b.WriteString("\n   --help, -h  show help\n")
 	_, _ = io.WriteString(w, b.String())
 }
 
@@ -111,9 +110,12 @@ func flagTables(c *cli.Command) string {
 			if df, ok := f.(cli.DocGenerationFlag); ok && df.GetDefaultText() != "" && df.GetValue() != "" {
 				def = "`" + df.GetDefaultText() + "`"
 			}
+			if bf, ok := f.(*cli.BoolFlag); ok && bf.Value {
+				def = "`true`"
+			}
 			usage := ""
 			if df, ok := f.(cli.DocGenerationFlag); ok {
-				usage = strings.ReplaceAll(df.GetUsage(), "|", `\|`)
+				usage = markdownEscaper.Replace(df.GetUsage())
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", strings.ReplaceAll(name, "`--o`", "`-o`"), strings.Join(envs, " "), def, usage)
 		}
@@ -121,3 +123,7 @@ func flagTables(c *cli.Command) string {
 	}
 	return b.String()
 }
+
+// markdownEscaper keeps a usage text as it reads on GitHub: <prefix> is
+// not an HTML tag, | does not end a cell.
+var markdownEscaper = strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;")

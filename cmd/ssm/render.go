@@ -55,6 +55,9 @@ func renderAction(c *cli.Context) error {
 		return err
 	}
 	logNotes(logger, cfg)
+	if check { // a check shows every difference, removals included
+		cfg.MaxRemovals = config.RemovalLimit{N: 100, Percent: true}
+	}
 	var sink mirror.Sink = mirror.DirSink{Dir: out}
 	switch {
 	case check:

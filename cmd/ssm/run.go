@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -30,10 +31,19 @@ func runFlags() []cli.Flag {
 	return []cli.Flag{
 		s("output", catOutput, "directory ssm owns and keeps equal to the remote state (instead of --git-url)", ""),
 		s("git-url", catGit, "repository to commit to: ssh://…, git@host:path, https://…, or a local path / file:// URL", ""),
-		s("git-branch", catGit, "branch to commit to (created when missing)", "main"),
+		s("git-branch", catGit, "branch to commit to (created when missing); with --git-push-branch, the base it is read from", "main"),
+		s("git-push-branch", catGit, "branch to push to instead, for review: kept equal to --git-branch's head plus one ssm commit, "+
+			"made again when either moves, deleted once --git-branch holds the render (docs/git.md)", ""),
+		&cli.StringSliceFlag{Name: "git-push-option", Category: catGit, EnvVars: env("git-push-option"),
+			Usage: "KEY=VALUE sent with every push, as git push -o (repeatable; GitLab: merge_request.create=); http(s) and ssh only"},
 		s("git-path", catGit, "folder ssm owns inside the repository (. for the root); nothing outside it is touched", ""),
 		s("git-author-name", catGit, "commit author name", "ssm"),
 		s("git-author-email", catGit, "commit author email", "ssm@localhost"),
+		s("git-commit-template", catGit, "Go text/template of the commit message, its first line the subject; "+
+			"fields .Added .Updated .Removed .Clusters .Revisions .Subject .Files (docs/git.md)", ""),
+		s("git-signing-key-path", catGit, "sign every commit with this key: an armored OpenPGP private key, or an SSH private key "+
+			"(git's gpg.format=ssh); each commit is verified before it is pushed", ""),
+		s("git-signing-passphrase-path", catGit, "file holding the passphrase of an encrypted signing key", ""),
 		s("git-ssh-key-path", catGit, "SSH private key for ssh URLs", ""),
 		s("git-known-hosts-path", catGit, "known_hosts file verifying the SSH server's host key", ""),
 		&cli.BoolFlag{Name: "git-insecure-skip-host-key-check", Category: catGit, EnvVars: env("git-insecure-skip-host-key-check"),
@@ -44,7 +54,8 @@ func runFlags() []cli.Flag {
 		d("resync-period", catRun, "re-render from the cache this often, even without events (0: never)", time.Hour),
 		d("debounce", catRun, "quiet time after the last remote event before rendering", 2*time.Second),
 		d("max-delay", catRun, "longest a steady stream of remote events can postpone a render", 10*time.Second),
-		s("listen-address", catRun, "address serving /healthz, /readyz and /metrics", ":8080"),
+		s("listen-address", catRun, "address serving /healthz, /readyz, /metrics and GET /removals", ":8080"),
+		s("admin-address", catRun, "address serving POST /removals/approve (approving held removals); loopback, so that only who can exec into or port-forward to the pod approves; empty: none", "127.0.0.1:8081"),
 	}
 }
 
@@ -84,19 +95,36 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	m, h, approvals := newMetrics(), &health{}, mirror.NewApprovals()
-	if r := c.Duration("resync-period"); r > 0 {
-		h.maxAge = 2*r + t.MaxDelay
-	}
+	m, h, approvals := newMetrics(), &health{maxAge: readyAge(cfg, c.Duration("resync-period"), t)}, mirror.NewApprovals()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
-	if err := serve(ctx, c.String("listen-address"), m, h, approvals, logger, &wg); err != nil {
+	if err := serve(ctx, c.String("listen-address"), "health and metrics", publicMux(m, h, approvals), logger, &wg); err != nil {
 		return err
+	}
+	if addr := c.String("admin-address"); addr != "" {
+		if err := serve(ctx, addr, "approvals", adminMux(approvals, logger), logger, &wg); err != nil {
+			return err
+		}
 	}
 	return mirror.Run(ctx, cfg, sink, mirror.Options{Logger: logger.With("sink", where), Observer: &observer{m: m, h: h},
 		Timing: t, Resync: c.Duration("resync-period"), Approvals: approvals})
+}
+
+// readyAge is how long /readyz stays ready without a successful write:
+// two of the longest resync periods and the longest delay of a render; 0
+// (no limit) when a cluster never resyncs.
+func readyAge(cfg config.Config, resync time.Duration, t mirror.Timing) time.Duration {
+	longest := time.Duration(0)
+	for _, c := range cfg.Clusters {
+		r := cmp.Or(c.Resync, resync)
+		if r <= 0 {
+			return 0
+		}
+		longest = max(longest, r)
+	}
+	return 2*longest + t.MaxDelay
 }
 
 // sinkFrom is the directory or git branch the flags name, described for logs.
@@ -121,9 +149,23 @@ func sinkFrom(c *cli.Context, logger *slog.Logger) (mirror.Sink, string, error) 
 		InsecureIgnoreHostKey: c.Bool("git-insecure-skip-host-key-check"),
 		Username:              c.String("git-username"), PasswordPath: c.String("git-password-path"),
 		Timeout: c.Duration("git-timeout"), Ownership: mirror.Ownership, Logger: logger,
+		PushBranch: c.String("git-push-branch"), PushOptions: c.StringSlice("git-push-option"),
+		SigningKeyPath: c.String("git-signing-key-path"), SigningPassphrasePath: c.String("git-signing-passphrase-path"),
 	}
 	if err := opts.Validate(); err != nil {
 		return nil, "", err
 	}
-	return mirror.NewGitSink(opts), fmt.Sprintf("%s (branch %s, path %s)", url, opts.Branch, opts.Path), nil
+	sink := mirror.NewGitSink(opts)
+	if text := c.String("git-commit-template"); text != "" {
+		t, err := mirror.ParseCommitTemplate(text)
+		if err != nil {
+			return nil, "", fmt.Errorf("--git-commit-template: %w", err)
+		}
+		sink.Template = t
+	}
+	where := fmt.Sprintf("%s (branch %s, path %s)", url, opts.Branch, opts.Path)
+	if opts.PushBranch != "" {
+		where = fmt.Sprintf("%s (branch %s from %s, path %s)", url, opts.PushBranch, opts.Branch, opts.Path)
+	}
+	return sink, where, nil
 }

@@ -57,9 +57,9 @@ func (h *health) ready() error {
 	return nil
 }
 
-// serve starts the health and metrics server on addr and stops it when ctx
-// ends. Listening happens before it returns, so a busy port is an error.
-func serve(ctx context.Context, addr string, m *metrics, h *health, approvals *mirror.Approvals, logger *slog.Logger, wg *sync.WaitGroup) error {
+// publicMux serves /healthz, /readyz, /metrics and, read-only, the
+// removals held.
+func publicMux(m *metrics, h *health, approvals *mirror.Approvals) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -70,10 +70,16 @@ func serve(ctx context.Context, addr string, m *metrics, h *health, approvals *m
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg}))
-	mux.HandleFunc("GET /removals", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(approvals.Held())
-	})
+	mux.HandleFunc("GET /removals", heldRemovals(approvals))
+	return mux
+}
+
+// adminMux serves what changes ssm's decisions: approving held removals.
+// It listens apart (loopback by default), so that only who may exec into
+// or port-forward to the pod can approve.
+func adminMux(approvals *mirror.Approvals, logger *slog.Logger) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /removals", heldRemovals(approvals))
 	mux.HandleFunc("POST /removals/approve", func(w http.ResponseWriter, r *http.Request) {
 		cluster, digest := r.URL.Query().Get("cluster"), r.URL.Query().Get("digest")
 		if err := approvals.Approve(cluster, digest); err != nil {
@@ -83,15 +89,28 @@ func serve(ctx context.Context, addr string, m *metrics, h *health, approvals *m
 		logger.Warn("removals approved; the next render removes them", "cluster", cluster, "digest", digest, "from", r.RemoteAddr)
 		_, _ = fmt.Fprintf(w, "approved: the next render removes the held mirrors of %s\n", cluster)
 	})
+	return mux
+}
+
+func heldRemovals(approvals *mirror.Approvals) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(approvals.Held())
+	}
+}
+
+// serve serves handler on addr until ctx ends. Listening happens before it
+// returns, so a busy port is an error.
+func serve(ctx context.Context, addr, what string, handler http.Handler, logger *slog.Logger, wg *sync.WaitGroup) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	logger.Info("serving health and metrics", "address", l.Addr().String())
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
+	logger.Info("serving "+what, "address", l.Addr().String())
 	wg.Go(func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("health and metrics server stopped", "err", err)
+			logger.Error(what+" server stopped", "err", err)
 		}
 	})
 	wg.Go(func() {
