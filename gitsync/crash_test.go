@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ssm-dev/ssm/internal/gittest"
 )
 
 // The crash tests kill a child process doing one write at every call of
@@ -58,6 +60,9 @@ type crashScenario struct {
 	// syscalls, if set, restricts the kills to these system calls: those
 	// of what the scenario adds to another.
 	syscalls []string
+	// withdraw writes with a push branch, which the write deletes, as main
+	// holds what it asks for already.
+	withdraw bool
 }
 
 // kustomized returns files with a kustomization.yaml listing them.
@@ -108,6 +113,15 @@ func crashScenarios() []crashScenario {
 				t.Fatal(err)
 			}
 		}},
+		// A push branch deleted, as main holds the render: its name is in
+		// packed-refs, which is written anew, and its reflog goes.
+		{name: "git-withdraw", git: true, withdraw: true, old: v1, new: v1, setup: func(t *testing.T, bare string) {
+			gitInitBare(t, bare)
+			gitConfig(t, bare, "core.logAllRefUpdates", "always")
+			mustSync(t, open(t, bare, "p"), v1)
+			mustSync(t, open(t, bare, "p", withPushBranch), v2)
+			gittest.Git(t, bare, "pack-refs", "--all")
+		}},
 		// More than 100 objects: a pack and its index.
 		{name: "git-pack", git: true, old: v1, new: many, setup: func(t *testing.T, bare string) {
 			gitInitBare(t, bare)
@@ -145,7 +159,11 @@ func (sc crashScenario) write(ctx context.Context, target string, log *slog.Logg
 		_, err := WriteDir(target, sc.new, crashOwnership)
 		return err
 	}
-	r, err := Open(ctx, RepoOptions{URL: target, Path: "p", Logger: log, staleLockAfter: crashStaleLockAfter})
+	opts := RepoOptions{URL: target, Path: "p", Logger: log, staleLockAfter: crashStaleLockAfter}
+	if sc.withdraw {
+		opts.PushBranch = review
+	}
+	r, err := Open(ctx, opts)
 	if err != nil {
 		return err
 	}

@@ -88,6 +88,9 @@ func readDirAll(t *testing.T, dir string) map[string][]byte {
 // the repository sound; and that no lock or temporary file is left.
 func (sc crashScenario) checkGit(t *testing.T, old string, oldCount int, bare string) error {
 	t.Helper()
+	if sc.withdraw {
+		return sc.checkWithdrawn(t, old, bare)
+	}
 	if head, _ := gitHead(t, bare); head != old {
 		parent, err := gitOut(bare, "rev-list", "--parents", "-1", head)
 		if err != nil {
@@ -112,6 +115,36 @@ func (sc crashScenario) checkGit(t *testing.T, old string, oldCount int, bare st
 	}
 	if out, err := gitOut(bare, "fsck", "--full", "--strict", "--no-dangling", "--no-progress"); err != nil {
 		return fmt.Errorf("git fsck: %v\n%s", err, out)
+	}
+	if left := leftovers(t, bare); len(left) > 0 {
+		return fmt.Errorf("left in the repository: %v", left)
+	}
+	return nil
+}
+
+// checkWithdrawn checks that main was left alone, that the push branch is
+// either as it was, on top of main, or gone, and that the next write
+// deletes it and leaves a repository git finds sound, without locks.
+func (sc crashScenario) checkWithdrawn(t *testing.T, old, bare string) error {
+	if head, _ := gitHead(t, bare); head != old {
+		return fmt.Errorf("main moved from %s to %s", old, head)
+	}
+	if proposal := branchHead(t, bare, review); proposal != "" {
+		if parents, err := gitOut(bare, "rev-list", "--parents", "-1", proposal); err != nil || parents != proposal+" "+old {
+			return fmt.Errorf("%s points at %q (%v), neither its proposal on main nor gone", review, parents, err)
+		}
+	}
+	if err := sc.write(t.Context(), bare, testLogger(t)); err != nil {
+		return fmt.Errorf("the next write: %w", err)
+	}
+	if proposal := branchHead(t, bare, review); proposal != "" {
+		return fmt.Errorf("%s = %s after the next write, want it deleted", review, proposal)
+	}
+	if out, err := gitOut(bare, "fsck", "--full", "--strict", "--no-dangling", "--no-progress"); err != nil {
+		return fmt.Errorf("git fsck: %v\n%s", err, out)
+	}
+	if out, err := gitOut(bare, "for-each-ref"); err != nil || strings.Contains(out, review) {
+		return fmt.Errorf("git for-each-ref: %v\n%s", err, out)
 	}
 	if left := leftovers(t, bare); len(left) > 0 {
 		return fmt.Errorf("left in the repository: %v", left)

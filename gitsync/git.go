@@ -33,14 +33,40 @@ type RepoOptions struct {
 	// died left, a ref lock older than 10s included, is removed.
 	URL string
 	// Branch is the branch to keep; "main" when empty. It is created with a
-	// root commit if it does not exist.
+	// root commit if it does not exist (with PushBranch, only in a
+	// repository without any branch).
 	Branch string
+	// PushBranch, when set, is the branch commits go to instead: Branch is
+	// then the base, only read, and PushBranch is kept equal to the base's
+	// head plus one commit holding what the plan decides, for review (a
+	// pull or merge request from it). It is made from the base's head, made
+	// again when the base moves or the plan decides otherwise, and deleted
+	// when the base already holds what the plan decides. It is the one
+	// branch whose head ssm replaces rather than builds on, with a lease
+	// (the push succeeds only if the branch still points where ssm read it),
+	// and only while that head is a commit ssm made: one parent, committed
+	// by AuthorName and AuthorEmail; a branch someone else committed to is
+	// left alone with an error.
+	PushBranch string
+	// PushOptions are sent with every push, as git push -o sends them:
+	// "KEY=VALUE", an empty VALUE allowed (GitLab takes
+	// merge_request.create= as the bare option). The server must advertise
+	// push options (git: receive.advertisePushOptions); a local repository
+	// takes none, as it runs no hooks.
+	PushOptions []string
 	// Path is the folder owned in the repository, slash-separated; "" or "."
 	// is the root. Nothing outside it is ever changed.
 	Path string
 	// AuthorName and AuthorEmail sign the commits; "ssm" and "ssm@localhost"
 	// when empty.
 	AuthorName, AuthorEmail string
+	// SigningKeyPath, when set, signs every commit with the key in the
+	// file: an armored OpenPGP private key, or an SSH private key (git's
+	// gpg.format=ssh signatures), told apart by the content. Each signed
+	// commit is verified, as pushed, before the push; one that does not
+	// verify is not pushed. SigningPassphrasePath holds the passphrase of an
+	// encrypted key.
+	SigningKeyPath, SigningPassphrasePath string
 
 	// SSHKeyPath is the private key file for ssh URLs.
 	SSHKeyPath string
@@ -74,15 +100,21 @@ type RepoOptions struct {
 	staleLockAfter time.Duration
 }
 
-// Validate checks o without touching the network: the URL, branch and
+// Validate checks o without touching the network: the URL, branches and
 // path, that the authentication options fit the URL, and that the key,
-// known_hosts and password files can be read. Open does the same.
+// known_hosts, password and signing key files can be read. Open does the
+// same.
 func (o RepoOptions) Validate() error {
 	o, _, err := o.withDefaults()
 	if err != nil {
 		return err
 	}
-	_, err = remote.New(o.transportOptions(slog.New(slog.DiscardHandler)))
+	if _, err = remote.New(o.transportOptions(slog.New(slog.DiscardHandler))); err != nil {
+		return err
+	}
+	if o.SigningKeyPath != "" {
+		_, err = loadSigner(o.SigningKeyPath, o.SigningPassphrasePath)
+	}
 	return err
 }
 
@@ -98,10 +130,14 @@ func (o RepoOptions) transportOptions(log *slog.Logger) remote.Options {
 		PasswordPath:          o.PasswordPath,
 		Timeout:               o.Timeout,
 		Logger:                log,
-		Committer:             o.AuthorName + " <" + o.AuthorEmail + ">",
+		Committer:             o.identity(),
 		StaleLockAfter:        o.staleLockAfter,
+		PushOptions:           o.PushOptions,
 	}
 }
+
+// identity is the author and committer of ssm's commits, as git writes it.
+func (o RepoOptions) identity() string { return o.AuthorName + " <" + o.AuthorEmail + ">" }
 
 // withDefaults validates o and fills in its defaults. It returns the owned
 // path's segments too.
@@ -112,12 +148,22 @@ func (o RepoOptions) withDefaults() (RepoOptions, []string, error) {
 	if o.Branch == "" {
 		o.Branch = "main"
 	}
-	// git's strbuf_check_branch_ref refuses these, which go-git accepts.
-	if o.Branch == "HEAD" || strings.HasPrefix(o.Branch, "-") {
-		return o, nil, fmt.Errorf("invalid git branch %q: git takes no branch named HEAD or starting with '-'", o.Branch)
+	if err := validBranch("git branch", o.Branch); err != nil {
+		return o, nil, err
 	}
-	if err := plumbing.NewBranchReferenceName(o.Branch).Validate(); err != nil {
-		return o, nil, fmt.Errorf("invalid git branch %q: %w", o.Branch, err)
+	if o.PushBranch != "" {
+		if err := validBranch("git push branch", o.PushBranch); err != nil {
+			return o, nil, err
+		}
+		if o.PushBranch == o.Branch {
+			return o, nil, fmt.Errorf("invalid git push branch %q: it is the branch it is made from; leave it unset to commit to %s directly", o.PushBranch, o.Branch)
+		}
+	}
+	if err := validPushOptions(o.PushOptions); err != nil {
+		return o, nil, err
+	}
+	if o.SigningPassphrasePath != "" && o.SigningKeyPath == "" {
+		return o, nil, errors.New("a signing passphrase file needs a signing key file")
 	}
 	var parts []string
 	if o.Path = strings.TrimSuffix(o.Path, "/"); o.Path == "." {
@@ -155,20 +201,50 @@ func (o RepoOptions) withDefaults() (RepoOptions, []string, error) {
 	return o, parts, nil
 }
 
+// validBranch checks a branch name as git does.
+func validBranch(what, name string) error {
+	// git's strbuf_check_branch_ref refuses these, which go-git accepts.
+	if name == "HEAD" || strings.HasPrefix(name, "-") {
+		return fmt.Errorf("invalid %s %q: git takes no branch named HEAD or starting with '-'", what, name)
+	}
+	if err := plumbing.NewBranchReferenceName(name).Validate(); err != nil {
+		return fmt.Errorf("invalid %s %q: %w", what, name, err)
+	}
+	return nil
+}
+
+// validPushOptions checks that each option is "KEY=VALUE" on one line, as
+// git push -o requires.
+func validPushOptions(opts []string) error {
+	for _, o := range opts {
+		key, _, ok := strings.Cut(o, "=")
+		switch {
+		case !ok || key == "":
+			return fmt.Errorf("invalid git push option %q: want KEY=VALUE (an empty VALUE, as in merge_request.create=, is sent as it is)", o)
+		case strings.ContainsAny(o, "\n\r\x00"):
+			return fmt.Errorf("invalid git push option %q: must not hold newlines or NUL", o)
+		}
+	}
+	return nil
+}
+
 // Repo keeps the owned path of one branch equal to a file set. It holds no
 // clone: only the branch head's trees down to the owned path and the files
 // below it, so that a sync costs what changed, not what the repository
 // holds. A Repo is safe for concurrent use; its calls run one at a time.
 type Repo struct {
-	opts   RepoOptions
-	parts  []string // segments of opts.Path
-	ref    plumbing.ReferenceName
-	url    string // redacted, for messages
-	remote remote.Transport
-	log    *slog.Logger
+	opts    RepoOptions
+	parts   []string // segments of opts.Path
+	ref     plumbing.ReferenceName
+	pushRef plumbing.ReferenceName // opts.PushBranch; "" to push to ref
+	url     string                 // redacted, for messages
+	remote  remote.Transport
+	signer  signer // nil: commits are not signed
+	log     *slog.Logger
 
-	mu   sync.Mutex // serialises Apply and Diff, which share snap
+	mu   sync.Mutex // serialises Apply and Diff, which share snap and prop
 	snap *snapshot
+	prop *snapshot // the push branch's head when last seen; nil: not read yet
 }
 
 // Open validates opts, sets up authentication and fetches the head of the
@@ -181,6 +257,9 @@ func Open(ctx context.Context, opts RepoOptions) (*Repo, error) {
 	}
 	url := remote.Redact(opts.URL)
 	log := opts.Logger.With("url", url, "branch", opts.Branch, "path", cmp.Or(opts.Path, "."))
+	if opts.PushBranch != "" {
+		log = log.With("pushBranch", opts.PushBranch)
+	}
 	tr, err := remote.New(opts.transportOptions(log))
 	if err != nil {
 		return nil, err
@@ -194,10 +273,22 @@ func Open(ctx context.Context, opts RepoOptions) (*Repo, error) {
 		log:    log,
 		snap:   emptySnapshot(len(parts)),
 	}
+	if opts.SigningKeyPath != "" {
+		if r.signer, err = loadSigner(opts.SigningKeyPath, opts.SigningPassphrasePath); err != nil {
+			return nil, err
+		}
+	}
+	if opts.PushBranch != "" {
+		r.pushRef = plumbing.NewBranchReferenceName(opts.PushBranch)
+	}
 	if err := r.refresh(ctx); err != nil {
 		return nil, err
 	}
-	r.log.Info("opened git repository", "commit", hashString(r.snap.commit), "files", r.snap.owned.files)
+	attrs := []any{"commit", hashString(r.snap.commit), "files", r.snap.owned.files}
+	if r.signer != nil {
+		attrs = append(attrs, "signingKey", r.signer.String())
+	}
+	r.log.Info("opened git repository", attrs...)
 	return r, nil
 }
 
@@ -218,29 +309,39 @@ func (r *Repo) Diff(ctx context.Context, files Files) ([]Change, error) {
 // refresh makes the snapshot describe the branch head, fetching only what
 // changed since the snapshot's commit.
 func (r *Repo) refresh(ctx context.Context) error {
-	snap, err := r.fetch(ctx, r.snap)
-	if errors.Is(err, plumbing.ErrObjectNotFound) && !r.snap.commit.IsZero() {
-		// The remote left out an object it took us to hold, as it is
-		// reachable from our commit: a file moved into the owned path, or
-		// rewritten history. Fetch the head whole.
-		r.log.Info("fetching the whole branch head", "reason", err)
-		snap, err = r.fetch(ctx, nil)
-	}
+	snap, err := r.read(ctx, r.ref, r.snap)
 	if err != nil {
-		return fmt.Errorf("fetch %s from %s: %w", r.opts.Branch, r.url, err)
+		return err
 	}
 	r.snap = snap
 	return nil
 }
 
-// fetch returns the snapshot of the branch head, downloading what differs
+// read returns the snapshot of the head of ref, fetching only what differs
+// from prev, a snapshot the remote holds the objects of.
+func (r *Repo) read(ctx context.Context, ref plumbing.ReferenceName, prev *snapshot) (*snapshot, error) {
+	snap, err := r.fetch(ctx, ref, prev)
+	if errors.Is(err, plumbing.ErrObjectNotFound) && !prev.commit.IsZero() {
+		// The remote left out an object it took us to hold, as it is
+		// reachable from our commit: a file moved into the owned path, or
+		// rewritten history. Fetch the head whole.
+		r.log.Info("fetching the whole branch head", "branch", ref.Short(), "reason", err)
+		snap, err = r.fetch(ctx, ref, nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s from %s: %w", ref.Short(), r.url, err)
+	}
+	return snap, nil
+}
+
+// fetch returns the snapshot of the head of ref, downloading what differs
 // from prev (nil: everything).
-func (r *Repo) fetch(ctx context.Context, prev *snapshot) (*snapshot, error) {
+func (r *Repo) fetch(ctx context.Context, ref plumbing.ReferenceName, prev *snapshot) (*snapshot, error) {
 	var have plumbing.Hash
 	if prev != nil {
 		have = prev.commit
 	}
-	head, sto, err := r.remote.FetchHead(ctx, r.ref, have)
+	head, sto, err := r.remote.FetchHead(ctx, ref, have)
 	switch {
 	case err != nil:
 		return nil, err

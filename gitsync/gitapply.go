@@ -21,11 +21,16 @@ import (
 // commits nothing and returns Changed false. A push rejected because
 // someone else pushed first is rebuilt on their commit, with plan called
 // again on it, and retried, up to MaxRetries times. Apply never
-// force-pushes. After an error the remote is either untouched or fully
-// updated; the caller retries later.
+// force-pushes the branch. After an error the remote is either untouched or
+// fully updated; the caller retries later.
+//
+// With a PushBranch the commit goes there instead, on top of the branch's
+// head (propose), and plan is shown the push branch's files while its head
+// is ssm's commit: a proposal not merged yet is what ssm last decided.
 func (r *Repo) Apply(ctx context.Context, plan Plan) (Result, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	branch := cmp.Or(r.opts.PushBranch, r.opts.Branch)
 	for attempt := 1; ; attempt++ {
 		res, err := r.applyOnce(ctx, plan)
 		rejected, ok := errors.AsType[*remote.RejectedError](err)
@@ -34,12 +39,12 @@ func (r *Repo) Apply(ctx context.Context, plan Plan) (Result, error) {
 			return res, err
 		}
 		if attempt > r.opts.MaxRetries {
-			return Result{}, fmt.Errorf("push %s to %s: gave up after %d attempts: %w", r.opts.Branch, r.url, attempt, err)
+			return Result{}, fmt.Errorf("push %s to %s: gave up after %d attempts: %w", branch, r.url, attempt, err)
 		}
 		wait := backoff(attempt)
 		r.log.Info("push rejected, retrying on the new head", "attempt", attempt, "reason", rejected.Reason, "backoff", wait)
 		if err := sleep(ctx, wait); err != nil {
-			return Result{}, fmt.Errorf("push %s to %s: waiting to retry: %w", r.opts.Branch, r.url, err)
+			return Result{}, fmt.Errorf("push %s to %s: waiting to retry: %w", branch, r.url, err)
 		}
 	}
 }
@@ -62,39 +67,27 @@ func (r *Repo) applyOnce(ctx context.Context, plan Plan) (Result, error) {
 		return Result{}, err
 	}
 	base := r.snap
+	if r.pushRef != "" {
+		if !base.commit.IsZero() {
+			return r.propose(ctx, base, plan)
+		}
+		if err := r.checkEmpty(ctx); err != nil {
+			return Result{}, err
+		}
+	}
 	if err := r.checkOwnership(base); err != nil {
 		return Result{}, err
 	}
-	w, err := plan(newStoredSnapshot(base))
+	w, changes, err := r.decide(base, base, plan)
 	if err != nil {
 		return Result{}, err
 	}
-	if err := w.Files.Validate(); err != nil {
+	next, objs, err := r.build(base, w, changes)
+	if err != nil || next.tree == base.tree {
 		return Result{}, err
 	}
-	if err := validTrailers(w.Trailers); err != nil {
+	if err := r.push(ctx, r.ref, base.commit, next.commit, objs); err != nil {
 		return Result{}, err
-	}
-	changes := base.owned.changesTo(w.Files)
-	next, objs, err := base.next(r.parts, changes)
-	if err != nil {
-		return Result{}, fmt.Errorf("build %s for %s: %w", cmp.Or(r.opts.Path, "."), r.url, err)
-	}
-	if next.tree == base.tree {
-		return Result{}, nil
-	}
-	sig := object.Signature{Name: r.opts.AuthorName, Email: r.opts.AuthorEmail, When: time.Now()}
-	next.message = commitMessage(w.Subject, changes, w.Trailers)
-	data, err := commitObject(next.tree, base.commit, sig, next.message)
-	if err != nil {
-		return Result{}, err
-	}
-	next.commit = objs.Add(plumbing.CommitObject, data)
-	if err := r.remote.Push(ctx, r.ref, base.commit, next.commit, objs); err != nil {
-		if _, ok := errors.AsType[*remote.RejectedError](err); ok {
-			return Result{}, err
-		}
-		return Result{}, fmt.Errorf("push %s to %s: %w", r.opts.Branch, r.url, err)
 	}
 	r.snap = next
 	res := resultOf(changes)
@@ -102,6 +95,59 @@ func (r *Repo) applyOnce(ctx context.Context, plan Plan) (Result, error) {
 	r.log.Debug("pushed commit", "commit", res.Commit, "parent", hashString(base.commit),
 		"added", len(res.Added), "updated", len(res.Updated), "removed", len(res.Removed))
 	return res, nil
+}
+
+// decide asks plan what to write, showing it view, and returns the write
+// with how it changes the owned path of base.
+func (r *Repo) decide(view, base *snapshot, plan Plan) (Write, []Change, error) {
+	w, err := plan(newStoredSnapshot(view))
+	if err != nil {
+		return Write{}, nil, err
+	}
+	if err := w.Files.Validate(); err != nil {
+		return Write{}, nil, err
+	}
+	if err := validTrailers(w.Trailers); err != nil {
+		return Write{}, nil, err
+	}
+	return w, base.owned.changesTo(w.Files), nil
+}
+
+// build returns the snapshot of the commit that makes changes on top of
+// base, with the objects it adds. When the tree would not change it makes
+// no commit: the snapshot's tree is base's.
+func (r *Repo) build(base *snapshot, w Write, changes []Change) (*snapshot, *remote.Objects, error) {
+	next, objs, err := base.next(r.parts, changes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("build %s for %s: %w", cmp.Or(r.opts.Path, "."), r.url, err)
+	}
+	if next.tree == base.tree {
+		return next, objs, nil
+	}
+	if next.message, err = messageOf(w, changes); err != nil {
+		return nil, nil, err
+	}
+	sig := object.Signature{Name: r.opts.AuthorName, Email: r.opts.AuthorEmail, When: time.Now()}
+	data, err := commitObject(next.tree, base.commit, sig, next.message, r.signer)
+	if err != nil {
+		return nil, nil, err
+	}
+	next.commit = objs.Add(plumbing.CommitObject, data)
+	next.committer = r.opts.identity()
+	if !base.commit.IsZero() {
+		next.parents = []plumbing.Hash{base.commit}
+	}
+	return next, objs, nil
+}
+
+// push moves ref from old to commit (zero: deletes it). A rejected push
+// returns a bare *remote.RejectedError.
+func (r *Repo) push(ctx context.Context, ref plumbing.ReferenceName, old, commit plumbing.Hash, objs *remote.Objects) error {
+	err := r.remote.Push(ctx, ref, old, commit, objs)
+	if _, ok := errors.AsType[*remote.RejectedError](err); ok || err == nil {
+		return err
+	}
+	return fmt.Errorf("push %s to %s: %w", ref.Short(), r.url, err)
 }
 
 // storedSnapshot is a snapshot as a Plan sees it. Its file set is built on

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -82,12 +83,31 @@ func encodeEntries(entries []object.TreeEntry) []byte {
 }
 
 // commitObject returns the encoded commit of tree on top of parent (none
-// when zero).
-func commitObject(tree, parent plumbing.Hash, sig object.Signature, msg string) ([]byte, error) {
+// when zero), signed by s unless s is nil. A signed commit is verified as
+// encoded, so that what is pushed is what git verify-commit accepts.
+func commitObject(tree, parent plumbing.Hash, sig object.Signature, msg string, s signer) ([]byte, error) {
 	c := &object.Commit{Author: sig, Committer: sig, Message: msg, TreeHash: tree}
 	if !parent.IsZero() {
 		c.ParentHashes = []plumbing.Hash{parent}
 	}
+	payload, err := encodeCommit(c)
+	if err != nil || s == nil {
+		return payload, err
+	}
+	if c.PGPSignature, err = s.sign(payload); err != nil {
+		return nil, fmt.Errorf("sign commit with %s: %w", s, err)
+	}
+	data, err := encodeCommit(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := verifyCommit(s, data); err != nil {
+		return nil, fmt.Errorf("refusing to push a commit whose signature does not verify with %s: %w", s, err)
+	}
+	return data, nil
+}
+
+func encodeCommit(c *object.Commit) ([]byte, error) {
 	obj := &plumbing.MemoryObject{}
 	if err := c.Encode(obj); err != nil {
 		return nil, fmt.Errorf("encode commit: %w", err)
@@ -140,6 +160,63 @@ func commitMessage(subject string, changes []Change, trailers []string) string {
 		}
 	}
 	return b.String()
+}
+
+// MaxMessageBytes bounds a commit message that a Write's Message writes:
+// what is longer is cut at the last line that fits, and says so.
+const MaxMessageBytes = 16 << 10
+
+// messageOf returns the commit message of w for changes: w.Message's, or
+// by default the subject, the counts and the changed paths; w.Trailers
+// close it either way.
+func messageOf(w Write, changes []Change) (string, error) {
+	if w.Message == nil {
+		return commitMessage(w.Subject, changes, w.Trailers), nil
+	}
+	body, err := w.Message(changes)
+	if err != nil {
+		return "", fmt.Errorf("write the commit message: %w", err)
+	}
+	return writtenMessage(body, w.Subject, w.Trailers), nil
+}
+
+// writtenMessage tidies a message its caller wrote: valid UTF-8 without
+// NUL, no blank lines before the subject nor trailing space, at most
+// MaxMessageBytes, the subject (or defaultSubject) when it is empty. The
+// trailers join the message's last paragraph when that is a trailer block
+// already (a template's Signed-off-by:), as git reads only the last
+// paragraph's; otherwise they make one.
+func writtenMessage(body, subject string, trailers []string) string {
+	body = strings.ReplaceAll(strings.ToValidUTF8(body, "\uFFFD"), "\x00", "")
+	body = strings.TrimRightFunc(strings.TrimLeft(body, "\r\n"), unicode.IsSpace)
+	if len(body) > MaxMessageBytes {
+		cut := strings.LastIndexByte(body[:MaxMessageBytes], '\n')
+		if cut <= 0 {
+			cut = MaxMessageBytes
+		}
+		body = strings.ToValidUTF8(body[:cut], "") + fmt.Sprintf("\n\n(message cut at %d KiB)", MaxMessageBytes>>10)
+	}
+	if strings.TrimSpace(body) == "" {
+		body = cmp.Or(strings.TrimSpace(subject), defaultSubject)
+	}
+	if len(trailers) == 0 {
+		return body + "\n"
+	}
+	sep := "\n\n"
+	if i := strings.LastIndex(body, "\n\n"); i > 0 && isTrailerBlock(body[i+2:]) {
+		sep = "\n"
+	}
+	return body + sep + strings.Join(trailers, "\n") + "\n"
+}
+
+// isTrailerBlock reports whether every line of p is a "Key: value" trailer.
+func isTrailerBlock(p string) bool {
+	for line := range strings.SplitSeq(p, "\n") {
+		if validTrailers([]string{line}) != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // messagePath returns p as a commit message lists it: quoted, Go style, if

@@ -21,7 +21,8 @@ func readSnapshot(sto storer.EncodedObjectStorer, commit plumbing.Hash, parts []
 	if err != nil {
 		return nil, fmt.Errorf("read commit %s: %w", commit, err)
 	}
-	s := &snapshot{commit: commit, tree: c.TreeHash, message: c.Message}
+	s := &snapshot{commit: commit, tree: c.TreeHash, message: c.Message, parents: c.ParentHashes,
+		committer: c.Committer.Name + " <" + c.Committer.Email + ">"}
 	h := c.TreeHash
 	for i, name := range parts {
 		lvl := treeLevel{hash: h}

@@ -188,7 +188,7 @@ func TestLocalPushIsCompareAndSwap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := commitObject(next.tree, old, testSignature(), "mine")
+	data, err := commitObject(next.tree, old, testSignature(), "mine", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,6 +44,12 @@ type Write struct {
 	// and forges read), after the list of changed paths. A directory sink
 	// ignores them.
 	Trailers []string
+	// Message, when set, writes the commit message in place of Subject and
+	// the list of changed paths, given the changes the commit makes (sorted
+	// by path; with a push branch, from the base). Its first line is the
+	// subject; it is cut at MaxMessageBytes; Trailers still close it. An
+	// error aborts the write. A directory sink ignores it.
+	Message func(changes []Change) (string, error)
 }
 
 // Plan decides what to write from what is stored. A sink calls it once per

@@ -26,6 +26,10 @@ type snapshot struct {
 	commit  plumbing.Hash // zero when the branch does not exist yet
 	tree    plumbing.Hash // root tree of commit
 	message string        // of commit, for Stored.Message
+	// parents and committer ("Name <email>") of commit tell whether a push
+	// branch's head is a commit ssm made on top of a base.
+	parents   []plumbing.Hash
+	committer string
 	// spine[i] is the tree at the first i segments of the owned path, from
 	// the root down to the owned path's parent.
 	spine []treeLevel

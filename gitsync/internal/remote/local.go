@@ -54,7 +54,9 @@ type localStore struct {
 	committer  string        // "Name <email>" for reflog entries
 	timeout    time.Duration // bounds the wait for another ssm writer
 	staleAfter time.Duration // from which a ref lock is a dead writer's
-	cleaned    bool          // whether what dead writers left was removed
+	// cleaned holds the references for which what dead writers left was
+	// removed: a push branch makes its directories and reflogs elsewhere.
+	cleaned map[plumbing.ReferenceName]bool
 }
 
 // unpackLimit is how many objects a push writes loose at most; more go in
@@ -65,6 +67,9 @@ const unpackLimit = 100
 func newLocal(ep *transport.Endpoint, opts Options) (Transport, error) {
 	if opts.SSHKeyPath != "" || opts.KnownHostsPath != "" || opts.Username != "" || opts.PasswordPath != "" {
 		return nil, errors.New("a local repository takes no ssh key, known_hosts, username or password")
+	}
+	if len(opts.PushOptions) > 0 {
+		return nil, errors.New("a local repository takes no push options: it is written directly and runs no hooks to read them; push to it over ssh or http(s)")
 	}
 	// A non-bare repository's work tree is no git directory; pushing to a
 	// checked-out branch is wrong anyway.
@@ -106,9 +111,10 @@ func (l *localStore) lock(ctx context.Context) (func(), error) {
 	return func() { d.Close() }, nil
 }
 
-// cleanOnce removes, once, what writers that died left, under the lock.
+// cleanOnce removes, once per reference, what writers that died left,
+// under the lock.
 func (l *localStore) cleanOnce(ctx context.Context, ref plumbing.ReferenceName) error {
-	if l.cleaned {
+	if l.cleaned[ref] {
 		return nil
 	}
 	unlock, err := l.lock(ctx)
@@ -119,9 +125,20 @@ func (l *localStore) cleanOnce(ctx context.Context, ref plumbing.ReferenceName) 
 		return err
 	}
 	defer unlock()
-	l.clean(ref)
-	l.cleaned = true
+	l.cleanRef(ref)
 	return nil
+}
+
+// cleanRef removes what dead writers of ref left, until nothing is left
+// to judge; the caller holds the lock.
+func (l *localStore) cleanRef(ref plumbing.ReferenceName) {
+	if l.cleaned[ref] || !l.clean(ref) {
+		return
+	}
+	if l.cleaned == nil {
+		l.cleaned = map[plumbing.ReferenceName]bool{}
+	}
+	l.cleaned[ref] = true
 }
 
 // storage returns the object store, told to read the pack indexes again if
@@ -183,7 +200,7 @@ func (l *localStore) FetchHead(ctx context.Context, ref plumbing.ReferenceName, 
 }
 
 // Push writes the objects, then moves ref under its lock, all under the
-// repository's flock.
+// repository's flock. A zero commit deletes ref (deleteRef).
 func (l *localStore) Push(ctx context.Context, ref plumbing.ReferenceName, old, commit plumbing.Hash, objs *Objects) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -193,16 +210,16 @@ func (l *localStore) Push(ctx context.Context, ref plumbing.ReferenceName, old, 
 		return err
 	}
 	defer unlock()
-	if !l.cleaned {
-		l.clean(ref)
-		l.cleaned = true
-	}
+	l.cleanRef(ref)
 	cfg, err := readRepoConfig(l.dir)
 	if err != nil {
 		return err
 	}
 	if _, err := l.storage(); err != nil {
 		return err
+	}
+	if commit.IsZero() {
+		return l.movedError(ctx, ref, l.deleteRef(cfg, ref, old))
 	}
 	if objs.Len() < unpackLimit {
 		err = l.writeLoose(cfg, objs)
@@ -215,15 +232,20 @@ func (l *localStore) Push(ctx context.Context, ref plumbing.ReferenceName, old, 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err = l.updateRef(cfg, ref, old, commit)
-	if errors.Is(err, storage.ErrReferenceHasChanged) {
-		current, _, herr := l.head(context.WithoutCancel(ctx), ref)
-		if herr != nil {
-			return fmt.Errorf("%w; read %s again: %w", err, ref.Short(), herr)
-		}
-		return &RejectedError{movedReason(ref, current)}
+	return l.movedError(ctx, ref, l.updateRef(cfg, ref, old, commit))
+}
+
+// movedError turns a lost compare-and-swap on ref into a *RejectedError
+// saying where ref went; other errors pass as they are.
+func (l *localStore) movedError(ctx context.Context, ref plumbing.ReferenceName, err error) error {
+	if !errors.Is(err, storage.ErrReferenceHasChanged) {
+		return err
 	}
-	return err
+	current, _, herr := l.head(context.WithoutCancel(ctx), ref)
+	if herr != nil {
+		return fmt.Errorf("%w; read %s again: %w", err, ref.Short(), herr)
+	}
+	return &RejectedError{movedReason(ref, current)}
 }
 
 // syncAndClose flushes f to disk after a write that returned err, and

@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"context"
 	"crypto/sha1"
 	"errors"
 	"io/fs"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 )
@@ -29,10 +31,11 @@ const (
 	tempFilePrefix = ".ssm-file-"
 )
 
-// clean removes what writers of earlier ssm processes left when they died.
+// clean removes what writers of earlier ssm processes left when they died
+// (deletedRefLock too). It reports whether nothing is left to judge later.
 // The caller holds the repository's flock, so no other ssm writer is
 // running.
-func (l *localStore) clean(ref plumbing.ReferenceName) {
+func (l *localStore) clean(ref plumbing.ReferenceName) bool {
 	var removed []string
 	for _, p := range l.leftovers(ref) {
 		if err := os.Remove(p); err == nil {
@@ -44,6 +47,43 @@ func (l *localStore) clean(ref plumbing.ReferenceName) {
 	}
 	if len(removed) > 0 {
 		l.log.Info("removed what an interrupted write left", "files", removed)
+	}
+	return l.deletedRefLock(ref)
+}
+
+// deletedRefLock removes the lock of ref, once stale, when ref does not
+// exist: a writer died after deleting ref (a push branch), and no later
+// write of ref may come to meet the lock, which would stop git's own
+// writers. The lock of a ref that exists is left to the ref's next write.
+// It reports whether the lock is gone; one too young to be a dead
+// writer's is looked at again at the next read.
+func (l *localStore) deletedRefLock(ref plumbing.ReferenceName) bool {
+	lock := filepath.Join(l.dir, filepath.FromSlash(ref.String())) + ".lock"
+	if _, err := os.Lstat(lock); err != nil {
+		return true
+	}
+	if head, _, err := l.head(context.Background(), ref); err != nil || !head.IsZero() {
+		return true
+	}
+	gone, err := l.awaitLock(lock)
+	if err != nil {
+		l.log.Warn("could not remove a stale ref lock", "ref", ref.Short(), "error", err)
+		return true
+	}
+	return gone
+}
+
+// awaitLock waits up to lockTimeout for the lock file to go, as a
+// writer's does, or to turn stale, and then removes it. It reports whether
+// the lock is gone.
+func (l *localStore) awaitLock(lock string) (bool, error) {
+	deadline := time.Now().Add(lockTimeout)
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		gone, err := l.removeStaleLock(lock)
+		if gone || err != nil || time.Now().After(deadline) {
+			return gone, err
+		}
+		time.Sleep(wait)
 	}
 }
 

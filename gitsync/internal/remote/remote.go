@@ -28,12 +28,15 @@ type Transport interface {
 	// tree. The remote is told that have (zero: nothing) and its tree are
 	// known already, so the storer may hold only the objects that differ.
 	FetchHead(ctx context.Context, ref plumbing.ReferenceName, have plumbing.Hash) (plumbing.Hash, storer.EncodedObjectStorer, error)
-	// Push moves ref from old (zero: create it) to commit, sending objs, only
-	// if ref still points at old: it never overwrites a commit it did not
-	// build on. If ref moved it returns a *RejectedError; if the remote
-	// refused the update for another reason (a hook, a protected branch),
-	// a *RefusedError.
+	// Push moves ref from old (zero: create it) to commit (zero: delete
+	// it), sending objs, only if ref still points at old: a lease, so that it
+	// never overwrites or deletes a commit the caller did not see. If ref
+	// moved it returns a *RejectedError; if the remote refused the update for
+	// another reason (a hook, a protected branch), a *RefusedError.
 	Push(ctx context.Context, ref plumbing.ReferenceName, old, commit plumbing.Hash, objs *Objects) error
+	// Empty reports whether the repository has no references at all: a
+	// repository nobody pushed to yet.
+	Empty(ctx context.Context) (bool, error)
 }
 
 // Options says which repository to reach and how to authenticate.
@@ -58,6 +61,12 @@ type Options struct {
 	// StaleLockAfter is the age from which a local repository's ref lock
 	// is taken for a dead writer's and removed; 10s when zero.
 	StaleLockAfter time.Duration
+	// PushOptions are sent with every push, as git push -o sends them
+	// ("KEY=VALUE"), for the server's hooks: GitLab reads
+	// merge_request.create=, for one. A server that does not advertise
+	// push-options refuses the push. A local repository takes none: it runs
+	// no hooks to read them.
+	PushOptions []string
 }
 
 // New checks that the authentication options fit the URL's transport and

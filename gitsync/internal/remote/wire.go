@@ -32,6 +32,7 @@ type wire struct {
 	timeout time.Duration // of each session
 	packer  packer
 	log     *slog.Logger
+	options []*packp.Option // push options sent with every push
 }
 
 // dialer opens git sessions with one repository. ctx bounds the opening;
@@ -98,21 +99,34 @@ func uploadRequest(caps *capability.List, head, have plumbing.Hash) *packp.Uploa
 
 // head returns the commit ref points at now, zero when it does not exist.
 func (w *wire) head(ctx context.Context, ref plumbing.ReferenceName) (plumbing.Hash, error) {
+	refs, err := w.refs(ctx)
+	return refs[ref.String()], err
+}
+
+// Empty reports whether the remote advertises no reference at all.
+func (w *wire) Empty(ctx context.Context) (bool, error) {
+	refs, err := w.refs(ctx)
+	return len(refs) == 0, err
+}
+
+// refs returns the references the remote advertises now: none for an
+// empty repository.
+func (w *wire) refs(ctx context.Context) (map[string]plumbing.Hash, error) {
 	ctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
 	sess, err := w.uploadPack(ctx)
 	if err != nil {
-		return plumbing.ZeroHash, contextError(ctx, err)
+		return nil, contextError(ctx, err)
 	}
 	defer sess.Close()
 	ar, err := sess.AdvertisedReferencesContext(ctx)
 	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
-		return plumbing.ZeroHash, nil
+		return nil, nil
 	}
 	if err != nil {
-		return plumbing.ZeroHash, contextError(ctx, err)
+		return nil, contextError(ctx, err)
 	}
-	return ar.References[ref.String()], nil
+	return ar.References, nil
 }
 
 // uploadPack and receivePack start a session, unless ctx is done.
@@ -173,9 +187,12 @@ func (w *wire) whyRefused(ctx context.Context, ref plumbing.ReferenceName, old p
 func (w *wire) push(ctx context.Context, ref plumbing.ReferenceName, old, commit plumbing.Hash, objs *Objects) error {
 	ctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
-	var pack bytes.Buffer
-	if err := w.packer.write(&pack, objs, nil); err != nil {
-		return err
+	var pack *bytes.Buffer
+	if !commit.IsZero() { // a deletion sends no pack
+		pack = &bytes.Buffer{}
+		if err := w.packer.write(pack, objs, nil); err != nil {
+			return err
+		}
 	}
 	sess, err := w.receivePack(ctx)
 	if err != nil {
@@ -189,7 +206,10 @@ func (w *wire) push(ctx context.Context, ref plumbing.ReferenceName, old, commit
 	if current := ar.References[ref.String()]; current != old {
 		return &RejectedError{movedReason(ref, current)}
 	}
-	req := updateRequest(ar.Capabilities, ref, old, commit, &pack)
+	req, err := w.updateRequest(ar.Capabilities, ref, old, commit, pack)
+	if err != nil {
+		return err
+	}
 	var said remoteMessages
 	req.Progress = &said
 	report, err := sess.ReceivePack(ctx, req)
@@ -212,11 +232,28 @@ func (w *wire) push(ctx context.Context, ref plumbing.ReferenceName, old, commit
 	return nil
 }
 
-// updateRequest moves ref from old to commit, sending pack.
-func updateRequest(caps *capability.List, ref plumbing.ReferenceName, old, commit plumbing.Hash, pack io.Reader) *packp.ReferenceUpdateRequest {
+// updateRequest moves ref from old to commit, sending pack, or deletes it
+// when commit is zero, with the push options. It refuses what the remote
+// did not advertise it would take: git would send it, and git's
+// receive-pack would then fail the whole push with a protocol error.
+func (w *wire) updateRequest(caps *capability.List, ref plumbing.ReferenceName, old, commit plumbing.Hash, pack *bytes.Buffer) (*packp.ReferenceUpdateRequest, error) {
 	req := packp.NewReferenceUpdateRequestFromCapabilities(caps)
 	req.Commands = []*packp.Command{{Name: ref, Old: old, New: commit}}
-	req.Packfile = io.NopCloser(pack)
+	if commit.IsZero() {
+		if !caps.Supports(capability.DeleteRefs) {
+			return nil, fmt.Errorf("delete %s: the remote does not accept deleting references", ref.Short())
+		}
+		_ = req.Capabilities.Set(capability.DeleteRefs)
+	} else {
+		req.Packfile = io.NopCloser(pack)
+	}
+	if len(w.options) > 0 {
+		if !caps.Supports(capability.PushOptions) {
+			return nil, errors.New("the remote does not accept push options (git servers advertise them with receive.advertisePushOptions=true)")
+		}
+		_ = req.Capabilities.Set(capability.PushOptions)
+		req.Options = w.options
+	}
 	// Hooks speak on the progress channel; without a side band their words
 	// are lost, or mixed into standard error.
 	switch {
@@ -228,7 +265,18 @@ func updateRequest(caps *capability.List, ref plumbing.ReferenceName, old, commi
 	if caps.Supports(capability.Quiet) { // no progress meters
 		_ = req.Capabilities.Set(capability.Quiet)
 	}
-	return req
+	return req, nil
+}
+
+// pushOptions turns "KEY=VALUE" strings into what a push request sends;
+// the caller has checked their form.
+func pushOptions(opts []string) []*packp.Option {
+	var out []*packp.Option
+	for _, o := range opts {
+		k, v, _ := strings.Cut(o, "=")
+		out = append(out, &packp.Option{Key: k, Value: v})
+	}
+	return out
 }
 
 // remoteMessages keeps the first few KiB of what a remote says besides the

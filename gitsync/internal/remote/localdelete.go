@@ -1,0 +1,152 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/storage"
+)
+
+// deleteRef removes the reference name, which must point at old, as git's
+// files backend does: under the reference's lock it drops the name from
+// packed-refs (rewritten under packed-refs.lock and renamed into place),
+// then removes the loose file and the reflog. A writer killed at any point
+// leaves either the reference as it was (the loose file, if any, still
+// names it) or gone, and at most a lock file, which the next writer takes
+// for a dead writer's once it is stale.
+func (l *localStore) deleteRef(cfg repoConfig, name plumbing.ReferenceName, old plumbing.Hash) error {
+	p := filepath.Join(l.dir, filepath.FromSlash(name.String()))
+	if err := cfg.mkdirs(l.dir, filepath.Dir(p)); err != nil {
+		return err
+	}
+	f, err := l.lockRef(cfg, p)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := f.Close(); err != nil {
+		return err
+	}
+	var cur plumbing.Hash
+	switch r, err := l.sto.Reference(name); {
+	case err == nil:
+		cur = r.Hash()
+	case !errors.Is(err, plumbing.ErrReferenceNotFound):
+		return err
+	}
+	if cur != old {
+		return storage.ErrReferenceHasChanged
+	}
+	if err := l.unpackRef(cfg, name); err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	// git removes the reflog with the reference.
+	if err := os.Remove(filepath.Join(l.dir, "logs", filepath.FromSlash(name.String()))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		l.log.Warn("the branch was deleted but not its reflog", "ref", name.Short(), "error", err)
+	}
+	return nil
+}
+
+// unpackRef drops name from packed-refs, if it is there: the file is
+// written anew under its lock and renamed over the old one.
+func (l *localStore) unpackRef(cfg repoConfig, name plumbing.ReferenceName) error {
+	packed := filepath.Join(l.dir, "packed-refs")
+	b, err := os.ReadFile(packed)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, found := withoutPacked(b, name); !found {
+		return nil
+	}
+	f, err := l.lockRef(cfg, packed)
+	if err != nil {
+		return err
+	}
+	// Read again under the lock: git may have packed more meanwhile.
+	if b, err = os.ReadFile(packed); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	out, _ := withoutPacked(b, name)
+	_, err = f.Write(out)
+	if err := syncAndClose(f, err); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	if err := os.Rename(f.Name(), packed); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return nil
+}
+
+// withoutPacked returns the packed-refs file b without the line of name
+// and the peeled line ("^<hash>") that may follow it.
+func withoutPacked(b []byte, name plumbing.ReferenceName) ([]byte, bool) {
+	var out bytes.Buffer
+	found, skipPeeled := false, false
+	for line := range bytes.Lines(b) {
+		text := strings.TrimRight(string(line), "\n")
+		if skipPeeled && strings.HasPrefix(text, "^") {
+			continue
+		}
+		skipPeeled = false
+		if _, ref, ok := strings.Cut(text, " "); ok && !strings.HasPrefix(text, "#") && ref == name.String() {
+			found, skipPeeled = true, true
+			continue
+		}
+		out.Write(line)
+	}
+	return out.Bytes(), found
+}
+
+// Empty reports whether the repository holds no reference: none in
+// packed-refs and no file below refs/ but git's lock files and the names
+// starting with a dot that git skips.
+func (l *localStore) Empty(ctx context.Context) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if _, err := l.storage(); err != nil {
+		return false, err
+	}
+	b, err := os.ReadFile(filepath.Join(l.dir, "packed-refs"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	for line := range bytes.Lines(b) {
+		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] != '#' && t[0] != '^' {
+			return false, nil
+		}
+	}
+	errFound := errors.New("found")
+	err = filepath.WalkDir(filepath.Join(l.dir, "refs"), func(_ string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir() || strings.HasPrefix(d.Name(), ".") || strings.HasSuffix(d.Name(), ".lock"):
+			return nil
+		}
+		return errFound
+	})
+	switch {
+	case errors.Is(err, errFound):
+		return false, nil
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return false, err
+	}
+	return true, nil
+}
