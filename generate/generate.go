@@ -25,6 +25,12 @@ const (
 	AnnotationCluster = "ssm.dev/remote-cluster"
 	AnnotationNS      = "ssm.dev/remote-namespace"
 	AnnotationName    = "ssm.dev/remote-name"
+	// AnnotationFluxForce, "enabled" on every Service ssm renders, lets
+	// Flux's kustomize-controller delete and create a mirror again when an
+	// apply fails on an immutable field: a remote Service that turned
+	// headless (clusterIP None cannot replace an allocated IP). Flux does
+	// nothing else with it; other agents ignore it.
+	AnnotationFluxForce = "kustomize.toolkit.fluxcd.io/force"
 	// SliceManagedBy is the endpointslice.kubernetes.io/managed-by value of
 	// the EndpointSlices ssm renders, so no local controller claims them.
 	SliceManagedBy = "ssm.dev"

@@ -215,6 +215,7 @@ func TestMirrorService(t *testing.T) {
 kind: Service
 metadata:
   annotations:
+    kustomize.toolkit.fluxcd.io/force: enabled
     ssm.dev/remote-cluster: c
     ssm.dev/remote-name: s
     ssm.dev/remote-namespace: "n"

@@ -223,7 +223,8 @@ func (gs *globalService) render(buf []byte, g GlobalOptions, res *Result) ([]byt
 	for i, m := range gs.members {
 		clusters[i] = m.cluster
 	}
-	ann := map[string]string{AnnotationGlobalClusters: strings.Join(clusters, ","), AnnotationNS: first.Namespace, AnnotationName: first.Name}
+	ann := map[string]string{AnnotationGlobalClusters: strings.Join(clusters, ","), AnnotationNS: first.Namespace, AnnotationName: first.Name,
+		AnnotationFluxForce: "enabled"}
 	if gs.topology {
 		ann[AnnotationTopologyMode] = "Auto"
 	}

@@ -119,9 +119,11 @@ func sortServicePorts(ps []corev1.ServicePort) {
 }
 
 func (m mirror) service(opts Options) serviceDoc {
+	meta := m.meta(m.name, opts, nil)
+	meta.Annotations[AnnotationFluxForce] = "enabled"
 	return serviceDoc{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
-		Metadata: m.meta(m.name, opts, nil),
+		Metadata: meta,
 		Spec:     *m.spec,
 	}
 }

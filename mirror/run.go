@@ -193,8 +193,26 @@ func (p *pipeline) plan(ctx context.Context, in input, res generate.Result, stor
 	if sameFiles(files, sf, RevisionsFile) {
 		return keep, decisions, nil
 	}
+	p.warnUnheadless(sf, files)
 	files, trailers := withRevisions(files, in, storedRevs)
 	return Write{Files: files, Subject: subject(p.cfg), Trailers: trailers}, decisions, nil
+}
+
+// warnUnheadless warns about mirrors that stop being headless: the API
+// server keeps an existing Service's clusterIP None when an apply leaves
+// it out, without an error, so no GitOps agent converges them by itself
+// (docs/flux.md).
+func (p *pipeline) warnUnheadless(stored, files gitsync.Files) {
+	headless := func(b []byte) bool {
+		first, _, _ := bytes.Cut(b, []byte("\n---\n"))
+		return bytes.HasPrefix(first, []byte("apiVersion: v1\nkind: Service\n")) && bytes.Contains(first, []byte("\n  clusterIP: None\n"))
+	}
+	for path, b := range files {
+		if old, ok := stored[path]; ok && headless(old) && !headless(b) && bytes.Contains(b, []byte("kind: Service\n")) {
+			p.opts.Logger.Warn("a mirror stops being headless: Kubernetes keeps an existing Service headless when it is applied; "+
+				"delete the mirror in the local cluster to have it created anew (docs/flux.md)", "file", path)
+		}
+	}
 }
 
 // clusterOf names the cluster of a generate.MirrorOf group.
