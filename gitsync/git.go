@@ -79,6 +79,10 @@ type RepoOptions struct {
 	// token is picked up. A token alone needs no username.
 	Username     string
 	PasswordPath string
+	// CAFile is a PEM bundle of the certificate authorities an https server
+	// is checked against, in place of the system's (as git's
+	// http.sslCAInfo): an internal server with a private CA.
+	CAFile string
 
 	// Timeout bounds each network step (a fetch, a push), from connecting,
 	// and for ssh the handshake, to the last byte; 30s when zero.
@@ -128,6 +132,7 @@ func (o RepoOptions) transportOptions(log *slog.Logger) remote.Options {
 		InsecureIgnoreHostKey: o.InsecureIgnoreHostKey,
 		Username:              o.Username,
 		PasswordPath:          o.PasswordPath,
+		CAFile:                o.CAFile,
 		Timeout:               o.Timeout,
 		Logger:                log,
 		Committer:             o.identity(),

@@ -380,3 +380,39 @@ func TestSyncCancelledDuringBackoff(t *testing.T) {
 		t.Errorf("Sync error = %v, want context.Canceled naming the push", err)
 	}
 }
+
+// TestHTTPSPrivateCA: an https git server whose certificate a private CA
+// signed is refused by default and trusted with CAFile; a file without a
+// certificate, or a CA file for an http URL, is refused up front.
+func TestHTTPSPrivateCA(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	bare := gittest.NewServedBare(t, root, "repo.git")
+	srv, caFile := gittest.StartHTTPS(t, root, "ssm", "token")
+	url := srv.URL + "/repo.git"
+	pwFile := filepath.Join(t.TempDir(), "token")
+	writePassword(t, pwFile, "token")
+
+	_, err := Open(t.Context(), RepoOptions{URL: url, Username: "ssm", PasswordPath: pwFile})
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("Open without the CA: error = %v, want a certificate error", err)
+	}
+	r := open(t, url, "deploy", func(o *RepoOptions) { o.Username, o.PasswordPath, o.CAFile = "ssm", pwFile, caFile })
+	if res := mustSync(t, r, Files{"a.yaml": []byte("a\n")}); !res.Changed || res.Commit != gittest.Git(t, bare, "rev-parse", "main") {
+		t.Fatalf("Sync with the CA = %+v", res)
+	}
+	notPEM := filepath.Join(t.TempDir(), "ca.pem")
+	writePassword(t, notPEM, "not a certificate")
+	for _, tt := range []struct {
+		opts RepoOptions
+		want string
+	}{
+		{RepoOptions{URL: url, CAFile: notPEM}, "holds no PEM certificate"},
+		{RepoOptions{URL: url, CAFile: "/nonexistent/ca.pem"}, "read CA file"},
+		{RepoOptions{URL: "http://127.0.0.1:1/repo.git", CAFile: caFile}, "a CA file is for https urls"},
+	} {
+		if err := tt.opts.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Validate(%+v) = %v, want %q", tt.opts, err, tt.want)
+		}
+	}
+}

@@ -1,15 +1,26 @@
 package gittest
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // HTTPServer serves the bare repositories below a directory over smart
@@ -31,6 +42,68 @@ type HTTPServer struct {
 // the test ends. Only repositories made with NewServedBare accept pushes.
 func StartHTTP(t testing.TB, root, user, password string) *HTTPServer {
 	t.Helper()
+	s := newHTTPServer(t, root, user, password)
+	srv := httptest.NewServer(http.HandlerFunc(s.serve))
+	t.Cleanup(srv.Close)
+	s.URL = srv.URL
+	return s
+}
+
+// StartHTTPS is StartHTTP over TLS, with a certificate for 127.0.0.1 from
+// a certificate authority of its own, as an internal git server has: the
+// CA's certificate is in the PEM file it returns.
+func StartHTTPS(t testing.TB, root, user, password string) (*HTTPServer, string) {
+	t.Helper()
+	s := newHTTPServer(t, root, user, password)
+	leaf, caPEM := privateCA(t)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{leaf}, MinVersion: tls.VersionTLS12}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	s.URL = srv.URL
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, caPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return s, caFile
+}
+
+// privateCA makes a CA and, signed by it, a server certificate for
+// 127.0.0.1; it returns the latter and the CA's certificate as PEM.
+func privateCA(t testing.TB) (tls.Certificate, []byte) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "gittest private CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: key}, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+}
+
+func newHTTPServer(t testing.TB, root, user, password string) *HTTPServer {
+	t.Helper()
 	gitBin, err := exec.LookPath("git")
 	if err != nil {
 		t.Fatal(err)
@@ -42,9 +115,6 @@ func StartHTTP(t testing.TB, root, user, password string) *HTTPServer {
 		// Rejected pushes are expected in tests; keep git's words with the test.
 		Stderr: t.Output(),
 	}}
-	srv := httptest.NewServer(http.HandlerFunc(s.serve))
-	t.Cleanup(srv.Close)
-	s.URL = srv.URL
 	return s
 }
 

@@ -2,8 +2,11 @@ package remote
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 
@@ -31,8 +34,14 @@ func newHTTP(ep *transport.Endpoint, opts Options) (Transport, error) {
 		return nil, errors.New("ssh key and known_hosts options are for ssh urls")
 	case opts.Username != "" && opts.PasswordPath == "":
 		return nil, errors.New("a username needs a password file")
+	case opts.CAFile != "" && ep.Protocol != "https":
+		return nil, errors.New("a CA file is for https urls")
 	}
-	d := &httpDialer{client: githttp.NewClient(nil), ep: ep, auth: noAuth}
+	hc, err := httpClient(opts.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	d := &httpDialer{client: githttp.NewClient(hc), ep: ep, auth: noAuth}
 	if opts.PasswordPath != "" {
 		d.auth = basicAuth(opts.Username, opts.PasswordPath)
 		if _, err := d.auth(); err != nil {
@@ -43,6 +52,25 @@ func newHTTP(ep *transport.Endpoint, opts Options) (Transport, error) {
 }
 
 func noAuth() (transport.AuthMethod, error) { return nil, nil }
+
+// httpClient is the HTTP client of go-git's transport: the default one, or
+// one trusting only the certificate authorities in caFile.
+func httpClient(caFile string) (*http.Client, error) {
+	if caFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("read CA file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("CA file %s holds no PEM certificate", caFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr}, nil
+}
 
 // basicAuth returns the user and the password read from passwordPath.
 func basicAuth(user, passwordPath string) func() (transport.AuthMethod, error) {

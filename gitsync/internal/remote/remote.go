@@ -50,6 +50,9 @@ type Options struct {
 	// Username and PasswordPath are http basic authentication; the password
 	// file is read again before every session.
 	Username, PasswordPath string
+	// CAFile is a PEM bundle of the certificate authorities https servers
+	// are checked against, instead of the system's.
+	CAFile string
 	// Timeout bounds each network step, from connecting to the last byte.
 	Timeout time.Duration
 	// Logger receives what the remote said and warnings about settings
