@@ -125,3 +125,53 @@ func BenchmarkRender(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRenderOneChange renders 10,000 remote Services with 10
+// addresses each after one of their Endpoints changed, with a Cache of the
+// previous render, next to the full render of the same state measured in
+// the same run. It reports the ratio as x-full.
+func BenchmarkRenderOneChange(b *testing.B) {
+	st, err := source.Parse(bytes.NewReader(bigSnapshot(b, 10000, 10)), source.Selection{LabelSelector: "mirror=true"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i, s := range st.Services { // an informer's objects: versions of their own
+		s.ResourceVersion = fmt.Sprint(2 * i)
+		st.Endpoints[i].ResourceVersion = fmt.Sprint(2*i + 1)
+	}
+	state := stateOf(st)
+	opts := generate.Options{Cluster: "east", ServicePrefix: "east", MirrorNamespace: "mirrors"}
+	var full time.Duration
+	b.Run("full", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := generate.Manifests(state, opts); err != nil {
+				b.Fatal(err)
+			}
+		}
+		full = b.Elapsed() / time.Duration(b.N)
+	})
+	b.Run("cached", func(b *testing.B) {
+		cache := &generate.Cache{}
+		if _, err := generate.ManifestsCached(state, opts, cache); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		rv := 1_000_000
+		for b.Loop() {
+			i := rv % len(state.Endpoints)
+			e := state.Endpoints[i].DeepCopy()
+			rv++
+			e.ResourceVersion = fmt.Sprint(rv)
+			e.Subsets[0].Addresses[0].IP = fmt.Sprintf("10.255.%d.%d", rv/250%250, rv%250)
+			state.Endpoints[i] = e
+			if _, err := generate.ManifestsCached(state, opts, cache); err != nil {
+				b.Fatal(err)
+			}
+			if cache.Misses > 1 {
+				b.Fatalf("%d mirrors rendered for one change", cache.Misses)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed()/time.Duration(b.N))/float64(full), "x-full")
+	})
+}

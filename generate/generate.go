@@ -200,6 +200,14 @@ func MirrorName(prefix, ns, name string) string {
 // mirror name is not a valid DNS label of at most 63 characters is not
 // rendered but reported in Skipped, as are ExternalName Services.
 func Manifests(state State, opts Options) (Result, error) {
+	return ManifestsCached(state, opts, nil)
+}
+
+// ManifestsCached is Manifests taking from cache (nil: none) the mirrors
+// whose inputs have not changed since they were rendered, and keeping the
+// others there: the same files, at the cost of what changed. The files
+// share their bytes with the cache: they must not be modified.
+func ManifestsCached(state State, opts Options, cache *Cache) (Result, error) {
 	if err := opts.Validate(); err != nil {
 		return Result{}, err
 	}
@@ -209,25 +217,17 @@ func Manifests(state State, opts Options) (Result, error) {
 	var mirrors []mirror
 	var namespaces []string
 	res := Result{Objects: map[string]int{}}
+	if cache != nil {
+		cache.begin(opts)
+		defer func() { cache.keep(res.Files) }() // the files of this render, once made
+	}
 	if opts.Mode == ModeNodePort {
 		mirrors, namespaces, res.Skipped, res.Warnings = nodePortPlan(state, opts)
 	} else {
-		mirrors, res.Skipped = plan(state, opts)
+		mirrors, res.Skipped = plan(state, opts, cache)
 	}
 	res.Files = make(map[string][]byte, len(mirrors)+2)
-	var buf []byte
-	for _, m := range mirrors {
-		var err error
-		buf, err = m.render(buf[:0], opts, res.Objects)
-		if err != nil { // a value no manifest can hold, from a snapshot file
-			s := Skipped{Service: m.remote, Mirror: m.name, Reason: ReasonUnrenderable, Message: err.Error()}
-			i, _ := slices.BinarySearchFunc(res.Skipped, s, func(a, b Skipped) int { return strings.Compare(a.Service, b.Service) })
-			res.Skipped = slices.Insert(res.Skipped, i, s)
-			continue
-		}
-		res.Files[m.file] = slices.Clone(buf)
-		res.Mirrors = append(res.Mirrors, Mirror{Service: m.remote, Name: m.name, File: m.file})
-	}
+	renderMirrors(mirrors, opts, cache, &res)
 	if len(namespaces) > 0 {
 		b, err := namespacesFile(namespaces, res.Objects)
 		if err != nil {
@@ -237,4 +237,33 @@ func Manifests(state State, opts Options) (Result, error) {
 	}
 	Kustomize(res.Files)
 	return res, nil
+}
+
+// renderMirrors renders mirrors into res, taking from cache (nil: none)
+// what it holds. A mirror no manifest can hold is skipped.
+func renderMirrors(mirrors []mirror, opts Options, cache *Cache, res *Result) {
+	var buf []byte
+	for _, m := range mirrors {
+		var counts map[string]int
+		if m.hit {
+			res.Files[m.file], counts = m.cached.data, m.cached.counts
+		} else {
+			counts = map[string]int{}
+			var err error
+			if buf, err = m.render(buf[:0], opts, counts); err != nil { // a value no manifest can hold, from a snapshot file
+				s := Skipped{Service: m.remote, Mirror: m.name, Reason: ReasonUnrenderable, Message: err.Error()}
+				i, _ := slices.BinarySearchFunc(res.Skipped, s, func(a, b Skipped) int { return strings.Compare(a.Service, b.Service) })
+				res.Skipped = slices.Insert(res.Skipped, i, s)
+				continue
+			}
+			res.Files[m.file] = slices.Clone(buf)
+			if cache != nil {
+				cache.store(m.file, m.key, res.Files[m.file], counts)
+			}
+		}
+		res.Mirrors = append(res.Mirrors, Mirror{Service: m.remote, Name: m.name, File: m.file})
+		for k, n := range counts {
+			res.Objects[k] += n
+		}
+	}
 }

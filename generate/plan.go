@@ -23,6 +23,16 @@ type mirror struct {
 	spec      *corev1.ServiceSpec // the Service to render; nil renders endpoints only
 	labels    map[string]string   // on every object of the mirror
 	groups    []group
+	// eps and slcs are the Service's endpoint objects, made into groups
+	// only when the mirror is rendered (not when a Cache has it).
+	eps  []*corev1.Endpoints
+	slcs []*discoveryv1.EndpointSlice
+	lazy bool
+	// key names its inputs for a Cache (see inputs); hit says cached holds
+	// the mirror, rendered from them.
+	key    string
+	hit    bool
+	cached cacheEntry
 }
 
 type epPort struct {
@@ -50,40 +60,68 @@ type group struct {
 func key(ns, name string) string { return ns + "/" + name }
 
 // plan decides what to render: one mirror per valid remote Service, sorted
-// by mirror name, and the Services left out with why.
-func plan(state State, opts Options) ([]mirror, []Skipped) {
+// by mirror name, and the Services left out with why. A mirror cache
+// holds from the same inputs is taken as it is.
+func plan(state State, opts Options, cache *Cache) ([]mirror, []Skipped) {
 	eps, slcs := endpointIndex(state)
-	var mirrors []mirror
+	mirrors := make([]mirror, 0, len(state.Services))
 	var skipped []Skipped
-	byName := map[string][]int{}
+	names := make(map[string]int, len(state.Services))
 	for _, svc := range state.Services {
 		remote := key(svc.Namespace, svc.Name)
 		name := MirrorName(opts.ServicePrefix, svc.Namespace, svc.Name)
-		if svc.Spec.Type == corev1.ServiceTypeExternalName {
-			skipped = append(skipped, Skipped{Service: remote, Mirror: name, Reason: ReasonExternalName,
-				Message: "ExternalName Services have no endpoints to mirror"})
-			continue
+		m := mirror{remote: remote, namespace: opts.MirrorNamespace, name: name, file: name + ".yaml",
+			svc: svc, eps: eps[remote], slcs: slcs[remote], lazy: true}
+		if cache != nil {
+			m.key = m.inputs()
 		}
-		if errs := validation.IsDNS1035Label(name); len(errs) > 0 {
-			skipped = append(skipped, Skipped{Service: remote, Mirror: name, Reason: ReasonInvalidName,
-				Message: fmt.Sprintf("mirror name %q (%d characters) is not a valid Service name: %s", name, len(name), strings.Join(errs, "; "))})
-			continue
+		// A mirror rendered before from these very inputs is valid and
+		// needs no planning.
+		if m.cached, m.hit = cache.lookup(m.file, m.key); !m.hit {
+			if s, ok := m.check(); !ok {
+				skipped = append(skipped, s)
+				continue
+			}
+			spec := mirrorSpec(svc)
+			m.spec, m.labels = &spec, mirrorLabels(opts)
 		}
-		byName[name] = append(byName[name], len(mirrors))
-		spec := mirrorSpec(svc)
-		mirrors = append(mirrors, mirror{remote: remote, namespace: opts.MirrorNamespace, name: name, file: name + ".yaml",
-			svc: svc, spec: &spec, labels: mirrorLabels(opts), groups: endpointGroups(svc, eps[remote], slcs[remote])})
+		names[name]++
+		mirrors = append(mirrors, m)
 	}
-	kept := mirrors[:0:0]
-	for _, m := range mirrors {
-		if n := len(byName[m.name]); n > 1 {
+	return sortedMirrors(mirrors, names, skipped)
+}
+
+// check reports why a Service cannot be mirrored, if it cannot.
+func (m mirror) check() (Skipped, bool) {
+	if m.svc.Spec.Type == corev1.ServiceTypeExternalName {
+		return Skipped{Service: m.remote, Mirror: m.name, Reason: ReasonExternalName,
+			Message: "ExternalName Services have no endpoints to mirror"}, false
+	}
+	if errs := validation.IsDNS1035Label(m.name); len(errs) > 0 {
+		return Skipped{Service: m.remote, Mirror: m.name, Reason: ReasonInvalidName,
+			Message: fmt.Sprintf("mirror name %q (%d characters) is not a valid Service name: %s", m.name, len(m.name), strings.Join(errs, "; "))}, false
+	}
+	return Skipped{}, true
+}
+
+// sortedMirrors leaves out the mirrors that share a name, and sorts the
+// others by name and the skipped by Service. It sorts indices, not the
+// mirrors, which are large.
+func sortedMirrors(mirrors []mirror, names map[string]int, skipped []Skipped) ([]mirror, []Skipped) {
+	order := make([]int, 0, len(mirrors))
+	for i, m := range mirrors {
+		if n := names[m.name]; n > 1 {
 			skipped = append(skipped, Skipped{Service: m.remote, Mirror: m.name, Reason: ReasonNameCollision,
 				Message: fmt.Sprintf("%d remote Services would be mirrored as %q", n, m.name)})
 			continue
 		}
-		kept = append(kept, m)
+		order = append(order, i)
 	}
-	slices.SortFunc(kept, func(a, b mirror) int { return strings.Compare(a.name, b.name) })
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(mirrors[a].name, mirrors[b].name) })
+	kept := make([]mirror, len(order))
+	for i, o := range order {
+		kept[i] = mirrors[o]
+	}
 	slices.SortFunc(skipped, func(a, b Skipped) int {
 		return cmp.Or(strings.Compare(a.Service, b.Service), strings.Compare(a.Reason, b.Reason))
 	})

@@ -56,6 +56,9 @@ func (m mirror) meta(name string, opts Options, extra map[string]string) metav1.
 
 // render appends the mirror's documents to buf and counts them by kind.
 func (m mirror) render(buf []byte, opts Options, counts map[string]int) ([]byte, error) {
+	if m.lazy {
+		m.groups = endpointGroups(m.svc, m.eps, m.slcs)
+	}
 	var docs []any
 	if m.spec != nil {
 		docs = append(docs, m.service(opts))

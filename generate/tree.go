@@ -37,6 +37,9 @@ type Cluster struct {
 	// Stored is the tree as it is stored now, paths from its root; only an
 	// Unread cluster's files (and the global Services they feed) are read.
 	Stored map[string][]byte
+	// Cache, when not nil, holds the cluster's mirrors between renders (see
+	// ManifestsCached).
+	Cache *Cache
 }
 
 // GlobalOptions configures global Services.
@@ -78,7 +81,7 @@ func Tree(clusters []Cluster, global GlobalOptions) (Result, error) {
 		}
 		opts := c.Options
 		opts.Cluster = c.Name
-		r, err := Manifests(c.Mirror, opts)
+		r, err := ManifestsCached(c.Mirror, opts, c.Cache)
 		if err != nil {
 			return Result{}, fmt.Errorf("cluster %s: %w", c.Name, err)
 		}

@@ -21,6 +21,17 @@ type input struct {
 	cfg       config.Config
 	states    []clusterState
 	revisions []source.Revisions
+	// caches keep each cluster's rendered mirrors between renders (Run),
+	// so that a render costs what changed; nil renders everything.
+	caches []*generate.Cache
+}
+
+// cache is the cache of cluster i, or nil.
+func (in input) cache(i int) *generate.Cache {
+	if in.caches == nil {
+		return nil
+	}
+	return in.caches[i]
 }
 
 // unread reports the clusters whose stored files stand for them: those not
@@ -65,14 +76,14 @@ func (in input) render(stored Stored) (generate.Result, error) {
 	manual := in.manualServices()
 	if cfg.Layout == config.Flat {
 		remote := in.states[0][config.RoleMirrored]
-		res, err := generate.Manifests(generateState(remote, manual), cfg.Clusters[0].Options)
+		res, err := generate.ManifestsCached(generateState(remote, manual), cfg.Clusters[0].Options, in.cache(0))
 		return stamped(res, cfg.Clusters[0].Name), err
 	}
 	unread := in.unread()
 	clusters := make([]generate.Cluster, len(cfg.Clusters))
 	for i, c := range cfg.Clusters {
 		st := in.states[i]
-		clusters[i] = generate.Cluster{Name: c.Name, Local: c.Local, Options: c.Options, Unread: unread[i],
+		clusters[i] = generate.Cluster{Name: c.Name, Local: c.Local, Options: c.Options, Unread: unread[i], Cache: in.cache(i),
 			Mirror: generateState(st[config.RoleMirrored], nil), Global: generateState(st[config.RoleGlobal], nil)}
 		if c.Name == cfg.ManualFor && !c.Local {
 			clusters[i].Mirror.LocalServices = manual

@@ -127,11 +127,12 @@ type pipeline struct {
 	sink     Sink
 	opts     Options
 
-	allSynced   bool     // every cache has synced once, and the observer knows
-	lastKept    string   // the kept directories last logged
-	lastSkipped string   // the skipped Services last logged
-	lastBehind  string   // why a render was last not written
-	lastHeld    []string // the held removals last logged, cluster@digest
+	allSynced   bool              // every cache has synced once, and the observer knows
+	lastKept    string            // the kept directories last logged
+	lastSkipped string            // the skipped Services last logged
+	lastBehind  string            // why a render was last not written
+	caches      []*generate.Cache // by cluster, across renders
+	lastHeld    []string          // the held removals last logged, cluster@digest
 }
 
 func (p *pipeline) sync(ctx context.Context) error {
@@ -274,7 +275,13 @@ func sameFiles(a, b gitsync.Files, except string) bool {
 // is false while nothing can be rendered: no cluster has synced (Tree), or
 // not every one (Flat, where a partial cache would look like deletions).
 func (p *pipeline) snapshot() (in input, ok bool) {
-	in = input{cfg: p.cfg, states: make([]clusterState, len(p.clusters)), revisions: make([]source.Revisions, len(p.clusters))}
+	if p.caches == nil {
+		p.caches = make([]*generate.Cache, len(p.clusters))
+		for i := range p.caches {
+			p.caches[i] = &generate.Cache{}
+		}
+	}
+	in = input{cfg: p.cfg, states: make([]clusterState, len(p.clusters)), revisions: make([]source.Revisions, len(p.clusters)), caches: p.caches}
 	some, all := false, true
 	for i, w := range p.clusters {
 		if w.w.Synced() {

@@ -1,0 +1,115 @@
+package generate_test
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ssm-dev/ssm/generate"
+)
+
+// changingCluster is a remote whose objects change as an informer's cache
+// would see them: every change gets a new resource version.
+type changingCluster struct {
+	rv       int
+	services map[string]*corev1.Service
+	eps      map[string]*corev1.Endpoints
+}
+
+func (c *changingCluster) next() string { c.rv++; return fmt.Sprint(c.rv) }
+
+func (c *changingCluster) setService(name string, port int32, headless bool) {
+	s := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, UID: types.UID("uid-" + name), ResourceVersion: c.next()},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: port, Protocol: corev1.ProtocolTCP}}}}
+	if headless {
+		s.Spec.ClusterIP = corev1.ClusterIPNone
+	}
+	c.services[name] = s
+}
+
+func (c *changingCluster) setEndpoints(name string, ips ...string) {
+	e := &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, UID: types.UID("uid-ep-" + name), ResourceVersion: c.next()},
+		Subsets: []corev1.EndpointSubset{{Ports: []corev1.EndpointPort{{Name: "http", Port: 8080, Protocol: corev1.ProtocolTCP}}}}}
+	for _, ip := range ips {
+		e.Subsets[0].Addresses = append(e.Subsets[0].Addresses, corev1.EndpointAddress{IP: ip})
+	}
+	c.eps[name] = e
+}
+
+// state lists the objects in random order, as a cache does.
+func (c *changingCluster) state(r *rand.Rand) generate.State {
+	var st generate.State
+	for _, s := range c.services {
+		st.Services = append(st.Services, s)
+	}
+	for _, e := range c.eps {
+		st.Endpoints = append(st.Endpoints, e)
+	}
+	r.Shuffle(len(st.Services), func(i, j int) { st.Services[i], st.Services[j] = st.Services[j], st.Services[i] })
+	r.Shuffle(len(st.Endpoints), func(i, j int) { st.Endpoints[i], st.Endpoints[j] = st.Endpoints[j], st.Endpoints[i] })
+	return st
+}
+
+// TestCacheEqualsFullRender applies random changes and renders after each,
+// with a Cache and without: the results must be the same, while the cache
+// renders only what changed.
+func TestCacheEqualsFullRender(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(1, 2))
+	c := &changingCluster{services: map[string]*corev1.Service{}, eps: map[string]*corev1.Endpoints{}}
+	for i := range 40 {
+		c.setService(fmt.Sprintf("s%d", i), 80, i%7 == 0)
+		c.setEndpoints(fmt.Sprintf("s%d", i), fmt.Sprintf("10.0.%d.1", i))
+	}
+	cache := &generate.Cache{}
+	opts := generate.Options{ServicePrefix: "p", MirrorNamespace: "m", Cluster: "east", EndpointsAPI: generate.Both}
+	totalMisses := 0
+	for step := range 300 {
+		name := fmt.Sprintf("s%d", r.IntN(45))
+		optsChanged := false
+		switch op := r.IntN(10); {
+		case op < 5:
+			c.setEndpoints(name, fmt.Sprintf("10.1.%d.%d", r.IntN(250), r.IntN(250)), fmt.Sprintf("10.2.0.%d", r.IntN(250)))
+		case op < 7:
+			c.setService(name, int32(80+r.IntN(3)), r.IntN(4) == 0)
+		case op < 8:
+			delete(c.services, name)
+			delete(c.eps, name)
+		case op < 9:
+			delete(c.eps, name)
+		default:
+			opts.EndpointsAPI = []generate.EndpointsAPI{generate.Endpoints, generate.EndpointSlices, generate.Both}[r.IntN(3)]
+			optsChanged = true
+		}
+		st := c.state(r)
+		want, err := generate.Manifests(st, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := generate.ManifestsCached(st, opts, cache)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !maps.EqualFunc(want.Files, got.Files, bytes.Equal) {
+			t.Fatalf("step %d: the cached render wrote other files", step)
+		}
+		want.Files, got.Files = nil, nil
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("step %d: the cached render differs (-full +cached):\n%s", step, diff)
+		}
+		if step > 0 && !optsChanged {
+			totalMisses += cache.Misses
+			if cache.Misses > 1 {
+				t.Fatalf("step %d: %d mirrors rendered for one change", step, cache.Misses)
+			}
+		}
+	}
+	t.Logf("%d mirrors rendered for the steps that changed one object", totalMisses)
+}
