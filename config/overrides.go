@@ -45,8 +45,10 @@ type Overrides struct {
 	SkipInvalid bool
 	// MaxRemovals is RemovalLimit's text; nil: DefaultMaxRemovals.
 	MaxRemovals *string
-	AllowEmpty  bool
-	UserAgent   string
+	// Layout is "flat" (nil) or "namespaces": a folder per remote namespace.
+	Layout     *string
+	AllowEmpty bool
+	UserAgent  string
 	// InCluster says ssm runs in a cluster, whose service account can read
 	// the local cluster without a kubeconfig.
 	InCluster bool

@@ -24,8 +24,19 @@ func Resolve(path string, ov Overrides) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
+	byNamespace := false
+	switch l := or(ov.Layout, "flat"); l {
+	case "flat":
+	case "namespaces":
+		byNamespace = true
+	default:
+		return Config{}, fmt.Errorf("--layout %q: want flat (one folder of every mirror) or namespaces (a folder per remote namespace)", l)
+	}
 	cfg, err := resolve(path, ov)
 	cfg.MaxRemovals, cfg.AllowEmpty = limit, ov.AllowEmpty
+	for i := range cfg.Clusters {
+		cfg.Clusters[i].Options.ByNamespace = byNamespace
+	}
 	return cfg, err
 }
 

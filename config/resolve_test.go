@@ -263,3 +263,19 @@ func TestRemovalLimit(t *testing.T) {
 		t.Errorf("bad limit: %v", err)
 	}
 }
+
+func TestResolveLayout(t *testing.T) {
+	ov := Overrides{LabelSelector: ptr("a"), ServicePrefix: ptr("p"), MirrorNamespace: ptr("m"), Layout: ptr("namespaces")}
+	cfg, err := Resolve("", ov)
+	if err != nil || !cfg.Clusters[0].Options.ByNamespace {
+		t.Errorf("--layout namespaces: %+v, %v", cfg.Clusters[0].Options, err)
+	}
+	cfg, err = Resolve("../examples/multi/config.yaml", Overrides{Layout: ptr("namespaces")})
+	if err != nil || !cfg.Clusters[0].Options.ByNamespace || !cfg.Clusters[1].Options.ByNamespace {
+		t.Errorf("--layout namespaces with --config: %v", err)
+	}
+	ov.Layout = ptr("deep")
+	if _, err := Resolve("", ov); err == nil || !strings.Contains(err.Error(), `--layout "deep"`) {
+		t.Errorf("--layout deep: %v", err)
+	}
+}

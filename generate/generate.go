@@ -82,6 +82,11 @@ type Options struct {
 	ServicePrefix   string
 	MirrorNamespace string
 
+	// ByNamespace puts each mirror in a folder of its remote namespace (with
+	// its own kustomization.yaml): a change rewrites one small folder's
+	// tree in git instead of one folder of every mirror.
+	ByNamespace bool
+
 	// NodePort mode.
 	IgnoreNamespaces     []string // remote namespaces whose Services are never mirrored
 	ExcludeUnschedulable bool     // leave cordoned nodes out of the endpoints

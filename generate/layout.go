@@ -17,19 +17,20 @@ func MirrorOf(p string, tree bool) (group string, ok bool) {
 	if base := path.Base(p); base == KustomizationFile || !strings.HasSuffix(base, ".yaml") || strings.HasPrefix(base, ".") {
 		return "", false
 	}
-	segs := strings.Split(p, "/")
-	if !tree {
-		return "", segs[0] != NamespacesDir
+	rest := strings.Split(p, "/")
+	if tree {
+		switch {
+		case len(rest) < 2: // a flat output's mirror, under a tree now
+			return "", true
+		case rest[0] == GlobalDir && len(rest) == 2:
+			return GlobalDir, true
+		case rest[0] == GlobalDir:
+			return rest[1], true
+		}
+		group, rest = rest[0], rest[1:]
 	}
-	switch {
-	case len(segs) < 2: // a flat output's mirror, under a tree now
-		return "", true
-	case segs[0] == GlobalDir && len(segs) == 2:
-		return GlobalDir, true
-	case segs[0] == GlobalDir:
-		return segs[1], true
-	case segs[1] == NamespacesDir:
-		return "", false
+	if len(rest) == 2 && rest[0] == NamespacesDir && rest[1] == NamespacesFile {
+		return "", false // NodePort mode's namespaces
 	}
-	return segs[0], true
+	return group, true
 }

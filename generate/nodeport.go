@@ -46,7 +46,7 @@ func nodePortPlan(state State, opts Options) (mirrors []mirror, namespaces []str
 		if svc.Labels[LabelBarrelman] != BarrelmanManual {
 			continue
 		}
-		m, w, ok := manualMirror(svc, nodes)
+		m, w, ok := manualMirror(svc, nodes, opts)
 		warnings = append(warnings, w...)
 		if !ok {
 			skipped = append(skipped, Skipped{Service: m.remote, Reason: ReasonNoNodePort,
@@ -91,12 +91,21 @@ func sortedServices(svcs []*corev1.Service) []*corev1.Service {
 	return slices.CompactFunc(out, func(a, b *corev1.Service) bool { return a.Namespace == b.Namespace && a.Name == b.Name })
 }
 
+// nodePortFile is where NodePort mode renders svc's mirror:
+// mirrors/<ns>.<name>.yaml, or mirrors/<ns>/<name>.yaml by namespace.
+func nodePortFile(opts Options, svc *corev1.Service) string {
+	if opts.ByNamespace {
+		return MirrorsDir + "/" + svc.Namespace + "/" + svc.Name + ".yaml"
+	}
+	return MirrorsDir + "/" + svc.Namespace + "." + svc.Name + ".yaml"
+}
+
 // autoMirror renders a remote Service with node ports under its own
 // namespace and name: each port keeps its name, protocol and number, and
 // targets the remote node port. spec is nil when no port has a node port.
 func autoMirror(svc *corev1.Service, nodes []epAddr, opts Options) (mirror, []Skipped) {
 	m := mirror{remote: key(svc.Namespace, svc.Name), namespace: svc.Namespace, name: svc.Name,
-		file: MirrorsDir + "/" + svc.Namespace + "." + svc.Name + ".yaml", svc: svc,
+		file: nodePortFile(opts, svc), svc: svc,
 		labels: map[string]string{LabelBarrelman: BarrelmanManaged, LabelManagedBy: ManagedBy}}
 	spec := corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP}
 	if opts.NodePortService {
@@ -129,9 +138,9 @@ func autoMirror(svc *corev1.Service, nodes []epAddr, opts Options) (mirror, []Sk
 
 // manualMirror renders only the endpoints of a hand-written local Service:
 // the remote nodes at each port's numeric targetPort, a remote node port.
-func manualMirror(svc *corev1.Service, nodes []epAddr) (mirror, []Skipped, bool) {
+func manualMirror(svc *corev1.Service, nodes []epAddr, opts Options) (mirror, []Skipped, bool) {
 	m := mirror{remote: key(svc.Namespace, svc.Name), namespace: svc.Namespace, name: svc.Name,
-		file: MirrorsDir + "/" + svc.Namespace + "." + svc.Name + ".yaml", labels: map[string]string{LabelManagedBy: ManagedBy}}
+		file: nodePortFile(opts, svc), labels: map[string]string{LabelManagedBy: ManagedBy}}
 	var warnings []Skipped
 	if len(svc.Spec.Selector) > 0 {
 		warnings = append(warnings, Skipped{Service: m.remote, Reason: ReasonSelector,

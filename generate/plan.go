@@ -59,6 +59,15 @@ type group struct {
 
 func key(ns, name string) string { return ns + "/" + name }
 
+// mirrorFile is where a mirror of a Service of remote namespace ns, named
+// name, is rendered: <name>.yaml, or <ns>/<name>.yaml by namespace.
+func mirrorFile(opts Options, ns, name string) string {
+	if opts.ByNamespace {
+		return ns + "/" + name + ".yaml"
+	}
+	return name + ".yaml"
+}
+
 // plan decides what to render: one mirror per valid remote Service, sorted
 // by mirror name, and the Services left out with why. A mirror cache
 // holds from the same inputs is taken as it is.
@@ -70,7 +79,7 @@ func plan(state State, opts Options, cache *Cache) ([]mirror, []Skipped) {
 	for _, svc := range state.Services {
 		remote := key(svc.Namespace, svc.Name)
 		name := MirrorName(opts.ServicePrefix, svc.Namespace, svc.Name)
-		m := mirror{remote: remote, namespace: opts.MirrorNamespace, name: name, file: name + ".yaml",
+		m := mirror{remote: remote, namespace: opts.MirrorNamespace, name: name, file: mirrorFile(opts, svc.Namespace, name),
 			svc: svc, eps: eps[remote], slcs: slcs[remote], lazy: true}
 		if cache != nil {
 			m.key = m.inputs()

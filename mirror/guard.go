@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -66,6 +67,14 @@ type guardInput struct {
 // The removals it holds are put back as stored. It returns the files to
 // write (files itself when it holds nothing) and every decision.
 func guard(in guardInput) (gitsync.Files, []Removal) {
+	// A mirror whose file moves (a new --layout) is no removal: mirrors
+	// are known by file name within their cluster.
+	rendered := map[string]bool{}
+	for p := range in.files {
+		if g, ok := generate.MirrorOf(p, in.tree); ok {
+			rendered[g+"\x00"+path.Base(p)] = true
+		}
+	}
 	stored, removed := map[string]int{}, map[string][]string{}
 	for p := range in.stored {
 		g, ok := generate.MirrorOf(p, in.tree)
@@ -73,7 +82,7 @@ func guard(in guardInput) (gitsync.Files, []Removal) {
 			continue
 		}
 		stored[g]++
-		if _, kept := in.files[p]; !kept {
+		if _, kept := in.files[p]; !kept && !rendered[g+"\x00"+path.Base(p)] {
 			removed[g] = append(removed[g], p)
 		}
 	}

@@ -61,6 +61,8 @@ func renderFlags() []cli.Flag {
 			Usage: "endpoint objects to render: endpoints, endpointslices, or both (Endpoints then carry endpointslice.kubernetes.io/skip-mirror)"},
 		&cli.BoolFlag{Name: "skip-invalid", Category: catRender, EnvVars: env("skip-invalid"),
 			Usage: "exit 0 even when some remote Services cannot be mirrored (mirror name over 63 characters or invalid)"},
+		&cli.StringFlag{Name: "layout", Category: catRender, EnvVars: env("layout"), Value: "flat",
+			Usage: "flat: every mirror in one folder; namespaces: a folder per remote namespace (with its kustomization.yaml), so that a change rewrites one small git tree instead of one listing every mirror (large clusters; docs/scale.md)"},
 		&cli.StringFlag{Name: "max-removals", Category: catRender, EnvVars: env("max-removals"), Value: config.DefaultMaxRemovals,
 			Usage: "most mirrors of one cluster a render may remove at once: a count (3) or a percentage of its stored mirrors (50%, rounded down; 100% turns the guard off). render writes nothing beyond it (exit 4); run holds that cluster's removals until approved"},
 	}
@@ -126,6 +128,7 @@ func overrides(c *cli.Context) config.Overrides {
 
 		SkipInvalid: c.Bool("skip-invalid"),
 		MaxRemovals: str("max-removals"),
+		Layout:      str("layout"),
 		AllowEmpty:  c.Bool("allow-empty"),
 		UserAgent:   "ssm/" + version,
 		InCluster:   os.Getenv("KUBERNETES_SERVICE_HOST") != "",
