@@ -232,7 +232,14 @@ func (l *localStore) Push(ctx context.Context, ref plumbing.ReferenceName, old, 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return l.movedError(ctx, ref, l.updateRef(cfg, ref, old, commit))
+	if err := l.updateRef(cfg, ref, old, commit); err != nil {
+		return l.movedError(ctx, ref, err)
+	}
+	// As git gc --auto after a push: the push is done whatever this does.
+	if err := l.autoPack(cfg); err != nil {
+		l.log.Warn("could not pack the loose objects of the local repository; trying again after the next push", "err", err)
+	}
+	return nil
 }
 
 // movedError turns a lost compare-and-swap on ref into a *RejectedError

@@ -24,6 +24,9 @@ type repoConfig struct {
 	// logRefs is core.logAllRefUpdates: logNone (a bare repository's
 	// default), logNormal (true) or logAlways.
 	logRefs int
+	// gcAuto is gc.auto: how many loose objects make a pack of them (git
+	// gc --auto's threshold); 0 never packs.
+	gcAuto int
 }
 
 const (
@@ -37,7 +40,7 @@ const (
 // empty, where git takes it for true: go-git's parser does not tell them
 // apart.
 func readRepoConfig(dir string) (repoConfig, error) {
-	var c repoConfig
+	c := repoConfig{gcAuto: defaultGCAuto}
 	p := filepath.Join(dir, "config")
 	b, err := os.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -62,6 +65,11 @@ func readRepoConfig(dir string) (repoConfig, error) {
 		return c, fmt.Errorf("read %s: core.logAllRefUpdates: %w", p, err)
 	} else if on {
 		c.logRefs = logNormal
+	}
+	if v := cfg.Section("gc").Option("auto"); v != "" {
+		if c.gcAuto, err = strconv.Atoi(v); err != nil {
+			return c, fmt.Errorf("read %s: gc.auto %q: %w", p, v, err)
+		}
 	}
 	return c, nil
 }

@@ -29,6 +29,8 @@ func TestReadRepoConfig(t *testing.T) {
 		{config: "[core]\n\tsharedrepository = 0440\n", wantErr: "the owner of files must always have read and write permissions"},
 		{config: "[core]\n\tsharedrepository = maybe\n", wantErr: `bad boolean value "maybe"`},
 		{config: "[core]\n\tlogAllRefUpdates = sometimes\n", wantErr: "core.logAllRefUpdates"},
+		{config: "[gc]\n\tauto = 0\n", want: repoConfig{gcAuto: -defaultGCAuto}},
+		{config: "[gc]\n\tauto = lots\n", wantErr: "gc.auto"},
 	}
 	for _, tt := range tests {
 		dir := t.TempDir()
@@ -38,6 +40,7 @@ func TestReadRepoConfig(t *testing.T) {
 			}
 		}
 		got, err := readRepoConfig(dir)
+		got.gcAuto -= defaultGCAuto // the default, which these cases leave alone
 		switch {
 		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
 			t.Errorf("%q: error = %v, want %q", tt.config, err, tt.wantErr)
