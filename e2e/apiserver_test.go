@@ -16,9 +16,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
@@ -42,6 +47,8 @@ type apiServer struct {
 	etcdURL    string
 	port       int
 	etcd, kube *exec.Cmd
+	// controllers is the kube-controller-manager of StartControllers, or nil.
+	controllers *exec.Cmd
 }
 
 func freePort() (int, error) {
@@ -183,16 +190,97 @@ func (s *apiServer) probe(ctx context.Context, ca []byte) error {
 	return nil
 }
 
-// Stop kills kube-apiserver and etcd and waits for them; data stays for a restart.
+// localControllers are the controllers of kube-controller-manager that act
+// on what a GitOps agent applies from ssm's output: the garbage collector
+// (foreground and orphan deletions, and the objects of a deleted owner) and
+// the EndpointSlice mirroring controller, which turns the Endpoints of a
+// selector-less Service (every mirror of --endpoints-api endpoints) into the
+// EndpointSlices kube-proxy reads. The other controllers act on Pods, Nodes
+// and workloads, which no test has.
+var localControllers = []string{"garbage-collector-controller", "endpointslice-mirroring-controller"}
+
+// StartControllers starts kube-controller-manager from bin against s with
+// the given controllers and waits until they work; Stop stops it. It serves
+// nothing (--secure-port=0): its work is seen in the API.
+func (s *apiServer) StartControllers(ctx context.Context, bin string, controllers []string) error {
+	s.controllers = command(filepath.Join(bin, "kube-controller-manager"), filepath.Join(s.dir, "kube-controller-manager.log"),
+		"--kubeconfig="+s.KubeConfig,
+		"--controllers="+strings.Join(controllers, ","),
+		"--leader-elect=false", "--secure-port=0", "--bind-address=127.0.0.1",
+		"--v=2")
+	if err := s.controllers.Start(); err != nil {
+		s.controllers = nil
+		return fmt.Errorf("start kube-controller-manager for %s: %w", s.name, err)
+	}
+	return s.waitControllers(ctx)
+}
+
+// waitControllers waits until both controllers work: a selector-less
+// Service's Endpoints is mirrored into an EndpointSlice, and a foreground
+// deletion of the Endpoints, which waits for the garbage collector to delete
+// that EndpointSlice (its dependent) first, completes.
+func (s *apiServer) waitControllers(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	const ns, name = "e2e-controllers", "probe"
+	meta := metav1.ObjectMeta{Namespace: ns, Name: name}
+	_, err := s.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	if err == nil {
+		_, err = s.Client.CoreV1().Services(ns).Create(ctx, &corev1.Service{ObjectMeta: meta,
+			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}, metav1.CreateOptions{})
+	}
+	if err == nil {
+		_, err = s.Client.CoreV1().Endpoints(ns).Create(ctx, &corev1.Endpoints{ObjectMeta: meta, Subsets: []corev1.EndpointSubset{{
+			Addresses: []corev1.EndpointAddress{{IP: "10.0.0.1"}}, Ports: []corev1.EndpointPort{{Port: 80}}}}}, metav1.CreateOptions{})
+	}
+	if err != nil {
+		return fmt.Errorf("create the controller probe in %s: %w", s.name, err)
+	}
+	log := filepath.Join(s.dir, "kube-controller-manager.log")
+	mirrored := func() bool {
+		l, err := s.Client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + name})
+		return err == nil && len(l.Items) == 1
+	}
+	if err := poll(ctx, mirrored); err != nil {
+		return fmt.Errorf("%s: no EndpointSlice mirrored by kube-controller-manager (see %s): %w", s.name, log, err)
+	}
+	fg := metav1.DeletePropagationForeground
+	if err := s.Client.CoreV1().Endpoints(ns).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &fg}); err != nil {
+		return fmt.Errorf("delete the controller probe in %s: %w", s.name, err)
+	}
+	gone := func() bool {
+		_, err := s.Client.CoreV1().Endpoints(ns).Get(ctx, name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	}
+	if err := poll(ctx, gone); err != nil {
+		return fmt.Errorf("%s: a foreground deletion not completed by kube-controller-manager's garbage collector (see %s): %w", s.name, log, err)
+	}
+	return nil
+}
+
+// poll checks cond every 50ms until it holds or ctx ends.
+func poll(ctx context.Context, cond func() bool) error {
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// Stop kills kube-controller-manager, kube-apiserver and etcd and waits for
+// them; data stays for a restart.
 func (s *apiServer) Stop() {
-	for _, c := range []*exec.Cmd{s.kube, s.etcd} {
+	for _, c := range []*exec.Cmd{s.controllers, s.kube, s.etcd} {
 		if c == nil || c.Process == nil {
 			continue
 		}
 		_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
 		_ = c.Wait()
 	}
-	s.kube, s.etcd = nil, nil
+	s.controllers, s.kube, s.etcd = nil, nil, nil
 }
 
 // Logs returns the tail of the API server's log, for failure messages.

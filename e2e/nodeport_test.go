@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,7 +26,7 @@ func createNode(t *testing.T, name, ip string, ready corev1.ConditionStatus) {
 	if _, err := remote.Client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = remote.Client.CoreV1().Nodes().Delete(t.Context(), name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() { _ = remote.Client.CoreV1().Nodes().Delete(context.Background(), name, metav1.DeleteOptions{}) })
 }
 
 // TestNodePortLive renders NodePort mode from a real remote API server, by
