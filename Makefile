@@ -7,7 +7,7 @@ BIN     := bin/ssm
 # kube-apiserver and etcd for the end-to-end tests, built from the Go module proxy.
 TESTBIN := $(CURDIR)/.cache/bin
 
-.PHONY: build test unit e2e-bins gator coredns-bin argocd-bin bench fuzz soak image example fmt-check vet clean
+.PHONY: build test unit e2e-bins gator coredns-bin promrules-bin argocd-bin flux-bin bench fuzz soak image example fmt-check vet clean
 
 # The Dockerfile runs exactly this build.
 build:
@@ -20,6 +20,10 @@ e2e-bins:
 gator:
 	hack/gator/build.sh $(TESTBIN)
 
+# Prometheus's rule parser, for examples/monitoring (hack/promrules).
+promrules-bin:
+	hack/promrules/build.sh $(TESTBIN)
+
 # CoreDNS with its standard plugins, for the DNS end-to-end test (hack/coredns).
 coredns-bin:
 	hack/coredns/build.sh $(TESTBIN)
@@ -29,6 +33,11 @@ coredns-bin:
 argocd-bin:
 	hack/argocd/build.sh $(TESTBIN)
 
+# Flux's kustomize-controller and the CRDs it needs, for the Flux
+# end-to-end tests (hack/flux).
+flux-bin:
+	hack/flux/build.sh $(TESTBIN)
+
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
@@ -37,7 +46,7 @@ vet:
 	$(GO) vet ./...
 
 # Everything, end-to-end tests against real kube-apiservers included.
-test: fmt-check vet build e2e-bins gator coredns-bin argocd-bin
+test: fmt-check vet build e2e-bins gator coredns-bin argocd-bin flux-bin promrules-bin
 	SSM_TESTBIN=$(TESTBIN) SSM_GATOR=$(TESTBIN)/gator SSM_COREDNS=$(TESTBIN)/coredns SSM_E2E_REQUIRED=1 SSM_BIN=$(CURDIR)/$(BIN) \
 		$(GO) test -race -count=1 -timeout 30m ./...
 
