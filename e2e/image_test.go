@@ -107,13 +107,33 @@ func imageRun(t *testing.T, p podman, image string) {
 		t.Fatal(err)
 	}
 	name := fmt.Sprintf("ssm-e2e-%d", port)
-	certs := filepath.Dir(remote.CAFile)
+	// The remote's credentials, readable by the container's user, as a
+	// Secret mounted with fsGroup would be.
+	conf := t.TempDir()
+	ca, err := os.ReadFile(remote.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f, b := range map[string][]byte{"ca.crt": ca, "kubeconfig": []byte(kubeconfig(remote.URL, "/config/ca.crt", adminToken))} {
+		if err := os.WriteFile(filepath.Join(conf, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(conf, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	p.run(t, "run", "-d", "--name", name, "--read-only", "--user", "65532:65532", "--network", "host",
-		"-v", remote.KubeConfig+":"+remote.KubeConfig+":ro", "-v", certs+":"+certs+":ro", "-v", bare+":"+bare,
-		image, "run", "--target-kube-config", remote.KubeConfig, "--label-selector", "mirror.e2e/image=true", "--svc-prefix", "img",
+		"-v", conf+":/config:ro", "-v", bare+":"+bare,
+		image, "run", "--target-kube-config", "/config/kubeconfig", "--label-selector", "mirror.e2e/image=true", "--svc-prefix", "img",
 		"--mirror-ns", "image-mirrors", "--git-url", bare, "--git-path", "clusters/local/image", "--debounce", "200ms",
 		"--listen-address", fmt.Sprintf("127.0.0.1:%d", port), "--admin-address=")
-	t.Cleanup(func() { _ = p.cmd("rm", "-f", name).Run() })
+	t.Cleanup(func() {
+		if t.Failed() {
+			out, _ := p.cmd("logs", name).CombinedOutput()
+			t.Logf("container log:\n%s", out)
+		}
+		_ = p.cmd("rm", "-f", name).Run()
+	})
 	eventually(t, 60*time.Second, "the container's commit", func() bool {
 		return strings.Contains(strings.Join(lsPath(t, bare, "clusters/local/image"), " "), "img-imageshop-73736d-web.yaml")
 	})

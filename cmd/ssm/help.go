@@ -5,6 +5,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 )
@@ -85,9 +86,12 @@ func printHelp(w io.Writer, templ string, data any) {
 	b.WriteString("\nOPTIONS:")
 	for _, g := range groups(c) {
 		fmt.Fprintf(&b, "\n   %s\n\n", g.title)
+		// urfave/cli writes a flag as "names\tusage": aligned as it aligns them.
+		tw := tabwriter.NewWriter(&b, 1, 8, 2, ' ', 0)
 		for _, f := range g.flags {
-			fmt.Fprintf(&b, "   %s\n", strings.ReplaceAll(f.String(), "\n", "\n   "))
+			fmt.Fprintf(tw, "   %s\n", strings.ReplaceAll(f.String(), "\n", "\n   "))
 		}
+		_ = tw.Flush()
 	}
 	_, _ = io.WriteString(w, b.String())
 }
