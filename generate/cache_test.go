@@ -113,3 +113,27 @@ func TestCacheEqualsFullRender(t *testing.T) {
 	}
 	t.Logf("%d mirrors rendered for the steps that changed one object", totalMisses)
 }
+
+// TestOverSliceLimitWarning: an Endpoints mirror of over 1,000 addresses
+// is rendered with a warning, as kube-proxy will see 1,000 of them; none
+// when EndpointSlices are rendered.
+func TestOverSliceLimitWarning(t *testing.T) {
+	t.Parallel()
+	c := &changingCluster{services: map[string]*corev1.Service{}, eps: map[string]*corev1.Endpoints{}}
+	c.setService("big", 80, false)
+	var ips []string
+	for i := range 1001 {
+		ips = append(ips, fmt.Sprintf("10.9.%d.%d", i/250, i%250+1))
+	}
+	c.setEndpoints("big", ips...)
+	st := c.state(rand.New(rand.NewPCG(1, 1)))
+	for api, want := range map[generate.EndpointsAPI]int{generate.Endpoints: 1, generate.Both: 0, generate.EndpointSlices: 0} {
+		res, err := generate.Manifests(st, generate.Options{ServicePrefix: "p", MirrorNamespace: "m", EndpointsAPI: api})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Warnings) != want || want == 1 && res.Warnings[0].Reason != generate.ReasonOverSliceLimit {
+			t.Errorf("%s: warnings %+v, want %d", api, res.Warnings, want)
+		}
+	}
+}

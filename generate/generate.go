@@ -121,6 +121,9 @@ const (
 	// Global Services.
 	ReasonHeadless     = "HeadlessMismatch" // the cluster's Service disagrees with the others on being headless
 	ReasonPortConflict = "PortConflict"     // a port whose name or number another cluster uses otherwise
+	// ReasonOverSliceLimit is an Endpoints mirror of over 1,000 addresses:
+	// kube-proxy sees 1,000 of them.
+	ReasonOverSliceLimit = "OverEndpointSliceLimit"
 	// ReasonUnrenderable is a Service holding a value no manifest can hold
 	// (a control character in a port name, say): only a snapshot file
 	// carries one, as the API server refuses them.
@@ -229,7 +232,7 @@ func ManifestsCached(state State, opts Options, cache *Cache) (Result, error) {
 	if opts.Mode == ModeNodePort {
 		mirrors, namespaces, res.Skipped, res.Warnings = nodePortPlan(state, opts)
 	} else {
-		mirrors, res.Skipped = plan(state, opts, cache)
+		mirrors, res.Skipped, res.Warnings = plan(state, opts, cache)
 	}
 	res.Files = make(map[string][]byte, len(mirrors)+2)
 	renderMirrors(mirrors, opts, cache, &res)

@@ -206,10 +206,13 @@ func nodeUsable(n *corev1.Node) bool {
 }
 
 // namespaceAnnotations keep GitOps agents from ever deleting a namespace
-// ssm rendered, as barrelman never deleted one.
+// ssm rendered, as barrelman never deleted one; and keep Argo CD from
+// holding an Application OutOfSync (syncing it again and again) once a
+// kept namespace is no longer rendered.
 var namespaceAnnotations = map[string]string{
-	"argocd.argoproj.io/sync-options":   "Prune=false",
-	"kustomize.toolkit.fluxcd.io/prune": "disabled",
+	"argocd.argoproj.io/sync-options":    "Prune=false",
+	"argocd.argoproj.io/compare-options": "IgnoreExtraneous",
+	"kustomize.toolkit.fluxcd.io/prune":  "disabled",
 }
 
 func namespacesFile(names []string, counts map[string]int) ([]byte, error) {

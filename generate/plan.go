@@ -71,10 +71,10 @@ func mirrorFile(opts Options, ns, name string) string {
 // plan decides what to render: one mirror per valid remote Service, sorted
 // by mirror name, and the Services left out with why. A mirror cache
 // holds from the same inputs is taken as it is.
-func plan(state State, opts Options, cache *Cache) ([]mirror, []Skipped) {
+func plan(state State, opts Options, cache *Cache) ([]mirror, []Skipped, []Skipped) {
 	eps, slcs := endpointIndex(state)
 	mirrors := make([]mirror, 0, len(state.Services))
-	var skipped []Skipped
+	var skipped, warnings []Skipped
 	names := make(map[string]int, len(state.Services))
 	for _, svc := range state.Services {
 		remote := key(svc.Namespace, svc.Name)
@@ -96,8 +96,28 @@ func plan(state State, opts Options, cache *Cache) ([]mirror, []Skipped) {
 		}
 		names[name]++
 		mirrors = append(mirrors, m)
+		if n := m.addresses(); opts.EndpointsAPI == Endpoints && n > MaxEndpointsPerSlice {
+			warnings = append(warnings, Skipped{Service: remote, Mirror: name, Reason: ReasonOverSliceLimit,
+				Message: fmt.Sprintf("%d addresses in Endpoints: kube-proxy reads the EndpointSlices the local mirroring controller makes of them, which hold %d at most; render endpointslices (--endpoints-api endpointslices or both)", n, MaxEndpointsPerSlice)})
+		}
 	}
-	return sortedMirrors(mirrors, names, skipped)
+	kept, skipped := sortedMirrors(mirrors, names, skipped)
+	return kept, skipped, warnings
+}
+
+// addresses counts the endpoint addresses the mirror's remote objects
+// hold.
+func (m mirror) addresses() int {
+	n := 0
+	for _, e := range m.eps {
+		for _, ss := range e.Subsets {
+			n += len(ss.Addresses) + len(ss.NotReadyAddresses)
+		}
+	}
+	for _, s := range m.slcs {
+		n += len(s.Endpoints)
+	}
+	return n
 }
 
 // check reports why a Service cannot be mirrored, if it cannot.
