@@ -61,10 +61,6 @@ func init() {
 // root is the repository, seen from this package.
 const root = "../.."
 
-// writtenElsewhere are link targets other changes add. A link to one is
-// checked once it exists; until then it is only logged.
-var writtenElsewhere = []string{"docs/argocd.md", "docs/flux.md", "docs/git.md", "examples/monitoring"}
-
 // page is one Markdown file of the docs.
 type page struct {
 	name string // slash path from the repository's root
@@ -246,10 +242,6 @@ func TestDocsLinks(t *testing.T) {
 		for i, line := range prose(p.text) {
 			for _, target := range linkTargets(line) {
 				if err := checkLink(p.name, target, anchors); err != nil {
-					if pending := pendingTarget(p.name, target); pending != "" {
-						t.Logf("%s:%d: %s is not in this tree yet: %v", p.name, i+1, pending, err)
-						continue
-					}
 					t.Errorf("%s:%d: link %s: %v", p.name, i+1, target, err)
 				}
 			}
@@ -310,19 +302,6 @@ func checkLink(from, target string, anchors map[string]map[string]bool) error {
 		return fmt.Errorf("%s has no heading #%s", to, frag)
 	}
 	return nil
-}
-
-// pendingTarget returns the writtenElsewhere path a link points to or
-// into, if any.
-func pendingTarget(from, target string) string {
-	p, _, _ := strings.Cut(target, "#")
-	to := path.Clean(path.Join(path.Dir(from), p))
-	for _, w := range writtenElsewhere {
-		if to == w || strings.HasPrefix(to, w+"/") {
-			return w
-		}
-	}
-	return ""
 }
 
 var (
