@@ -51,11 +51,8 @@ func (r *Repo) Apply(ctx context.Context, plan Plan) (Result, error) {
 
 // Sync makes the owned path hold exactly files, with subject as the first
 // line of the commit's message: Apply with a plan that ignores what is
-// stored.
+// stored. Apply validates files, as it validates every plan's write.
 func (r *Repo) Sync(ctx context.Context, files Files, subject string) (Result, error) {
-	if err := files.Validate(); err != nil {
-		return Result{}, err
-	}
 	return r.Apply(ctx, func(Stored) (Write, error) { return Write{Files: files, Subject: subject}, nil })
 }
 
@@ -104,13 +101,14 @@ func (r *Repo) decide(view, base *snapshot, plan Plan) (Write, []Change, error) 
 	if err != nil {
 		return Write{}, nil, err
 	}
-	if err := w.Files.Validate(); err != nil {
-		return Write{}, nil, err
-	}
 	if err := validTrailers(w.Trailers); err != nil {
 		return Write{}, nil, err
 	}
-	return w, base.owned.changesTo(w.Files), nil
+	changes := base.owned.changesTo(w.Files)
+	if err := validWrites(changes); err != nil {
+		return Write{}, nil, err
+	}
+	return w, changes, nil
 }
 
 // build returns the snapshot of the commit that makes changes on top of

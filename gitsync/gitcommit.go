@@ -1,7 +1,6 @@
 package gitsync
 
 import (
-	"bytes"
 	"cmp"
 	"fmt"
 	"io"
@@ -32,8 +31,9 @@ func (s *snapshot) next(parts []string, changes []Change) (*snapshot, *remote.Ob
 			edits = append(edits, edit{path: c.Path, remove: true})
 			continue
 		}
-		// Cloned: the snapshot outlives the caller's files, which it may reuse.
-		edits = append(edits, edit{path: c.Path, data: bytes.Clone(c.New)})
+		// Kept, not copied (see Files): the next sync compares the same
+		// slice in constant time.
+		edits = append(edits, edit{path: c.Path, data: c.New})
 	}
 	owned, err := s.owned.with(path.Join(parts...), edits, objs)
 	if err != nil {

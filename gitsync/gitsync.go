@@ -18,7 +18,10 @@ import (
 )
 
 // Files is a rendered file set: slash-separated paths relative to the owned
-// path, mapped to their full contents.
+// path, mapped to their full contents. A sink keeps the contents it was
+// given, and the caller must not modify them afterwards: a file rendered
+// again unchanged (generate.Cache hands back the same slice) then compares
+// equal at the cost of a pointer comparison, not of its bytes.
 type Files map[string][]byte
 
 // Stored is what the owned path holds before a write.
@@ -96,8 +99,30 @@ type Change struct {
 // allocates nothing: it runs on every file of every sync.
 func (f Files) Validate() error {
 	for p := range f {
-		if why := pathProblem(p); why != "" {
-			return fmt.Errorf("invalid file path %q: %s", p, why)
+		if err := validPath(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func validPath(p string) error {
+	if why := pathProblem(p); why != "" {
+		return fmt.Errorf("invalid file path %q: %s", p, why)
+	}
+	return nil
+}
+
+// validWrites validates the paths that changes write: a file left as it is
+// stored was validated when it was written, or was not written by ssm, and
+// a sync that changes one file of 10,000 checks one path.
+func validWrites(changes []Change) error {
+	for _, c := range changes {
+		if c.Kind == Removed {
+			continue
+		}
+		if err := validPath(c.Path); err != nil {
+			return err
 		}
 	}
 	return nil
