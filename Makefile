@@ -7,7 +7,7 @@ BIN     := bin/ssm
 # kube-apiserver and etcd for the end-to-end tests, built from the Go module proxy.
 TESTBIN := $(CURDIR)/.cache/bin
 
-.PHONY: build test unit e2e-bins gator coredns-bin promrules-bin argocd-bin flux-bin bench fuzz soak image example fmt-check vet clean
+.PHONY: build test unit e2e-bins gator coredns-bin promrules-bin argocd-bin flux-bin bench fuzz soak scale image example fmt-check vet clean
 
 # The Dockerfile runs exactly this build.
 build:
@@ -57,6 +57,17 @@ unit:
 # Benchmarks report ratios against a baseline measured in the same run.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m ./...
+
+# The scale harness (e2e TestScale, docs/scale.md), not part of make test:
+# SCALE Services of 10 addresses in a real kube-apiserver, ssm run into a
+# local bare repository. BASELINE=<git revision> also measures ssm built at
+# that revision, PEER=<binary> semaphore-service-mirror (hack/scale/peer.sh)
+# at 1,000 Services; SSM_SCALE_* variables set the rest (docs/scale.md).
+SCALE ?= 10000
+scale: build e2e-bins
+	@base=; if [ -n "$(BASELINE)" ]; then base=$$(hack/scale/baseline.sh "$(BASELINE)" $(CURDIR)/.cache/scale) || exit 1; fi; \
+	set -x; SSM_SCALE=$(SCALE) SSM_SCALE_BASELINE=$$base SSM_SCALE_PEER=$(PEER) SSM_TESTBIN=$(TESTBIN) SSM_BIN=$(CURDIR)/$(BIN) \
+		$(GO) test -count=1 -timeout 240m -v -run '^TestScale$$' ./e2e
 
 # The container image from the Dockerfile, with podman (or ENGINE=docker).
 ENGINE ?= podman

@@ -49,6 +49,8 @@ type apiServer struct {
 	etcd, kube *exec.Cmd
 	// controllers is the kube-controller-manager of StartControllers, or nil.
 	controllers *exec.Cmd
+	// extra are more kube-apiserver flags, kept across restarts.
+	extra []string
 }
 
 func freePort() (int, error) {
@@ -60,9 +62,10 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// startAPIServer starts etcd and kube-apiserver from bin under dir.
-func startAPIServer(ctx context.Context, bin, dir, name string) (*apiServer, error) {
-	s := &apiServer{name: name, dir: filepath.Join(dir, name)}
+// startAPIServer starts etcd and kube-apiserver from bin under dir, with
+// extra kube-apiserver flags.
+func startAPIServer(ctx context.Context, bin, dir, name string, extra ...string) (*apiServer, error) {
+	s := &apiServer{name: name, dir: filepath.Join(dir, name), extra: extra}
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -127,17 +130,17 @@ func (s *apiServer) Start(ctx context.Context, bin string) error {
 	if err := s.etcd.Start(); err != nil {
 		return fmt.Errorf("start etcd: %w", err)
 	}
-	s.kube = command(filepath.Join(bin, "kube-apiserver"), filepath.Join(s.dir, "kube-apiserver.log"),
-		"--etcd-servers="+s.etcdURL,
-		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port="+strconv.Itoa(s.port),
-		"--cert-dir="+filepath.Join(s.dir, "certs"),
-		"--token-auth-file="+filepath.Join(s.dir, "tokens.csv"),
+	args := []string{"--etcd-servers=" + s.etcdURL,
+		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port=" + strconv.Itoa(s.port),
+		"--cert-dir=" + filepath.Join(s.dir, "certs"),
+		"--token-auth-file=" + filepath.Join(s.dir, "tokens.csv"),
 		"--authorization-mode=RBAC",
 		"--service-account-issuer=https://kubernetes.default.svc",
-		"--service-account-key-file="+filepath.Join(s.dir, "sa.key"),
-		"--service-account-signing-key-file="+filepath.Join(s.dir, "sa.key"),
+		"--service-account-key-file=" + filepath.Join(s.dir, "sa.key"),
+		"--service-account-signing-key-file=" + filepath.Join(s.dir, "sa.key"),
 		"--service-cluster-ip-range=10.96.0.0/16",
-		"--enable-priority-and-fairness=false", "--profiling=false", "--v=0")
+		"--enable-priority-and-fairness=false", "--profiling=false", "--v=0"}
+	s.kube = command(filepath.Join(bin, "kube-apiserver"), filepath.Join(s.dir, "kube-apiserver.log"), append(args, s.extra...)...)
 	if err := s.kube.Start(); err != nil {
 		return fmt.Errorf("start kube-apiserver: %w", err)
 	}

@@ -24,6 +24,9 @@ var (
 	testbin                string
 	ssmBin                 string
 	skipReason             string
+	// scaleOnly is set when SSM_SCALE asks for the scale harness alone
+	// (make scale): the shared servers are not started.
+	scaleOnly bool
 	// noControllersReason says why the local cluster runs no
 	// kube-controller-manager; empty when it runs one.
 	noControllersReason string
@@ -50,6 +53,14 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
+	if os.Getenv("SSM_SCALE") != "" {
+		if err := buildSSM(tmp); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		scaleOnly, skipReason = true, "SSM_SCALE runs the scale harness (TestScale) alone"
+		return m.Run()
+	}
 	if err := setup(tmp); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e setup: %v\n", err)
 		teardown()
@@ -59,14 +70,23 @@ func testMain(m *testing.M) int {
 	return m.Run()
 }
 
+// buildSSM sets ssmBin: SSM_BIN names a binary built already (make test
+// builds one); else it builds one in tmp.
+func buildSSM(tmp string) error {
+	if ssmBin = os.Getenv("SSM_BIN"); ssmBin != "" {
+		return nil
+	}
+	ssmBin = filepath.Join(tmp, "ssm")
+	build := exec.Command("go", "build", "-o", ssmBin, "../cmd/ssm")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("build ssm: %v\n%s", err, out)
+	}
+	return nil
+}
+
 func setup(tmp string) error {
-	// SSM_BIN names a binary built already (make test builds one); else build it.
-	if ssmBin = os.Getenv("SSM_BIN"); ssmBin == "" {
-		ssmBin = filepath.Join(tmp, "ssm")
-		build := exec.Command("go", "build", "-o", ssmBin, "../cmd/ssm")
-		if out, err := build.CombinedOutput(); err != nil {
-			return fmt.Errorf("build ssm: %v\n%s", err, out)
-		}
+	if err := buildSSM(tmp); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
