@@ -3,9 +3,12 @@ package generate
 import (
 	"fmt"
 	"maps"
+	"path"
 	"slices"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -19,6 +22,20 @@ import (
 type Cache struct {
 	opts    string // the Options the entries were rendered with
 	entries map[string]cacheEntry
+	// names holds what plan derives of each Service it saw last (mirror
+	// name, file), by object: an informer replaces an object that changes,
+	// so an unchanged Service is planned without a string built.
+	names map[*corev1.Service]names
+	epoch uint32 // of the current render, to forget the Services gone
+	// ranked is the render whose sort ranked the Services (names.rank):
+	// while the same Service objects are rendered, their mirrors are put
+	// in those places instead of sorted again, and same says so.
+	ranked uint32
+	same   bool
+	// kustomizations are the last render's, of mirrors files: taken
+	// again while same and the number of files is.
+	kustomizations map[string][]byte
+	mirrors        int
 	// Hits and Misses count the mirrors of the last render taken from the
 	// cache and rendered.
 	Hits, Misses int
@@ -26,44 +43,115 @@ type Cache struct {
 
 type cacheEntry struct {
 	inputs string // what the mirror was rendered from: identity and versions
-	data   []byte
-	counts map[string]int // objects by kind
+	// The very objects it was rendered from: the same ones again are a
+	// hit without inputs compared.
+	svc  *corev1.Service
+	eps  []*corev1.Endpoints
+	slcs []*discoveryv1.EndpointSlice
+	data []byte
+	// counts are the objects by kind; addrs the endpoint addresses of the
+	// remote objects.
+	counts map[string]int
+	addrs  int
+}
+
+// names is what plan derives of a remote Service.
+type names struct {
+	remote, name, file string
+	epoch              uint32
+	rank               int    // place among the mirrors sorted by name
+	ranked             uint32 // the render that ranked it
 }
 
 // begin readies c for a render with opts: entries rendered with other
 // options are dropped.
 func (c *Cache) begin(opts Options) {
 	if o := fmt.Sprintf("%#v", opts); o != c.opts || c.entries == nil {
-		c.opts, c.entries = o, map[string]cacheEntry{}
+		c.opts, c.entries, c.names, c.kustomizations = o, map[string]cacheEntry{}, map[*corev1.Service]names{}, nil
 	}
-	c.Hits, c.Misses = 0, 0
+	c.Hits, c.Misses, c.same = 0, 0, false
+	c.epoch++
 }
 
-// lookup returns the mirror rendered from inputs, if c (nil: none) has it.
-func (c *Cache) lookup(file, inputs string) (cacheEntry, bool) {
+// rankOf returns where the mirror of svc was in the last ranking, or -1.
+func (c *Cache) rankOf(n names) int {
+	if c == nil || c.ranked == 0 || n.ranked != c.ranked {
+		return -1
+	}
+	return n.rank
+}
+
+// rank remembers the places of sorted, the mirrors in name order.
+func (c *Cache) rank(sorted []mirror) {
 	if c == nil {
-		return cacheEntry{}, false
+		return
 	}
-	e, ok := c.entries[file]
-	if !ok || inputs == "" || e.inputs != inputs {
+	c.ranked = c.epoch
+	for i, m := range sorted {
+		if n, ok := c.names[m.svc]; ok {
+			n.rank, n.ranked = i, c.epoch
+			c.names[m.svc] = n
+		}
+	}
+}
+
+// namesOf returns what plan derives of svc, from c (nil: none) when it
+// has them, else made by derive and kept.
+func (c *Cache) namesOf(svc *corev1.Service, derive func() names) names {
+	if c == nil {
+		return derive()
+	}
+	n, ok := c.names[svc]
+	if !ok {
+		n = derive()
+	}
+	n.epoch = c.epoch
+	c.names[svc] = n
+	return n
+}
+
+// lookup returns the mirror m renders, if c (nil: none) has it: rendered
+// from the same objects, or from objects of the same identity and
+// versions. key is m's inputs when they were compared ("" when not).
+func (c *Cache) lookup(m mirror) (e cacheEntry, key string, hit bool) {
+	if c == nil {
+		return cacheEntry{}, "", false
+	}
+	e, ok := c.entries[m.file]
+	if ok && e.svc == m.svc && slices.Equal(e.eps, m.eps) && slices.Equal(e.slcs, m.slcs) && m.lazy && e.svc.ResourceVersion != "" {
+		c.Hits++
+		return e, e.inputs, true
+	}
+	key = m.inputs()
+	if !ok || key == "" || e.inputs != key {
 		c.Misses++
-		return cacheEntry{}, false
+		return cacheEntry{}, key, false
 	}
+	// Relisted: new objects of the same versions. Their pointers next time
+	// (copies of the slices, which are the state's).
+	e.svc, e.eps, e.slcs = m.svc, slices.Clone(m.eps), slices.Clone(m.slcs)
+	c.entries[m.file] = e
 	c.Hits++
-	return e, true
+	return e, key, true
 }
 
-func (c *Cache) store(file, inputs string, data []byte, counts map[string]int) {
-	if c != nil && inputs != "" {
-		c.entries[file] = cacheEntry{inputs: inputs, data: data, counts: maps.Clone(counts)}
+func (c *Cache) store(m mirror, data []byte, counts map[string]int) {
+	if c != nil && m.key != "" {
+		c.entries[m.file] = cacheEntry{inputs: m.key, svc: m.svc, eps: slices.Clone(m.eps), slcs: slices.Clone(m.slcs), data: data, counts: maps.Clone(counts), addrs: m.addrs}
 	}
 }
 
-// keep drops the entries of mirrors the last render did not render.
+// keep drops the entries of mirrors the last render did not render, and
+// the names of Services it did not see.
 func (c *Cache) keep(files map[string][]byte) {
 	for f := range c.entries {
 		if _, ok := files[f]; !ok {
 			delete(c.entries, f)
+		}
+	}
+	for svc, n := range c.names {
+		if n.epoch != c.epoch {
+			delete(c.names, svc)
 		}
 	}
 }
@@ -115,4 +203,25 @@ func oneInput(m mirror) string {
 		return "svc/" + string(svc.UID) + "/" + svc.Name + "@" + svc.ResourceVersion
 	}
 	return "svc/" + string(svc.UID) + "/" + svc.Name + "@" + svc.ResourceVersion + ";" + kind + "/" + string(o.GetUID()) + "/" + o.GetName() + "@" + o.GetResourceVersion()
+}
+
+// kustomize adds the kustomizations to files (see Kustomize): the last
+// render's when it rendered the same Services into as many files.
+func (c *Cache) kustomize(files map[string][]byte) {
+	if c == nil {
+		Kustomize(files)
+		return
+	}
+	if c.same && c.kustomizations != nil && c.mirrors == len(files) {
+		maps.Copy(files, c.kustomizations)
+		return
+	}
+	c.mirrors = len(files)
+	Kustomize(files)
+	c.kustomizations = map[string][]byte{}
+	for p, b := range files {
+		if path.Base(p) == KustomizationFile {
+			c.kustomizations[p] = b
+		}
+	}
 }

@@ -235,6 +235,7 @@ func ManifestsCached(state State, opts Options, cache *Cache) (Result, error) {
 		mirrors, res.Skipped, res.Warnings = plan(state, opts, cache)
 	}
 	res.Files = make(map[string][]byte, len(mirrors)+2)
+	res.Mirrors = make([]Mirror, 0, len(mirrors))
 	renderMirrors(mirrors, opts, cache, &res)
 	if len(namespaces) > 0 {
 		b, err := namespacesFile(namespaces, res.Objects)
@@ -243,7 +244,7 @@ func ManifestsCached(state State, opts Options, cache *Cache) (Result, error) {
 		}
 		res.Files[path.Join(NamespacesDir, NamespacesFile)] = b
 	}
-	Kustomize(res.Files)
+	cache.kustomize(res.Files)
 	return res, nil
 }
 
@@ -254,7 +255,7 @@ func renderMirrors(mirrors []mirror, opts Options, cache *Cache, res *Result) {
 	for _, m := range mirrors {
 		var counts map[string]int
 		if m.hit {
-			res.Files[m.file], counts = m.cached.data, m.cached.counts
+			res.Files[m.file], counts = m.data, m.counts
 		} else {
 			counts = map[string]int{}
 			var err error
@@ -266,7 +267,7 @@ func renderMirrors(mirrors []mirror, opts Options, cache *Cache, res *Result) {
 			}
 			res.Files[m.file] = slices.Clone(buf)
 			if cache != nil {
-				cache.store(m.file, m.key, res.Files[m.file], counts)
+				cache.store(m, res.Files[m.file], counts)
 			}
 		}
 		res.Mirrors = append(res.Mirrors, Mirror{Service: m.remote, Name: m.name, File: m.file})

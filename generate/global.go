@@ -65,8 +65,8 @@ func globalServices(clusters []Cluster, g GlobalOptions) (Result, error) {
 		}
 		eps, slcs := endpointIndex(c.Global)
 		for _, svc := range c.Global.Services {
-			k := key(svc.Namespace, svc.Name)
-			members[k] = append(members[k], member{cluster: c.Name, local: c.Local, svc: svc, groups: endpointGroups(svc, eps[k], slcs[k])})
+			k, id := key(svc.Namespace, svc.Name), objectKey{svc.Namespace, svc.Name}
+			members[k] = append(members[k], member{cluster: c.Name, local: c.Local, svc: svc, groups: endpointGroups(svc, eps[id], slcs[id])})
 		}
 	}
 	if len(members) == 0 {

@@ -28,11 +28,15 @@ type mirror struct {
 	eps  []*corev1.Endpoints
 	slcs []*discoveryv1.EndpointSlice
 	lazy bool
-	// key names its inputs for a Cache (see inputs); hit says cached holds
-	// the mirror, rendered from them.
+	// key names its inputs for a Cache (see inputs); hit says the cache
+	// holds the mirror, rendered from them: data, with counts objects by
+	// kind.
 	key    string
 	hit    bool
-	cached cacheEntry
+	data   []byte
+	counts map[string]int
+	addrs  int // endpoint addresses in the remote objects
+	rank   int // place in the last render's order; -1: none
 }
 
 type epPort struct {
@@ -75,18 +79,21 @@ func plan(state State, opts Options, cache *Cache) ([]mirror, []Skipped, []Skipp
 	eps, slcs := endpointIndex(state)
 	mirrors := make([]mirror, 0, len(state.Services))
 	var skipped, warnings []Skipped
-	names := make(map[string]int, len(state.Services))
 	for _, svc := range state.Services {
-		remote := key(svc.Namespace, svc.Name)
-		name := MirrorName(opts.ServicePrefix, svc.Namespace, svc.Name)
-		m := mirror{remote: remote, namespace: opts.MirrorNamespace, name: name, file: mirrorFile(opts, svc.Namespace, name),
-			svc: svc, eps: eps[remote], slcs: slcs[remote], lazy: true}
-		if cache != nil {
-			m.key = m.inputs()
-		}
+		n := cache.namesOf(svc, func() names {
+			name := MirrorName(opts.ServicePrefix, svc.Namespace, svc.Name)
+			return names{remote: key(svc.Namespace, svc.Name), name: name, file: mirrorFile(opts, svc.Namespace, name)}
+		})
+		id := objectKey{svc.Namespace, svc.Name}
+		m := mirror{remote: n.remote, namespace: opts.MirrorNamespace, name: n.name, file: n.file,
+			svc: svc, eps: eps[id], slcs: slcs[id], lazy: true, rank: cache.rankOf(n)}
 		// A mirror rendered before from these very inputs is valid and
 		// needs no planning.
-		if m.cached, m.hit = cache.lookup(m.file, m.key); !m.hit {
+		var e cacheEntry
+		if e, m.key, m.hit = cache.lookup(m); m.hit {
+			m.data, m.counts, m.addrs = e.data, e.counts, e.addrs
+		} else {
+			m.addrs = m.addresses()
 			if s, ok := m.check(); !ok {
 				skipped = append(skipped, s)
 				continue
@@ -94,14 +101,23 @@ func plan(state State, opts Options, cache *Cache) ([]mirror, []Skipped, []Skipp
 			spec := mirrorSpec(svc)
 			m.spec, m.labels = &spec, mirrorLabels(opts)
 		}
-		names[name]++
 		mirrors = append(mirrors, m)
-		if n := m.addresses(); opts.EndpointsAPI == Endpoints && n > MaxEndpointsPerSlice {
-			warnings = append(warnings, Skipped{Service: remote, Mirror: name, Reason: ReasonOverSliceLimit,
-				Message: fmt.Sprintf("%d addresses in Endpoints: kube-proxy reads the EndpointSlices the local mirroring controller makes of them, which hold %d at most; render endpointslices (--endpoints-api endpointslices or both)", n, MaxEndpointsPerSlice)})
+		if opts.EndpointsAPI == Endpoints && m.addrs > MaxEndpointsPerSlice {
+			warnings = append(warnings, Skipped{Service: m.remote, Mirror: m.name, Reason: ReasonOverSliceLimit,
+				Message: fmt.Sprintf("%d addresses in Endpoints: kube-proxy reads the EndpointSlices the local mirroring controller makes of them, which hold %d at most; render endpointslices (--endpoints-api endpointslices or both)", m.addrs, MaxEndpointsPerSlice)})
 		}
 	}
-	kept, skipped := sortedMirrors(mirrors, names, skipped)
+	// The same Service objects as the last render's go back to their
+	// places; anything else is sorted, and ranked for the next render.
+	if cache != nil {
+		if cache.same = placed(mirrors); !cache.same {
+			sortMirrors(mirrors)
+			cache.rank(mirrors)
+		}
+	} else {
+		sortMirrors(mirrors)
+	}
+	kept, skipped := distinct(mirrors, skipped)
 	return kept, skipped, warnings
 }
 
@@ -133,23 +149,71 @@ func (m mirror) check() (Skipped, bool) {
 	return Skipped{}, true
 }
 
-// sortedMirrors leaves out the mirrors that share a name, and sorts the
-// others by name and the skipped by Service. It sorts indices, not the
-// mirrors, which are large.
-func sortedMirrors(mirrors []mirror, names map[string]int, skipped []Skipped) ([]mirror, []Skipped) {
-	order := make([]int, 0, len(mirrors))
-	for i, m := range mirrors {
-		if n := names[m.name]; n > 1 {
-			skipped = append(skipped, Skipped{Service: m.remote, Mirror: m.name, Reason: ReasonNameCollision,
-				Message: fmt.Sprintf("%d remote Services would be mirrored as %q", n, m.name)})
-			continue
-		}
-		order = append(order, i)
+// sortMirrors sorts mirrors by name. It sorts indices and then moves the
+// mirrors, which are large, in place.
+func sortMirrors(mirrors []mirror) {
+	order := make([]int, len(mirrors))
+	for i := range order {
+		order[i] = i
 	}
 	slices.SortFunc(order, func(a, b int) int { return strings.Compare(mirrors[a].name, mirrors[b].name) })
-	kept := make([]mirror, len(order))
-	for i, o := range order {
-		kept[i] = mirrors[o]
+	// mirrors[i] = the mirror at order[i], one cycle of the permutation at
+	// a time; a placed index points at itself.
+	for i := range order {
+		if order[i] == i {
+			continue
+		}
+		first, j := mirrors[i], i
+		for {
+			k := order[j]
+			order[j] = j
+			if k == i {
+				mirrors[j] = first
+				break
+			}
+			mirrors[j], j = mirrors[k], k
+		}
+	}
+}
+
+// placed puts every mirror at its rank and reports true when their ranks
+// are exactly 0 to len(mirrors)-1: the Service objects of the render that
+// ranked them, in its order. Otherwise it leaves mirrors as they are.
+func placed(mirrors []mirror) bool {
+	seen := make([]bool, len(mirrors))
+	for _, m := range mirrors {
+		if m.rank < 0 || m.rank >= len(mirrors) || seen[m.rank] {
+			return false
+		}
+		seen[m.rank] = true
+	}
+	for i := range mirrors {
+		for mirrors[i].rank != i {
+			r := mirrors[i].rank
+			mirrors[i], mirrors[r] = mirrors[r], mirrors[i]
+		}
+	}
+	return true
+}
+
+// distinct leaves out of sorted mirrors those that share a name, and sorts
+// the skipped by Service.
+func distinct(mirrors []mirror, skipped []Skipped) ([]mirror, []Skipped) {
+	kept := mirrors[:0]
+	for i := 0; i < len(mirrors); {
+		j := i + 1
+		for j < len(mirrors) && mirrors[j].name == mirrors[i].name {
+			j++
+		}
+		if n := j - i; n > 1 {
+			for _, m := range mirrors[i:j] {
+				skipped = append(skipped, Skipped{Service: m.remote, Mirror: m.name, Reason: ReasonNameCollision,
+					Message: fmt.Sprintf("%d remote Services would be mirrored as %q", n, m.name)})
+			}
+		} else {
+			kept = append(kept, mirrors[i]) // at or before i: read already
+		}
+		i = j
 	}
 	slices.SortFunc(skipped, func(a, b Skipped) int {
 		return cmp.Or(strings.Compare(a.Service, b.Service), strings.Compare(a.Reason, b.Reason))
@@ -157,18 +221,32 @@ func sortedMirrors(mirrors []mirror, names map[string]int, skipped []Skipped) ([
 	return kept, skipped
 }
 
-// endpointIndex maps namespace/name of a Service to its endpoint objects.
-func endpointIndex(state State) (map[string][]*corev1.Endpoints, map[string][]*discoveryv1.EndpointSlice) {
-	eps := map[string][]*corev1.Endpoints{}
-	for _, e := range state.Endpoints {
-		k := key(e.Namespace, e.Name)
-		eps[k] = append(eps[k], e)
+// objectKey is the namespace and name of an object.
+type objectKey struct{ namespace, name string }
+
+// endpointIndex maps a Service's namespace and name to its endpoint
+// objects. A Service's one Endpoints object (the rule) is a slice of
+// state's own, allocated only when a second one comes; the slices are
+// state's: keep a copy.
+func endpointIndex(state State) (map[objectKey][]*corev1.Endpoints, map[objectKey][]*discoveryv1.EndpointSlice) {
+	eps := make(map[objectKey][]*corev1.Endpoints, len(state.Endpoints))
+	for i, e := range state.Endpoints {
+		k := objectKey{e.Namespace, e.Name}
+		if have, ok := eps[k]; ok {
+			eps[k] = append(have, e) // a copy: the capacity is the length
+		} else {
+			eps[k] = state.Endpoints[i : i+1 : i+1]
+		}
 	}
-	slcs := map[string][]*discoveryv1.EndpointSlice{}
-	for _, s := range state.EndpointSlices {
+	slcs := map[objectKey][]*discoveryv1.EndpointSlice{}
+	for i, s := range state.EndpointSlices {
 		if svc := s.Labels[discoveryv1.LabelServiceName]; svc != "" {
-			k := key(s.Namespace, svc)
-			slcs[k] = append(slcs[k], s)
+			k := objectKey{s.Namespace, svc}
+			if have, ok := slcs[k]; ok {
+				slcs[k] = append(have, s)
+			} else {
+				slcs[k] = state.EndpointSlices[i : i+1 : i+1]
+			}
 		}
 	}
 	return eps, slcs

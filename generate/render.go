@@ -225,18 +225,19 @@ func ptrOrNil(s string) *string {
 // path applies everything.
 func Kustomize(files map[string][]byte) {
 	entries := map[string][]string{".": nil}
+	listed := map[string]bool{} // directories their parent lists
 	for p := range files {
-		if path.Base(p) == KustomizationFile {
+		base := path.Base(p)
+		if base == KustomizationFile {
 			continue
 		}
 		dir := path.Dir(p)
-		entries[dir] = append(entries[dir], path.Base(p))
+		entries[dir] = append(entries[dir], base)
 		// Every ancestor lists the directory below it once.
-		for d := dir; d != "."; d = path.Dir(d) {
+		for d := dir; d != "." && !listed[d]; d = path.Dir(d) {
+			listed[d] = true
 			parent := path.Dir(d)
-			if !slices.Contains(entries[parent], path.Base(d)+"/") {
-				entries[parent] = append(entries[parent], path.Base(d)+"/")
-			}
+			entries[parent] = append(entries[parent], path.Base(d)+"/")
 			if _, ok := entries[d]; !ok {
 				entries[d] = nil
 			}
@@ -256,18 +257,23 @@ func kustomization(names []string) []byte {
 		}
 		return strings.Compare(a, b)
 	})
-	var b strings.Builder
-	b.WriteString(Header)
-	b.WriteString("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n")
-	if len(names) == 0 {
-		b.WriteString("resources: []\n")
-	} else {
-		b.WriteString("resources:\n")
-	}
+	const head = Header + "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+	size := len(head) + len("resources: []\n")
 	for _, n := range names {
-		b.WriteString("- " + strings.TrimSuffix(n, "/") + "\n")
+		size += len(n) + 3
 	}
-	return []byte(b.String())
+	b := make([]byte, 0, size)
+	b = append(b, head...)
+	if len(names) == 0 {
+		return append(b, "resources: []\n"...)
+	}
+	b = append(b, "resources:\n"...)
+	for _, n := range names {
+		b = append(b, "- "...)
+		b = append(b, strings.TrimSuffix(n, "/")...)
+		b = append(b, '\n')
+	}
+	return b
 }
 
 func boolCmp(a, b bool) int {
