@@ -17,19 +17,21 @@ func MirrorOf(p string, tree bool) (group string, ok bool) {
 	if base := path.Base(p); base == KustomizationFile || !strings.HasSuffix(base, ".yaml") || strings.HasPrefix(base, ".") {
 		return "", false
 	}
-	rest := strings.Split(p, "/")
+	rest := p // it allocates nothing: the guard asks for every stored file
 	if tree {
+		first, after, nested := strings.Cut(p, "/")
 		switch {
-		case len(rest) < 2: // a flat output's mirror, under a tree now
+		case !nested: // a flat output's mirror, under a tree now
 			return "", true
-		case rest[0] == GlobalDir && len(rest) == 2:
+		case first == GlobalDir && !strings.Contains(after, "/"):
 			return GlobalDir, true
-		case rest[0] == GlobalDir:
-			return rest[1], true
+		case first == GlobalDir:
+			cluster, _, _ := strings.Cut(after, "/")
+			return cluster, true
 		}
-		group, rest = rest[0], rest[1:]
+		group, rest = first, after
 	}
-	if len(rest) == 2 && rest[0] == NamespacesDir && rest[1] == NamespacesFile {
+	if rest == NamespacesDir+"/"+NamespacesFile {
 		return "", false // NodePort mode's namespaces
 	}
 	return group, true

@@ -67,23 +67,32 @@ type guardInput struct {
 // The removals it holds are put back as stored. It returns the files to
 // write (files itself when it holds nothing) and every decision.
 func guard(in guardInput) (gitsync.Files, []Removal) {
-	// A mirror whose file moves (a new --layout) is no removal: mirrors
-	// are known by file name within their cluster.
-	rendered := map[string]bool{}
-	for p := range in.files {
-		if g, ok := generate.MirrorOf(p, in.tree); ok {
-			rendered[g+"\x00"+path.Base(p)] = true
-		}
-	}
 	stored, removed := map[string]int{}, map[string][]string{}
+	type gone struct{ group, path string }
+	var missing []gone // stored mirrors not rendered at their path
 	for p := range in.stored {
 		g, ok := generate.MirrorOf(p, in.tree)
 		if !ok {
 			continue
 		}
 		stored[g]++
-		if _, kept := in.files[p]; !kept && !rendered[g+"\x00"+path.Base(p)] {
-			removed[g] = append(removed[g], p)
+		if _, kept := in.files[p]; !kept {
+			missing = append(missing, gone{g, p})
+		}
+	}
+	if len(missing) > 0 {
+		// A mirror whose file moves (a new --layout) is no removal:
+		// mirrors are known by file name within their cluster.
+		rendered := map[string]bool{}
+		for p := range in.files {
+			if g, ok := generate.MirrorOf(p, in.tree); ok {
+				rendered[g+"\x00"+path.Base(p)] = true
+			}
+		}
+		for _, m := range missing {
+			if !rendered[m.group+"\x00"+path.Base(m.path)] {
+				removed[m.group] = append(removed[m.group], m.path)
+			}
 		}
 	}
 	out, held := in.files, false

@@ -209,11 +209,24 @@ func (p *pipeline) warnUnheadless(stored, files gitsync.Files) {
 		return bytes.HasPrefix(first, []byte("apiVersion: v1\nkind: Service\n")) && bytes.Contains(first, []byte("\n  clusterIP: None\n"))
 	}
 	for path, b := range files {
-		if old, ok := stored[path]; ok && headless(old) && !headless(b) && bytes.Contains(b, []byte("kind: Service\n")) {
+		old, ok := stored[path]
+		if !ok || sameBytes(old, b) { // unchanged: most files, shared with the render cache
+			continue
+		}
+		if headless(old) && !headless(b) && bytes.Contains(b, []byte("kind: Service\n")) {
 			p.opts.Logger.Warn("a mirror stops being headless: Kubernetes keeps an existing Service headless when it is applied; "+
 				"delete the mirror in the local cluster to have it created anew (docs/flux.md)", "file", path)
 		}
 	}
+}
+
+// sameBytes reports whether a and b hold the same bytes, at the cost of a
+// pointer comparison when they are one slice.
+func sameBytes(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	return len(a) == 0 || &a[0] == &b[0] || bytes.Equal(a, b)
 }
 
 // clusterOf names the cluster of a generate.MirrorOf group.
@@ -264,7 +277,7 @@ func sameFiles(a, b gitsync.Files, except string) bool {
 		return false
 	}
 	for p, x := range a {
-		if y, ok := b[p]; p != except && (!ok || !bytes.Equal(x, y)) {
+		if y, ok := b[p]; p != except && (!ok || !sameBytes(x, y)) {
 			return false
 		}
 	}
