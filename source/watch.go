@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 )
@@ -273,8 +275,11 @@ func (w *Watcher) CurrentRevisions(ctx context.Context) (Revisions, error) {
 	return out, nil
 }
 
-// stripTransform drops managedFields and last-applied annotations before
-// objects enter the cache: ssm never reads them and they dominate memory.
+// stripTransform drops what rendering never reads before objects enter
+// the cache, where it would dominate memory: managedFields and
+// last-applied annotations everywhere, the pod and node each endpoint
+// names (a targetRef is about 200 bytes an address), a Service's status,
+// and a node's images and volumes.
 func stripTransform(obj any) (any, error) {
 	if m, err := metaOf(obj); err == nil {
 		m.SetManagedFields(nil)
@@ -285,7 +290,29 @@ func stripTransform(obj any) (any, error) {
 			}
 		}
 	}
+	switch o := obj.(type) {
+	case *corev1.Endpoints:
+		for i := range o.Subsets {
+			forgetPods(o.Subsets[i].Addresses)
+			forgetPods(o.Subsets[i].NotReadyAddresses)
+		}
+	case *discoveryv1.EndpointSlice:
+		for i := range o.Endpoints {
+			e := &o.Endpoints[i]
+			e.TargetRef, e.NodeName, e.DeprecatedTopology = nil, nil, nil
+		}
+	case *corev1.Service:
+		o.Status = corev1.ServiceStatus{}
+	case *corev1.Node:
+		o.Status.Images, o.Status.VolumesInUse, o.Status.VolumesAttached = nil, nil, nil
+	}
 	return obj, nil
+}
+
+func forgetPods(addrs []corev1.EndpointAddress) {
+	for i := range addrs {
+		addrs[i].TargetRef, addrs[i].NodeName = nil, nil
+	}
 }
 
 func metaOf(obj any) (metav1.Object, error) {

@@ -57,10 +57,15 @@ func TestWatcher(t *testing.T) {
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}}
 	}
 	sel := map[string]string{"mirror": "true"}
+	node := "node-1"
 	client := fake.NewClientset(
 		&corev1.Service{ObjectMeta: meta("a", sel)},
 		&corev1.Service{ObjectMeta: meta("b", nil)},
-		&corev1.Endpoints{ObjectMeta: meta("a", sel)},
+		&corev1.Endpoints{ObjectMeta: meta("a", sel), Subsets: []corev1.EndpointSubset{{
+			Addresses: []corev1.EndpointAddress{{IP: "10.0.0.1", Hostname: "a-0", NodeName: &node,
+				TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "ns", Name: "a-0", UID: "u"}}},
+			Ports: []corev1.EndpointPort{{Name: "http", Port: 80}},
+		}}},
 	)
 	ev := &events{seen: map[string]int{}, ready: make(chan struct{}, 1)}
 	w, err := source.NewWatcher(client, source.WatchOptions{Selections: []source.Selection{{LabelSelector: "mirror=true"}}, OnEvent: ev.add})
@@ -81,6 +86,10 @@ func TestWatcher(t *testing.T) {
 	}
 	if st.Services[0].ManagedFields != nil {
 		t.Error("managedFields were cached")
+	}
+	// What rendering never reads is not cached; what it reads is.
+	if a := st.Endpoints[0].Subsets[0].Addresses[0]; a.TargetRef != nil || a.NodeName != nil || a.IP != "10.0.0.1" || a.Hostname != "a-0" {
+		t.Errorf("cached address = %+v; want its IP and hostname, without targetRef and nodeName", a)
 	}
 	if ev.count("services/synced") != 1 || ev.count("services/add") != 1 || ev.count("endpoints/add") != 1 {
 		t.Errorf("events = %v", ev.seen)
