@@ -22,6 +22,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
@@ -245,7 +246,7 @@ func createScaleService(ctx context.Context, c kubernetes.Interface, ns, name st
 		return fmt.Errorf("create Service %s/%s: %w", ns, name, err)
 	}
 	ep := &corev1.Endpoints{ObjectMeta: meta, Subsets: []corev1.EndpointSubset{{
-		Addresses: scaleAddresses(i, 0, cfg.addrs), Ports: []corev1.EndpointPort{{Name: "http", Port: 8080}}}}}
+		Addresses: scaleAddresses(ns, name, i, 0, cfg.addrs), Ports: []corev1.EndpointPort{{Name: "http", Port: 8080}}}}}
 	if _, err := c.CoreV1().Endpoints(ns).Create(ctx, ep, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("create Endpoints %s/%s: %w", ns, name, err)
 	}
@@ -253,15 +254,30 @@ func createScaleService(ctx context.Context, c kubernetes.Interface, ns, name st
 }
 
 // scaleAddresses returns the addresses of Service i at version v: distinct
-// per Service, the first one changing with v.
-func scaleAddresses(i, v, n int) []corev1.EndpointAddress {
+// per Service, the first one changing with v. Version 0 (the seed) is the
+// only one whose first address is .250: a change never writes back what
+// was seeded, which would be no change and no commit. Versions 250-n
+// apart repeat (changes skips a version that would write what is there).
+// Each names its pod and node, as the endpoints controller writes them.
+func scaleAddresses(ns, name string, i, v, n int) []corev1.EndpointAddress {
 	out := make([]corev1.EndpointAddress, n)
 	for a := range n {
 		x := i*256 + a
-		if a == 0 {
-			x = i*256 + 250 - v%(250-n+1)
+		switch {
+		case a == 0 && v == 0:
+			x = i*256 + 250
+		case a == 0:
+			x = i*256 + 249 - (v-1)%(250-n)
 		}
-		out[a] = corev1.EndpointAddress{IP: fmt.Sprintf("10.%d.%d.%d", 64+x>>16&63, x>>8&255, x&255)}
+		podV := 0 // the first pod is replaced with each version, the others stay
+		if a == 0 {
+			podV = v
+		}
+		pod := fmt.Sprintf("%s-%08x-%d", name, podV, a)
+		out[a] = corev1.EndpointAddress{IP: fmt.Sprintf("10.%d.%d.%d", 64+x>>16&63, x>>8&255, x&255),
+			NodeName: ptr(fmt.Sprintf("node-%03d", (i+a)%500)),
+			TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: pod,
+				UID: types.UID(fmt.Sprintf("%08x-%04x-4000-8000-%012x", i, a, podV))}}
 	}
 	return out
 }
@@ -425,7 +441,12 @@ func (h *scaleHarness) changes(res *scaleResult, p *measured, bare string, n int
 		if err != nil {
 			t.Fatal(err)
 		}
-		ep.Subsets[0].Addresses = scaleAddresses(i, h.version, len(ep.Subsets[0].Addresses))
+		next := scaleAddresses(ns, name, i, h.version, len(ep.Subsets[0].Addresses))
+		if next[0].IP == ep.Subsets[0].Addresses[0].IP { // no change: no commit to wait for
+			h.version++
+			next = scaleAddresses(ns, name, i, h.version, len(next))
+		}
+		ep.Subsets[0].Addresses = next
 		if _, err := c.CoreV1().Endpoints(ns).Update(t.Context(), ep, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
