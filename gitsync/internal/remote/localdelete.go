@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/storage"
 )
 
 // deleteRef removes the reference name, which must point at old, as git's
@@ -33,15 +32,8 @@ func (l *localStore) deleteRef(cfg repoConfig, name plumbing.ReferenceName, old 
 	if err := f.Close(); err != nil {
 		return err
 	}
-	var cur plumbing.Hash
-	switch r, err := l.sto.Reference(name); {
-	case err == nil:
-		cur = r.Hash()
-	case !errors.Is(err, plumbing.ErrReferenceNotFound):
+	if err := l.still(name, old); err != nil {
 		return err
-	}
-	if cur != old {
-		return storage.ErrReferenceHasChanged
 	}
 	if err := l.unpackRef(cfg, name); err != nil {
 		return err

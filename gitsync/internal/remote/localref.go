@@ -59,15 +59,8 @@ func (l *localStore) commitRef(cfg repoConfig, f *os.File, name plumbing.Referen
 	if err := syncAndClose(f, err); err != nil {
 		return err
 	}
-	var cur plumbing.Hash
-	switch r, err := l.sto.Reference(name); {
-	case err == nil:
-		cur = r.Hash()
-	case !errors.Is(err, plumbing.ErrReferenceNotFound):
+	if err := l.still(name, old); err != nil {
 		return err
-	}
-	if cur != old {
-		return storage.ErrReferenceHasChanged
 	}
 	if err := l.appendReflog(cfg, name.String(), old, h); err != nil {
 		return fmt.Errorf("append to the reflog of %s: %w", name, err)
@@ -174,4 +167,20 @@ func (l *localStore) appendReflog(cfg repoConfig, name string, old, h plumbing.H
 		err = cerr
 	}
 	return err
+}
+
+// still reports storage.ErrReferenceHasChanged unless name points at old
+// (the zero hash: name does not exist), read under its lock.
+func (l *localStore) still(name plumbing.ReferenceName, old plumbing.Hash) error {
+	var cur plumbing.Hash
+	switch r, err := l.sto.Reference(name); {
+	case err == nil:
+		cur = r.Hash()
+	case !errors.Is(err, plumbing.ErrReferenceNotFound):
+		return err
+	}
+	if cur != old {
+		return storage.ErrReferenceHasChanged
+	}
+	return nil
 }
