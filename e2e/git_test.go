@@ -73,22 +73,8 @@ func startRun(t *testing.T, name string, args ...string) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{t: t, name: name, addr: fmt.Sprintf("127.0.0.1:%d", port), log: filepath.Join(t.TempDir(), name+".log"), done: make(chan struct{})}
-	logf, err := os.Create(p.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd = exec.Command(ssmBin, append([]string{"run", "--listen-address", p.addr, "--admin-address=", "--log-level", "debug"}, args...)...)
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		logf.Close()
-		close(p.done)
-	}()
+	p := &proc{t: t, name: name, addr: fmt.Sprintf("127.0.0.1:%d", port), log: filepath.Join(t.TempDir(), name+".log")}
+	p.cmd, p.done = startLogged(t, p.log, ssmBin, append([]string{"run", "--listen-address", p.addr, "--admin-address=", "--log-level", "debug"}, args...)...)
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Kill()
 		<-p.done
@@ -97,6 +83,29 @@ func startRun(t *testing.T, name string, args ...string) *proc {
 		}
 	})
 	return p
+}
+
+// startLogged starts bin with its output in the file at log, killed if
+// the test process dies; done is closed when it has exited.
+func startLogged(t *testing.T, log, bin string, args ...string) (cmd *exec.Cmd, done chan struct{}) {
+	t.Helper()
+	logf, err := os.Create(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd = exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done = make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		logf.Close()
+		close(done)
+	}()
+	return cmd, done
 }
 
 func (p *proc) logs() string {
