@@ -73,7 +73,8 @@ func (c *Cache) begin(opts Options) {
 	c.epoch++
 }
 
-// rankOf returns where the mirror of svc was in the last ranking, or -1.
+// rankOf returns the place of the Service n names in the last ranking, or
+// -1 when the last ranking did not place it.
 func (c *Cache) rankOf(n names) int {
 	if c == nil || c.ranked == 0 || n.ranked != c.ranked {
 		return -1
