@@ -45,13 +45,17 @@ func fallbackYAML(buf []byte, v any) ([]byte, error) {
 	return append(buf, b...), nil
 }
 
+// maxSimpleKey is the longest key yaml.v2 writes as "key: value"; a longer
+// one it writes as "? key" and ": value" on lines of their own.
+const maxSimpleKey = 128
+
 // plainDocument reports whether every key and string of doc is one whose
 // YAML form this emitter knows exactly.
 func plainDocument(doc any) bool {
 	switch x := doc.(type) {
 	case map[string]any:
 		for k, v := range x {
-			if scalarStyle(k) == styleUnknown || !plainDocument(v) {
+			if len(k) > maxSimpleKey || scalarStyle(k) == styleUnknown || !plainDocument(v) {
 				return false
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -97,5 +98,18 @@ func TestMarshalYAMLRandomStrings(t *testing.T) {
 	}
 	if emitted < 5000 {
 		t.Errorf("only %d of 20000 documents took the emitter's path", emitted)
+	}
+}
+
+// TestMarshalYAMLLongKeys: yaml.v2 writes a key of over 128 bytes as an
+// explicit "? key" (an annotation key may be 317); the output stays the
+// library's, at 128 and at 129.
+func TestMarshalYAMLLongKeys(t *testing.T) {
+	for _, n := range []int{maxSimpleKey, maxSimpleKey + 1, 317} {
+		key := "example.com/" + strings.Repeat("k", n-len("example.com/"))
+		doc := map[string]any{"metadata": map[string]any{"annotations": map[string]any{key: "x", "y": "z"}}}
+		if plain := sameAsLibrary(t, doc); plain != (n <= maxSimpleKey) {
+			t.Errorf("a %d-byte key: written by the emitter = %v", n, plain)
+		}
 	}
 }
