@@ -72,6 +72,8 @@ func sameAsLibraryOrReordered(t *testing.T, obj any) {
 	switch {
 	case err != nil && libErr != nil:
 		return // yaml.v2 refuses some characters (DEL, C1 controls): so must the emitter
+	case err != nil && libErr == nil && readsBack(want, obj) != nil:
+		return // what the library writes reads back as another value (U+0085): refused
 	case err != nil || libErr != nil:
 		t.Fatalf("marshalYAML error %v, sigs.k8s.io/yaml error %v, for %#v", err, libErr, obj)
 	}

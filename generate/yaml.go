@@ -3,7 +3,10 @@ package generate
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"unicode"
@@ -42,7 +45,36 @@ func fallbackYAML(buf []byte, v any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := readsBack(b, v); err != nil {
+		return nil, err
+	}
 	return append(buf, b...), nil
+}
+
+// readsBack fails unless b, v as the library wrote it, reads back as v:
+// yaml.v2 writes some strings in a form that YAML reads as another (a
+// U+0085 line break in a quoted string folds into a space), and a manifest
+// must not change a value on its way.
+func readsBack(b []byte, v any) error {
+	j, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	back, err := yaml.YAMLToJSON(b)
+	if err != nil {
+		return fmt.Errorf("the YAML written does not read back: %w", err)
+	}
+	var want, got any
+	if err := json.Unmarshal(j, &want); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(back, &got); err != nil {
+		return err
+	}
+	if !reflect.DeepEqual(want, got) {
+		return errors.New("a value does not survive YAML: it reads back as another (a line break such as U+0085 in a string)")
+	}
+	return nil
 }
 
 // maxSimpleKey is the longest key yaml.v2 writes as "key: value"; a longer

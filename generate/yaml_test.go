@@ -113,3 +113,16 @@ func TestMarshalYAMLLongKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestMarshalYAMLFoldedLineBreak: yaml.v2 writes U+0085 inside quotes,
+// where YAML reads it back as a space; such a value is refused, not
+// changed on its way.
+func TestMarshalYAMLFoldedLineBreak(t *testing.T) {
+	doc := map[string]any{"hostname": "a\u0085b"}
+	if b, err := marshalYAML(nil, doc); err == nil {
+		t.Errorf("marshalYAML wrote %q, want an error", b)
+	}
+	if _, err := marshalYAML(nil, map[string]any{"hostname": "2001:db8::1"}); err != nil { // written by the library
+		t.Errorf("marshalYAML of an IPv6 address: %v", err)
+	}
+}
