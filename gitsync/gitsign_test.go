@@ -99,17 +99,29 @@ func TestSignedCommitsGPG(t *testing.T) {
 	env := []string{"GNUPGHOME=" + verifier}
 	bare := gittest.NewBare(t)
 
-	for _, tc := range []struct {
-		name       string
-		key        string
-		passphrase string
-		ok         bool
-	}{
+	signAndVerify(t, bare, []signCase{
 		{"ed25519", ed, "", true},
 		{"rsa with a passphrase", rsa, "s3cret\n", true},
 		{"unsigned", "", "", false},
 		{"another key", other, "", false},
-	} {
+	}, "Good signature", func(commit string) (bool, string) { return gitVerifyCommit(t, bare, commit, env) })
+}
+
+// signCase is a key ssm signs with, and whether git must accept the
+// signature.
+type signCase struct {
+	name       string
+	key        string
+	passphrase string
+	ok         bool
+}
+
+// signAndVerify commits into bare with each case's key and checks what
+// verify (git verify-commit) says of the commit: good (and saying good)
+// exactly when the case is ok.
+func signAndVerify(t *testing.T, bare string, cases []signCase, good string, verify func(commit string) (bool, string)) {
+	t.Helper()
+	for _, tc := range cases {
 		r := open(t, bare, tc.name, func(o *RepoOptions) {
 			o.SigningKeyPath = tc.key
 			if tc.passphrase != "" {
@@ -117,11 +129,11 @@ func TestSignedCommitsGPG(t *testing.T) {
 			}
 		})
 		res := mustSync(t, r, Files{"a.yaml": []byte(tc.name)})
-		ok, said := gitVerifyCommit(t, bare, res.Commit, env)
+		ok, said := verify(res.Commit)
 		if ok != tc.ok {
 			t.Errorf("%s: git verify-commit ok = %v, want %v:\n%s", tc.name, ok, tc.ok, said)
 		}
-		if tc.ok && !strings.Contains(said, "Good signature") {
+		if tc.ok && !strings.Contains(said, good) {
 			t.Errorf("%s: git verify-commit said:\n%s\nwant a good signature", tc.name, said)
 		}
 	}
@@ -164,34 +176,15 @@ func TestSignedCommitsSSH(t *testing.T) {
 	config := []string{"gpg.format=ssh", "gpg.ssh.allowedSignersFile=" + allowed}
 	bare := gittest.NewBare(t)
 
-	for _, tc := range []struct {
-		name       string
-		key        string
-		passphrase string
-		ok         bool
-	}{
+	signAndVerify(t, bare, []signCase{
 		{"ed25519", ed, "", true},
 		{"rsa with a passphrase", rsa, "s3cret", true},
 		{"ecdsa", ecdsa, "", true},
 		{"unsigned", "", "", false},
 		{"another key", other, "", false},
-	} {
-		r := open(t, bare, tc.name, func(o *RepoOptions) {
-			o.SigningKeyPath = tc.key
-			if tc.passphrase != "" {
-				o.SigningPassphrasePath = writeFile(t, "passphrase", tc.passphrase)
-			}
-		})
-		res := mustSync(t, r, Files{"a.yaml": []byte(tc.name)})
-		ok, said := gitVerifyCommit(t, bare, res.Commit, nil, config...)
-		if ok != tc.ok {
-			t.Errorf("%s: git verify-commit ok = %v, want %v:\n%s", tc.name, ok, tc.ok, said)
-		}
-		if tc.ok && !strings.Contains(said, `Good "git" signature for ssm@localhost`) {
-			t.Errorf("%s: git verify-commit said:\n%s\nwant a good signature", tc.name, said)
-		}
-	}
-	gittest.Fsck(t, bare)
+	}, `Good "git" signature for ssm@localhost`, func(commit string) (bool, string) {
+		return gitVerifyCommit(t, bare, commit, nil, config...)
+	})
 }
 
 // TestSigningKeyRefused: keys ssm cannot sign with are refused when the
