@@ -20,11 +20,7 @@ import (
 // names it) or gone, and at most a lock file, which the next writer takes
 // for a dead writer's once it is stale.
 func (l *localStore) deleteRef(cfg repoConfig, name plumbing.ReferenceName, old plumbing.Hash) error {
-	p := filepath.Join(l.dir, filepath.FromSlash(name.String()))
-	if err := cfg.mkdirs(l.dir, filepath.Dir(p)); err != nil {
-		return err
-	}
-	f, err := l.lockRef(cfg, p)
+	p, f, err := l.lockName(cfg, name)
 	if err != nil {
 		return err
 	}

@@ -26,16 +26,23 @@ const lockTimeout = time.Second
 // only be left by a process that died holding it.
 const defaultStaleLockAfter = 10 * time.Second
 
+// lockName takes the lock of reference name, making its directories: the
+// reference's path and its open lock file.
+func (l *localStore) lockName(cfg repoConfig, name plumbing.ReferenceName) (string, *os.File, error) {
+	p := filepath.Join(l.dir, filepath.FromSlash(name.String()))
+	if err := cfg.mkdirs(l.dir, filepath.Dir(p)); err != nil {
+		return "", nil, err
+	}
+	f, err := l.lockRef(cfg, p)
+	return p, f, err
+}
+
 // updateRef moves the reference name from old (zero: it must not exist) to
 // h as git does: it creates <name>.lock exclusively, writes h to it, syncs
 // it, checks the current value under the lock, appends to the reflogs git
 // would keep, and renames the lock file over the reference.
 func (l *localStore) updateRef(cfg repoConfig, name plumbing.ReferenceName, old, h plumbing.Hash) error {
-	p := filepath.Join(l.dir, filepath.FromSlash(name.String()))
-	if err := cfg.mkdirs(l.dir, filepath.Dir(p)); err != nil {
-		return err
-	}
-	f, err := l.lockRef(cfg, p)
+	_, f, err := l.lockName(cfg, name)
 	if err != nil {
 		return err
 	}
