@@ -23,6 +23,7 @@ import (
 	"github.com/ssm-dev/ssm/config"
 	"github.com/ssm-dev/ssm/generate"
 	"github.com/ssm-dev/ssm/gitsync"
+	"github.com/ssm-dev/ssm/internal/kubetest"
 	"github.com/ssm-dev/ssm/mirror"
 	"github.com/ssm-dev/ssm/source"
 )
@@ -87,7 +88,7 @@ remoteClusters:
 func clients(m map[string]kubernetes.Interface) func(context.Context, config.Cluster) (source.Client, error) {
 	return func(_ context.Context, c config.Cluster) (source.Client, error) {
 		if cl, ok := m[c.Name]; ok {
-			return cl, nil
+			return kubetest.Client(cl), nil
 		}
 		return nil, errors.New("no such cluster: " + c.Name)
 	}

@@ -24,35 +24,21 @@ type resource struct {
 }
 
 var (
-	servicesResource = resource{name: "services", example: &corev1.Service{},
-		list: func(ctx context.Context, c Client, o metav1.ListOptions) (runtime.Object, error) {
-			return c.CoreV1().Services(metav1.NamespaceAll).List(ctx, o)
-		},
-		watch: func(ctx context.Context, c Client, o metav1.ListOptions) (watch.Interface, error) {
-			return c.CoreV1().Services(metav1.NamespaceAll).Watch(ctx, o)
-		}}
-	endpointsResource = resource{name: string(Endpoints), example: &corev1.Endpoints{},
-		list: func(ctx context.Context, c Client, o metav1.ListOptions) (runtime.Object, error) {
-			return c.CoreV1().Endpoints(metav1.NamespaceAll).List(ctx, o)
-		},
-		watch: func(ctx context.Context, c Client, o metav1.ListOptions) (watch.Interface, error) {
-			return c.CoreV1().Endpoints(metav1.NamespaceAll).Watch(ctx, o)
-		}}
-	sliceResource = resource{name: string(EndpointSlices), example: &discoveryv1.EndpointSlice{},
-		list: func(ctx context.Context, c Client, o metav1.ListOptions) (runtime.Object, error) {
-			return c.DiscoveryV1().EndpointSlices(metav1.NamespaceAll).List(ctx, o)
-		},
-		watch: func(ctx context.Context, c Client, o metav1.ListOptions) (watch.Interface, error) {
-			return c.DiscoveryV1().EndpointSlices(metav1.NamespaceAll).Watch(ctx, o)
-		}}
-	nodesResource = resource{name: "nodes", example: &corev1.Node{},
-		list: func(ctx context.Context, c Client, o metav1.ListOptions) (runtime.Object, error) {
-			return c.CoreV1().Nodes().List(ctx, o)
-		},
-		watch: func(ctx context.Context, c Client, o metav1.ListOptions) (watch.Interface, error) {
-			return c.CoreV1().Nodes().Watch(ctx, o)
-		}}
+	servicesResource  = clientResource(ServicesResource, &corev1.Service{})
+	endpointsResource = clientResource(EndpointsResource, &corev1.Endpoints{})
+	sliceResource     = clientResource(EndpointSlicesResource, &discoveryv1.EndpointSlice{})
+	nodesResource     = clientResource(NodesResource, &corev1.Node{})
 )
+
+func clientResource(name string, example runtime.Object) resource {
+	return resource{name: name, example: example,
+		list: func(ctx context.Context, c Client, o metav1.ListOptions) (runtime.Object, error) {
+			return c.List(ctx, name, o)
+		},
+		watch: func(ctx context.Context, c Client, o metav1.ListOptions) (watch.Interface, error) {
+			return c.Watch(ctx, name, o)
+		}}
+}
 
 // resources lists what a selection reads, with the label selector that
 // applies to each (nodes are not label-selected).

@@ -155,24 +155,18 @@ func List(ctx context.Context, client Client, sel Selection, timeout time.Durati
 	if err != nil {
 		return State{}, err
 	}
-	endpoints := func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-		return client.CoreV1().Endpoints(metav1.NamespaceAll).List(ctx, o)
-	}
-	if api == EndpointSlices {
-		endpoints = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return client.DiscoveryV1().EndpointSlices(metav1.NamespaceAll).List(ctx, o)
+	lister := func(resource string) pager.ListPageFunc {
+		return func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return client.List(ctx, resource, o)
 		}
-	}
-	services := func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-		return client.CoreV1().Services(metav1.NamespaceAll).List(ctx, o)
 	}
 	type listing struct {
 		what string
 		list pager.ListPageFunc
 	}
-	lists := []listing{{"services", services}}
+	lists := []listing{{ServicesResource, lister(ServicesResource)}}
 	if api != NoEndpoints {
-		lists = append(lists, listing{string(api), endpoints})
+		lists = append(lists, listing{string(api), lister(string(api))})
 	}
 	var st State
 	for _, l := range lists {
@@ -187,9 +181,7 @@ func List(ctx context.Context, client Client, sel Selection, timeout time.Durati
 		}
 	}
 	if sel.Nodes {
-		nodes := pager.New(withTimeout(func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return client.CoreV1().Nodes().List(ctx, o)
-		}, timeout))
+		nodes := pager.New(withTimeout(lister(NodesResource), timeout))
 		err := nodes.EachListItem(ctx, metav1.ListOptions{}, func(obj runtime.Object) error {
 			st.addNode(obj.(*corev1.Node), true)
 			return nil

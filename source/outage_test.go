@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/ssm-dev/ssm/internal/kubetest"
 	"github.com/ssm-dev/ssm/source"
 )
 
@@ -129,7 +130,7 @@ func TestWatcherOutage(t *testing.T) {
 	clientfeaturestesting.SetFeatureDuringTest(t, clientfeatures.WatchListClient, false)
 	c := newFlakyCluster(svc("a"), svc("b"), eps("a", "10.0.0.1"), eps("b", "10.0.0.2"))
 	var syncs atomic.Int32
-	w, err := source.NewWatcher(c, source.WatchOptions{Selections: []source.Selection{{LabelSelector: "mirror=true"}}, ProbeEvery: 50 * time.Millisecond,
+	w, err := source.NewWatcher(kubetest.Client(c), source.WatchOptions{Selections: []source.Selection{{LabelSelector: "mirror=true"}}, ProbeEvery: 50 * time.Millisecond,
 		OnEvent: func(_, event string) {
 			if event == "synced" {
 				syncs.Add(1)
@@ -188,7 +189,7 @@ func TestWatcherDownAtStart(t *testing.T) {
 	clientfeaturestesting.SetFeatureDuringTest(t, clientfeatures.WatchListClient, false)
 	c := newFlakyCluster(svc("a"), eps("a", "10.0.0.1"))
 	c.down.Store(true)
-	w, err := source.NewWatcher(c, source.WatchOptions{Selections: []source.Selection{{LabelSelector: "mirror=true"}}, ProbeEvery: 50 * time.Millisecond})
+	w, err := source.NewWatcher(kubetest.Client(c), source.WatchOptions{Selections: []source.Selection{{LabelSelector: "mirror=true"}}, ProbeEvery: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

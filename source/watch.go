@@ -207,7 +207,7 @@ func (w *Watcher) probe(ctx context.Context) {
 		ctx, cancel = context.WithTimeout(ctx, w.opts.Timeout)
 		defer cancel()
 	}
-	_, err := w.client.CoreV1().Services(metav1.NamespaceAll).List(ctx, metav1.ListOptions{Limit: 1})
+	_, err := w.client.List(ctx, ServicesResource, metav1.ListOptions{Limit: 1})
 	if err == nil {
 		w.Reachable(true)
 	}

@@ -12,6 +12,7 @@ import (
 	clientfeaturestesting "k8s.io/client-go/features/testing"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/ssm-dev/ssm/internal/kubetest"
 	"github.com/ssm-dev/ssm/source"
 )
 
@@ -68,7 +69,7 @@ func TestWatcher(t *testing.T) {
 		}}},
 	)
 	ev := &events{seen: map[string]int{}, ready: make(chan struct{}, 1)}
-	w, err := source.NewWatcher(client, source.WatchOptions{Selections: []source.Selection{{LabelSelector: "mirror=true"}}, OnEvent: ev.add})
+	w, err := source.NewWatcher(kubetest.Client(client), source.WatchOptions{Selections: []source.Selection{{LabelSelector: "mirror=true"}}, OnEvent: ev.add})
 	if err != nil {
 		t.Fatal(err)
 	}
