@@ -51,7 +51,7 @@ type cacheEntry struct {
 	data []byte
 	// counts are the objects by kind; addrs the endpoint addresses of the
 	// remote objects.
-	counts map[string]int
+	counts kindCounts
 	addrs  int
 }
 
@@ -136,9 +136,9 @@ func (c *Cache) lookup(m mirror) (e cacheEntry, key string, hit bool) {
 	return e, key, true
 }
 
-func (c *Cache) store(m mirror, data []byte, counts map[string]int) {
+func (c *Cache) store(m mirror, data []byte, counts kindCounts) {
 	if c != nil && m.key != "" {
-		c.entries[m.file] = cacheEntry{inputs: m.key, svc: m.svc, eps: slices.Clone(m.eps), slcs: slices.Clone(m.slcs), data: data, counts: maps.Clone(counts), addrs: m.addrs}
+		c.entries[m.file] = cacheEntry{inputs: m.key, svc: m.svc, eps: slices.Clone(m.eps), slcs: slices.Clone(m.slcs), data: data, counts: counts, addrs: m.addrs}
 	}
 }
 

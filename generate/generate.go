@@ -253,13 +253,12 @@ func ManifestsCached(state State, opts Options, cache *Cache) (Result, error) {
 func renderMirrors(mirrors []mirror, opts Options, cache *Cache, res *Result) {
 	var buf []byte
 	for _, m := range mirrors {
-		var counts map[string]int
+		var counts kindCounts
 		if m.hit {
 			res.Files[m.file], counts = m.data, m.counts
 		} else {
-			counts = map[string]int{}
 			var err error
-			if buf, err = m.render(buf[:0], opts, counts); err != nil { // a value no manifest can hold, from a snapshot file
+			if buf, err = m.render(buf[:0], opts, &counts); err != nil { // a value no manifest can hold, from a snapshot file
 				s := Skipped{Service: m.remote, Mirror: m.name, Reason: ReasonUnrenderable, Message: err.Error()}
 				i, _ := slices.BinarySearchFunc(res.Skipped, s, func(a, b Skipped) int { return strings.Compare(a.Service, b.Service) })
 				res.Skipped = slices.Insert(res.Skipped, i, s)
@@ -271,8 +270,6 @@ func renderMirrors(mirrors []mirror, opts Options, cache *Cache, res *Result) {
 			}
 		}
 		res.Mirrors = append(res.Mirrors, Mirror{Service: m.remote, Name: m.name, File: m.file})
-		for k, n := range counts {
-			res.Objects[k] += n
-		}
+		counts.addTo(res.Objects)
 	}
 }

@@ -34,7 +34,7 @@ type mirror struct {
 	key    string
 	hit    bool
 	data   []byte
-	counts map[string]int
+	counts kindCounts
 	addrs  int // endpoint addresses in the remote objects
 	rank   int // place in the last render's order; -1: none
 }

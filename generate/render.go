@@ -54,8 +54,24 @@ func (m mirror) meta(name string, opts Options, extra map[string]string) metav1.
 	return metav1.ObjectMeta{Name: name, Namespace: m.namespace, Labels: labels, Annotations: ann}
 }
 
+// kindCounts counts a mirror's objects by kind: a cache entry holds one,
+// which a map would make ten times the size.
+type kindCounts struct{ services, endpoints, slices int32 }
+
+// addTo adds the counts to objects, by kind name.
+func (c kindCounts) addTo(objects map[string]int) {
+	for _, k := range [...]struct {
+		kind string
+		n    int32
+	}{{"Service", c.services}, {"Endpoints", c.endpoints}, {"EndpointSlice", c.slices}} {
+		if k.n > 0 {
+			objects[k.kind] += int(k.n)
+		}
+	}
+}
+
 // render appends the mirror's documents to buf and counts them by kind.
-func (m mirror) render(buf []byte, opts Options, counts map[string]int) ([]byte, error) {
+func (m mirror) render(buf []byte, opts Options, counts *kindCounts) ([]byte, error) {
 	if m.lazy {
 		m.groups = endpointGroups(m.svc, m.eps, m.slcs)
 	}
@@ -83,11 +99,11 @@ func (m mirror) render(buf []byte, opts Options, counts map[string]int) ([]byte,
 	for _, d := range docs {
 		switch d.(type) {
 		case serviceDoc:
-			counts["Service"]++
+			counts.services++
 		case *corev1.Endpoints:
-			counts["Endpoints"]++
+			counts.endpoints++
 		case *discoveryv1.EndpointSlice:
-			counts["EndpointSlice"]++
+			counts.slices++
 		}
 	}
 	return buf, nil
