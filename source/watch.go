@@ -279,7 +279,10 @@ func (w *Watcher) CurrentRevisions(ctx context.Context) (Revisions, error) {
 // the cache, where it would dominate memory: managedFields and
 // last-applied annotations everywhere, the pod and node each endpoint
 // names (a targetRef is about 200 bytes an address), a Service's status,
-// and a node's images and volumes.
+// and a node's images and volumes. The labels of endpoint objects go too
+// (the endpoints controller copies all of the Service's), but for the
+// EndpointSlice's kubernetes.io/service-name, which ties it to its
+// Service: the API server selects them, and rendering never reads them.
 func stripTransform(obj any) (any, error) {
 	if m, err := metaOf(obj); err == nil {
 		m.SetManagedFields(nil)
@@ -292,11 +295,18 @@ func stripTransform(obj any) (any, error) {
 	}
 	switch o := obj.(type) {
 	case *corev1.Endpoints:
+		o.Labels = nil
 		for i := range o.Subsets {
 			forgetPods(o.Subsets[i].Addresses)
 			forgetPods(o.Subsets[i].NotReadyAddresses)
 		}
 	case *discoveryv1.EndpointSlice:
+		switch svc, ok := o.Labels[discoveryv1.LabelServiceName]; {
+		case !ok:
+			o.Labels = nil
+		case len(o.Labels) > 1:
+			o.Labels = map[string]string{discoveryv1.LabelServiceName: svc}
+		}
 		for i := range o.Endpoints {
 			e := &o.Endpoints[i]
 			e.TargetRef, e.NodeName, e.DeprecatedTopology = nil, nil, nil

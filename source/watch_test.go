@@ -88,6 +88,9 @@ func TestWatcher(t *testing.T) {
 	if st.Services[0].ManagedFields != nil {
 		t.Error("managedFields were cached")
 	}
+	if st.Services[0].Labels["mirror"] != "true" || st.Endpoints[0].Labels != nil {
+		t.Errorf("cached labels: Service %v, Endpoints %v; want the Service's only", st.Services[0].Labels, st.Endpoints[0].Labels)
+	}
 	// What rendering never reads is not cached; what it reads is.
 	if a := st.Endpoints[0].Subsets[0].Addresses[0]; a.TargetRef != nil || a.NodeName != nil || a.IP != "10.0.0.1" || a.Hostname != "a-0" {
 		t.Errorf("cached address = %+v; want its IP and hostname, without targetRef and nodeName", a)
