@@ -10,12 +10,30 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
+// gcPercent is ssm's GOGC. Most of its heap is long-lived: informer caches
+// and rendered files; a change allocates a few MB. Go's default (100) lets
+// the heap grow to twice what is live before collecting, so half of ssm's
+// RSS would be room for garbage it rarely makes: at 10,000 Services, 50
+// keeps the peak RSS 35 MiB lower for no CPU a change we could measure
+// (docs/scale.md).
+const gcPercent = 50
+
 func main() {
+	tuneGC(os.LookupEnv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// tuneGC sets the collector's target to gcPercent, unless GOGC is set: the
+// user's setting wins, as Go's own.
+func tuneGC(lookupEnv func(string) (string, bool)) {
+	if _, ok := lookupEnv("GOGC"); !ok {
+		debug.SetGCPercent(gcPercent)
+	}
 }
