@@ -154,7 +154,8 @@ func TestRevisionsFile(t *testing.T) {
 	}
 	in := input{cfg: config.Config{Clusters: []config.Cluster{{Name: "east"}, {Name: "west"}, {Name: "local", Local: true}}},
 		revisions: []sourceRevisions{{"services": "11", "endpoints": "12"}, nil, {"endpointslices": "3"}}}
-	files, trailers := withRevisions(gitsync.Files{"a.yaml": nil}, in, stored)
+	files := gitsync.Files{"a.yaml": nil}
+	trailers := withRevisions(files, in, stored)
 	want := "east endpoints=12 services=11\nlocal endpointslices=3\nwest services=7\n"
 	if got := string(files[RevisionsFile]); got != want {
 		t.Errorf("revisions file:\n%s\nwant:\n%s", got, want)

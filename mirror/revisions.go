@@ -80,8 +80,10 @@ func (p *pipeline) behind(ctx context.Context, in input, stored map[string]sourc
 }
 
 // withRevisions records in files what they were rendered from: the
-// clusters read, and what was stored for those not read.
-func withRevisions(files gitsync.Files, in input, stored map[string]source.Revisions) (gitsync.Files, []string) {
+// clusters read, and what was stored for those not read. files is the
+// render's own map (or the guard's copy of it), which nothing else holds:
+// the record is added to it, not to a copy of 10,000 entries a sync.
+func withRevisions(files gitsync.Files, in input, stored map[string]source.Revisions) []string {
 	revs := map[string]source.Revisions{}
 	for i, c := range in.cfg.Clusters {
 		key := revisionKey(c.Name)
@@ -93,14 +95,13 @@ func withRevisions(files gitsync.Files, in input, stored map[string]source.Revis
 		}
 	}
 	if len(revs) == 0 {
-		return files, nil
+		return nil
 	}
 	lines := formatRevisions(revs)
-	out := maps.Clone(files)
-	out[RevisionsFile] = []byte(strings.Join(lines, "\n") + "\n")
+	files[RevisionsFile] = []byte(strings.Join(lines, "\n") + "\n")
 	trailers := make([]string, len(lines))
 	for i, l := range lines {
 		trailers[i] = "Ssm-Revision: " + l
 	}
-	return out, trailers
+	return trailers
 }

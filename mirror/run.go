@@ -195,7 +195,7 @@ func (p *pipeline) plan(ctx context.Context, in input, res generate.Result, stor
 		return keep, decisions, nil
 	}
 	p.warnUnheadless(sf, files)
-	files, trailers := withRevisions(files, in, storedRevs)
+	trailers := withRevisions(files, in, storedRevs)
 	return Write{Files: files, Subject: subject(p.cfg), Trailers: trailers}, decisions, nil
 }
 
