@@ -237,6 +237,9 @@ func ManifestsCached(state State, opts Options, cache *Cache) (Result, error) {
 	res.Files = make(map[string][]byte, len(mirrors)+2)
 	res.Mirrors = make([]Mirror, 0, len(mirrors))
 	renderMirrors(mirrors, opts, cache, &res)
+	if opts.Mode != ModeNodePort {
+		cache.planned(mirrors)
+	}
 	if len(namespaces) > 0 {
 		b, err := namespacesFile(namespaces, res.Objects)
 		if err != nil {

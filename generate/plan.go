@@ -77,7 +77,7 @@ func mirrorFile(opts Options, ns, name string) string {
 // holds from the same inputs is taken as it is.
 func plan(state State, opts Options, cache *Cache) ([]mirror, []Skipped, []Skipped) {
 	eps, slcs := endpointIndex(state)
-	mirrors := make([]mirror, 0, len(state.Services))
+	mirrors := cache.planRoom(len(state.Services))
 	var skipped, warnings []Skipped
 	for _, svc := range state.Services {
 		n := cache.namesOf(svc, func() names {
