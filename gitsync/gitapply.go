@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -87,6 +86,7 @@ func (r *Repo) applyOnce(ctx context.Context, plan Plan) (Result, error) {
 		return Result{}, err
 	}
 	r.snap = next
+	base.handOver(next, changes)
 	res := resultOf(changes)
 	res.Changed, res.Commit = true, next.commit.String()
 	r.log.Debug("pushed commit", "commit", res.Commit, "parent", hashString(base.commit),
@@ -148,21 +148,42 @@ func (r *Repo) push(ctx context.Context, ref plumbing.ReferenceName, old, commit
 	return fmt.Errorf("push %s to %s: %w", ref.Short(), r.url, err)
 }
 
-// storedSnapshot is a snapshot as a Plan sees it. Its file set is built on
-// first use only: most plans never ask, and a sync that changes nothing
-// should cost one lookup per rendered file, not a copy of the tree.
-type storedSnapshot struct {
-	snap  *snapshot
-	files func() Files
-}
+// storedSnapshot is a snapshot as a Plan sees it.
+type storedSnapshot struct{ snap *snapshot }
 
-func newStoredSnapshot(s *snapshot) *storedSnapshot {
-	return &storedSnapshot{snap: s, files: sync.OnceValue(func() Files {
-		files := make(Files, s.owned.files)
-		s.owned.walk("", func(p string, e *entry) { files[p] = e.data })
-		return files
-	})}
-}
+func newStoredSnapshot(s *snapshot) *storedSnapshot { return &storedSnapshot{snap: s} }
 
-func (s *storedSnapshot) Files() Files    { return s.files() }
+func (s *storedSnapshot) Files() Files    { return s.snap.storedFiles() }
 func (s *storedSnapshot) Message() string { return s.snap.message }
+
+// storedFiles returns the files of the owned path, built on first use only:
+// most plans never ask, and a sync that changes nothing should cost one
+// lookup per rendered file, not a copy of the tree. A commit hands them on
+// to the next snapshot (handOver) instead of a new set being built.
+func (s *snapshot) storedFiles() Files {
+	if s.files == nil {
+		s.files = make(Files, s.owned.files)
+		s.owned.walk("", func(p string, e *entry) { s.files[p] = e.data })
+	}
+	return s.files
+}
+
+// handOver gives next, the snapshot of a commit that made changes on top
+// of s, the files of s with the changes made, if s has built them; s has
+// none after. It is called once the commit is pushed, when s is no longer
+// the branch head: its files are shown to no Plan again.
+func (s *snapshot) handOver(next *snapshot, changes []Change) {
+	files := s.files
+	if files == nil {
+		return
+	}
+	s.files = nil
+	for _, c := range changes {
+		if c.Kind == Removed {
+			delete(files, c.Path)
+		} else {
+			files[c.Path] = c.New
+		}
+	}
+	next.files = files
+}

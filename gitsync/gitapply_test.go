@@ -2,10 +2,14 @@ package gitsync
 
 import (
 	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/ssm-dev/ssm/internal/gittest"
 )
@@ -106,3 +110,43 @@ func TestApplyWritesNothingWithoutChangeOrOnError(t *testing.T) {
 }
 
 var errPlan = errors.New("the plan holds the write")
+
+// The stored files a Plan is shown are what the branch holds, whether the
+// Repo built them anew or carried them over from its last commit
+// (handOver): after random writes, and after someone else's push.
+func TestStoredFilesFollowCommits(t *testing.T) {
+	t.Parallel()
+	bare := gittest.NewBare(t)
+	r := open(t, bare, "p")
+	rng := rand.New(rand.NewPCG(1, 2))
+	want := Files{}
+	for step := range 60 {
+		if step%20 == 10 { // someone else changes the owned path
+			gittest.HumanPush(t, bare, func(w string) { gittest.WriteFiles(t, w, map[string]string{"p/human.yaml": fmt.Sprint(step)}) }, "human")
+			want["human.yaml"] = []byte(fmt.Sprint(step))
+		}
+		next := maps.Clone(want)
+		for range 1 + rng.IntN(3) {
+			p := fmt.Sprintf("d%d/f%d.yaml", rng.IntN(3), rng.IntN(8))
+			if _, ok := next[p]; ok && rng.IntN(3) == 0 {
+				delete(next, p)
+			} else {
+				next[p] = []byte(fmt.Sprint(step, p))
+			}
+		}
+		for _, repo := range []*Repo{r, open(t, bare, "p", func(o *RepoOptions) { o.Logger = nil })} {
+			if _, err := repo.Apply(t.Context(), func(s Stored) (Write, error) {
+				if diff := cmp.Diff(want, s.Files(), cmpopts.EquateEmpty()); diff != "" {
+					t.Fatalf("step %d: stored files (-want +got):\n%s", step, diff)
+				}
+				return Write{Files: s.Files()}, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := r.Apply(t.Context(), func(s Stored) (Write, error) { return Write{Files: next}, nil }); err != nil {
+			t.Fatal(err)
+		}
+		want = next
+	}
+}

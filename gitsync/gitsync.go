@@ -28,7 +28,8 @@ type Files map[string][]byte
 type Stored interface {
 	// Files returns the stored files, paths relative to the owned path. A
 	// git sink builds the set only when it is called. The caller must not
-	// modify it: it shares its contents with the sink.
+	// modify it, nor keep it after the write that showed it returns: the
+	// sink makes it the set of its next commit, in place.
 	Files() Files
 	// Message returns the full message of the commit the branch points at:
 	// "" for a directory sink or a branch without commits.

@@ -34,6 +34,10 @@ type snapshot struct {
 	// the root down to the owned path's parent.
 	spine []treeLevel
 	owned *dirNode // contents of the owned path, never nil
+	// files are owned's files by path, once built (storedFiles); the
+	// only part of a snapshot that changes: a commit moves them to the
+	// next (handOver).
+	files Files
 }
 
 // treeLevel is one tree on the way from the root to the owned path.
