@@ -39,6 +39,10 @@ type Cache struct {
 	// plans is the last render's plan, its room taken again by the next:
 	// 10,000 mirrors are 2.5 MB a render not allocated.
 	plans []mirror
+	// eps and slcs are the last render's endpoint index, emptied and
+	// filled again by the next: its 10,000 entries are not allocated anew.
+	eps  map[objectKey][]*corev1.Endpoints
+	slcs map[objectKey][]*discoveryv1.EndpointSlice
 	// Hits and Misses count the mirrors of the last render taken from the
 	// cache and rendered.
 	Hits, Misses int
@@ -74,6 +78,21 @@ func (c *Cache) begin(opts Options) {
 	}
 	c.Hits, c.Misses, c.same = 0, 0, false
 	c.epoch++
+}
+
+// endpointIndex is endpointIndex(state) in the maps of the last render, when
+// c (nil: none) has them.
+func (c *Cache) endpointIndex(state State) (map[objectKey][]*corev1.Endpoints, map[objectKey][]*discoveryv1.EndpointSlice) {
+	if c == nil {
+		return endpointIndex(state)
+	}
+	if c.eps == nil {
+		c.eps, c.slcs = endpointIndex(state)
+		return c.eps, c.slcs
+	}
+	clear(c.eps)
+	clear(c.slcs)
+	return fillEndpointIndex(state, c.eps, c.slcs)
 }
 
 // planRoom returns an empty slice with room for n mirrors: the last

@@ -76,7 +76,7 @@ func mirrorFile(opts Options, ns, name string) string {
 // by mirror name, and the Services left out with why. A mirror cache
 // holds from the same inputs is taken as it is.
 func plan(state State, opts Options, cache *Cache) ([]mirror, []Skipped, []Skipped) {
-	eps, slcs := endpointIndex(state)
+	eps, slcs := cache.endpointIndex(state)
 	mirrors := cache.planRoom(len(state.Services))
 	var skipped, warnings []Skipped
 	for _, svc := range state.Services {
@@ -229,7 +229,11 @@ type objectKey struct{ namespace, name string }
 // state's own, allocated only when a second one comes; the slices are
 // state's: keep a copy.
 func endpointIndex(state State) (map[objectKey][]*corev1.Endpoints, map[objectKey][]*discoveryv1.EndpointSlice) {
-	eps := make(map[objectKey][]*corev1.Endpoints, len(state.Endpoints))
+	return fillEndpointIndex(state, make(map[objectKey][]*corev1.Endpoints, len(state.Endpoints)), map[objectKey][]*discoveryv1.EndpointSlice{})
+}
+
+// fillEndpointIndex is endpointIndex into eps and slcs, which are empty.
+func fillEndpointIndex(state State, eps map[objectKey][]*corev1.Endpoints, slcs map[objectKey][]*discoveryv1.EndpointSlice) (map[objectKey][]*corev1.Endpoints, map[objectKey][]*discoveryv1.EndpointSlice) {
 	for i, e := range state.Endpoints {
 		k := objectKey{e.Namespace, e.Name}
 		if have, ok := eps[k]; ok {
@@ -238,7 +242,6 @@ func endpointIndex(state State) (map[objectKey][]*corev1.Endpoints, map[objectKe
 			eps[k] = state.Endpoints[i : i+1 : i+1]
 		}
 	}
-	slcs := map[objectKey][]*discoveryv1.EndpointSlice{}
 	for i, s := range state.EndpointSlices {
 		if svc := s.Labels[discoveryv1.LabelServiceName]; svc != "" {
 			k := objectKey{s.Namespace, svc}
