@@ -20,13 +20,18 @@ import (
 // without a resource version (a snapshot file) are always rendered. The
 // zero value is an empty Cache.
 type Cache struct {
-	opts    string // the Options the entries were rendered with
-	entries map[string]cacheEntry
+	opts string // the Options the entries were rendered with
+	// entries are the mirrors of the last render, by file: each one taken
+	// from the cache or rendered in it (epoch), and no other.
+	entries map[string]*cacheEntry
 	// names holds what plan derives of each Service it saw last (mirror
 	// name, file), by object: an informer replaces an object that changes,
 	// so an unchanged Service is planned without a string built.
-	names map[*corev1.Service]names
+	names map[*corev1.Service]*names
 	epoch uint32 // of the current render, to forget the Services gone
+	// fresh counts the entries and names of this render: all of them, and
+	// the last render's are all still there.
+	freshEntries, freshNames int
 	// ranked is the render whose sort ranked the Services (names.rank):
 	// while the same Service objects are rendered, their mirrors are put
 	// in those places instead of sorted again, and same says so.
@@ -39,10 +44,11 @@ type Cache struct {
 	// plans is the last render's plan, its room taken again by the next:
 	// 10,000 mirrors are 2.5 MB a render not allocated.
 	plans []mirror
-	// eps and slcs are the last render's endpoint index, emptied and
-	// filled again by the next: its 10,000 entries are not allocated anew.
-	eps  map[objectKey][]*corev1.Endpoints
-	slcs map[objectKey][]*discoveryv1.EndpointSlice
+	// eps and slcs follow the endpoint objects from render to render;
+	// changed is the keys whose objects changed in this render.
+	eps     track[*corev1.Endpoints]
+	slcs    track[*discoveryv1.EndpointSlice]
+	changed []objectKey
 	// Hits and Misses count the mirrors of the last render taken from the
 	// cache and rendered.
 	Hits, Misses int
@@ -50,16 +56,16 @@ type Cache struct {
 
 type cacheEntry struct {
 	inputs string // what the mirror was rendered from: identity and versions
-	// The very objects it was rendered from: the same ones again are a
-	// hit without inputs compared.
+	// The Service object it was rendered from: the same one again, with
+	// endpoint objects unchanged (Cache.eps, slcs), is a hit without
+	// inputs compared.
 	svc  *corev1.Service
-	eps  []*corev1.Endpoints
-	slcs []*discoveryv1.EndpointSlice
 	data []byte
 	// counts are the objects by kind; addrs the endpoint addresses of the
 	// remote objects.
 	counts kindCounts
 	addrs  int
+	epoch  uint32 // the last render that took or made it
 }
 
 // names is what plan derives of a remote Service.
@@ -74,25 +80,87 @@ type names struct {
 // options are dropped.
 func (c *Cache) begin(opts Options) {
 	if o := fmt.Sprintf("%#v", opts); o != c.opts || c.entries == nil {
-		c.opts, c.entries, c.names, c.kustomizations = o, map[string]cacheEntry{}, map[*corev1.Service]names{}, nil
+		c.opts, c.entries, c.names, c.kustomizations = o, map[string]*cacheEntry{}, map[*corev1.Service]*names{}, nil
 	}
-	c.Hits, c.Misses, c.same = 0, 0, false
+	c.Hits, c.Misses, c.same, c.freshEntries, c.freshNames = 0, 0, false, 0, 0
 	c.epoch++
 }
 
-// endpointIndex is endpointIndex(state) in the maps of the last render, when
-// c (nil: none) has them.
-func (c *Cache) endpointIndex(state State) (map[objectKey][]*corev1.Endpoints, map[objectKey][]*discoveryv1.EndpointSlice) {
+// endpointIndex returns what endpointIndex(state) does, and whether the
+// endpoint objects of a Service (by namespace and name) may differ from
+// the last render's. With a Cache (nil: none) only the objects that came
+// or went since are looked at by name: the index is the last render's,
+// changed where they were.
+func (c *Cache) endpointIndex(state State) (map[objectKey][]*corev1.Endpoints, map[objectKey][]*discoveryv1.EndpointSlice, func(objectKey) bool) {
 	if c == nil {
-		return endpointIndex(state)
+		eps, slcs := endpointIndex(state)
+		return eps, slcs, func(objectKey) bool { return true }
 	}
-	if c.eps == nil {
-		c.eps, c.slcs = endpointIndex(state)
-		return c.eps, c.slcs
+	c.changed = c.changed[:0]
+	c.eps.update(state.Endpoints, func(e *corev1.Endpoints) (objectKey, bool) { return objectKey{e.Namespace, e.Name}, true }, c.epoch, &c.changed)
+	c.slcs.update(state.EndpointSlices, sliceKey, c.epoch, &c.changed)
+	if len(c.changed) > 8 { // many changed (a relist): by map
+		set := make(map[objectKey]bool, len(c.changed))
+		for _, k := range c.changed {
+			set[k] = true
+		}
+		return c.eps.index, c.slcs.index, func(k objectKey) bool { return set[k] }
 	}
-	clear(c.eps)
-	clear(c.slcs)
-	return fillEndpointIndex(state, c.eps, c.slcs)
+	// A few: compared one by one, which costs less than hashing a name.
+	return c.eps.index, c.slcs.index, func(k objectKey) bool { return slices.Contains(c.changed, k) }
+}
+
+// track follows the endpoint objects of one kind from render to render by
+// object: an informer replaces an object that changes and keeps the others
+// as they are, so the objects of the last render are known by pointer, and
+// only new ones need their key.
+type track[T comparable] struct {
+	seen  map[T]*tracked
+	index map[objectKey][]T // endpointIndex of the objects
+}
+
+type tracked struct {
+	key   objectKey
+	keyed bool // whether it belongs to a Service at all
+	epoch uint32
+}
+
+// update makes t follow objs, the objects of the render of epoch, adding
+// to changed the keys of the objects that came or went since the last.
+func (t *track[T]) update(objs []T, keyOf func(T) (objectKey, bool), epoch uint32, changed *[]objectKey) {
+	if t.seen == nil {
+		t.seen, t.index = map[T]*tracked{}, map[objectKey][]T{}
+	}
+	for _, o := range objs {
+		if e := t.seen[o]; e != nil {
+			e.epoch = epoch
+			continue
+		}
+		k, ok := keyOf(o)
+		t.seen[o] = &tracked{key: k, keyed: ok, epoch: epoch}
+		if ok {
+			t.index[k] = append(t.index[k], o)
+			*changed = append(*changed, k)
+		}
+	}
+	if len(t.seen) == len(objs) {
+		return // every object of the last render is among objs
+	}
+	for o, e := range t.seen {
+		if e.epoch == epoch {
+			continue
+		}
+		delete(t.seen, o)
+		if !e.keyed {
+			continue
+		}
+		*changed = append(*changed, e.key)
+		if rest := slices.DeleteFunc(t.index[e.key], func(x T) bool { return x == o }); len(rest) > 0 {
+			t.index[e.key] = rest
+		} else {
+			delete(t.index, e.key)
+		}
+	}
 }
 
 // planRoom returns an empty slice with room for n mirrors: the last
@@ -129,9 +197,8 @@ func (c *Cache) rank(sorted []mirror) {
 	}
 	c.ranked = c.epoch
 	for i, m := range sorted {
-		if n, ok := c.names[m.svc]; ok {
+		if n := c.names[m.svc]; n != nil {
 			n.rank, n.ranked = i, c.epoch
-			c.names[m.svc] = n
 		}
 	}
 }
@@ -142,57 +209,98 @@ func (c *Cache) namesOf(svc *corev1.Service, derive func() names) names {
 	if c == nil {
 		return derive()
 	}
-	n, ok := c.names[svc]
-	if !ok {
-		n = derive()
+	n := c.names[svc]
+	if n == nil {
+		d := derive()
+		n = &d
+		c.names[svc] = n
 	}
-	n.epoch = c.epoch
-	c.names[svc] = n
-	return n
+	if n.epoch != c.epoch {
+		n.epoch = c.epoch
+		c.freshNames++
+	}
+	return *n
 }
 
-// lookup returns the mirror m renders, if c (nil: none) has it: rendered
-// from the same objects, or from objects of the same identity and
-// versions. key is m's inputs when they were compared ("" when not).
+// sameObjects returns the mirror m renders, if c (nil: none) has it
+// rendered from the very objects of this render: the same Service object,
+// and endpoint objects unchanged since the last render (every entry was
+// rendered from, or checked against, the last render's objects: keep).
+func (c *Cache) sameObjects(m mirror, endpointsChanged bool) (cacheEntry, bool) {
+	if c == nil || endpointsChanged || !m.lazy {
+		return cacheEntry{}, false
+	}
+	e := c.entries[m.file]
+	if e == nil || e.svc != m.svc || e.svc.ResourceVersion == "" {
+		return cacheEntry{}, false
+	}
+	c.Hits++
+	c.taken(e)
+	return *e, true
+}
+
+// taken marks e as one of this render's entries.
+func (c *Cache) taken(e *cacheEntry) {
+	if e.epoch != c.epoch {
+		e.epoch = c.epoch
+		c.freshEntries++
+	}
+}
+
+// lookup returns the mirror m renders, if c (nil: none) has it rendered
+// from objects of the same identity and versions as m's, which it takes
+// from now on. key is m's inputs.
 func (c *Cache) lookup(m mirror) (e cacheEntry, key string, hit bool) {
 	if c == nil {
 		return cacheEntry{}, "", false
 	}
-	e, ok := c.entries[m.file]
-	if ok && e.svc == m.svc && slices.Equal(e.eps, m.eps) && slices.Equal(e.slcs, m.slcs) && m.lazy && e.svc.ResourceVersion != "" {
-		c.Hits++
-		return e, e.inputs, true
-	}
+	p := c.entries[m.file]
 	key = m.inputs()
-	if !ok || key == "" || e.inputs != key {
+	if p == nil || key == "" || p.inputs != key {
 		c.Misses++
 		return cacheEntry{}, key, false
 	}
-	// Relisted: new objects of the same versions. Their pointers next time
-	// (copies of the slices, which are the state's).
-	e.svc, e.eps, e.slcs = m.svc, slices.Clone(m.eps), slices.Clone(m.slcs)
-	c.entries[m.file] = e
+	// Relisted: new objects of the same versions.
+	p.svc = m.svc
 	c.Hits++
-	return e, key, true
+	c.taken(p)
+	return *p, key, true
 }
 
 func (c *Cache) store(m mirror, data []byte, counts kindCounts) {
-	if c != nil && m.key != "" {
-		c.entries[m.file] = cacheEntry{inputs: m.key, svc: m.svc, eps: slices.Clone(m.eps), slcs: slices.Clone(m.slcs), data: data, counts: counts, addrs: m.addrs}
+	if c == nil {
+		return
 	}
+	if m.key == "" { // no versions to know it by: no entry, nor an older one
+		if e := c.entries[m.file]; e != nil && e.epoch == c.epoch {
+			c.freshEntries--
+		}
+		delete(c.entries, m.file)
+		return
+	}
+	e := &cacheEntry{inputs: m.key, svc: m.svc, data: data, counts: counts, addrs: m.addrs}
+	if old := c.entries[m.file]; old != nil && old.epoch == c.epoch {
+		c.freshEntries-- // taken by a Service of the same mirror name, now made anew
+	}
+	c.entries[m.file] = e
+	c.taken(e)
 }
 
-// keep drops the entries of mirrors the last render did not render, and
-// the names of Services it did not see.
-func (c *Cache) keep(files map[string][]byte) {
-	for f := range c.entries {
-		if _, ok := files[f]; !ok {
-			delete(c.entries, f)
+// keep drops the entries this render neither took nor made, and the names
+// of Services it did not see: a pass over each only when there are such.
+func (c *Cache) keep() {
+	if c.freshEntries != len(c.entries) {
+		for f, e := range c.entries {
+			if e.epoch != c.epoch {
+				delete(c.entries, f)
+			}
 		}
 	}
-	for svc, n := range c.names {
-		if n.epoch != c.epoch {
-			delete(c.names, svc)
+	if c.freshNames != len(c.names) {
+		for svc, n := range c.names {
+			if n.epoch != c.epoch {
+				delete(c.names, svc)
+			}
 		}
 	}
 }

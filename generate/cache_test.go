@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -21,6 +22,7 @@ type changingCluster struct {
 	rv       int
 	services map[string]*corev1.Service
 	eps      map[string]*corev1.Endpoints
+	slices   map[string][]*discoveryv1.EndpointSlice
 }
 
 func (c *changingCluster) next() string { c.rv++; return fmt.Sprint(c.rv) }
@@ -43,6 +45,41 @@ func (c *changingCluster) setEndpoints(name string, ips ...string) {
 	c.eps[name] = e
 }
 
+// setSlices gives name n EndpointSlices, of one address each; a slice
+// without the service-name label (n < 0) belongs to no Service.
+func (c *changingCluster) setSlices(name string, n int, ip string) {
+	var out []*discoveryv1.EndpointSlice
+	for i := range max(n, 1) {
+		s := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: fmt.Sprintf("%s-%d", name, i),
+			UID: types.UID(fmt.Sprintf("uid-slice-%s-%d", name, i)), ResourceVersion: c.next(), Labels: map[string]string{discoveryv1.LabelServiceName: name}},
+			AddressType: discoveryv1.AddressTypeIPv4, Ports: []discoveryv1.EndpointPort{{Name: ptr("http"), Port: ptr(int32(8080))}},
+			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{fmt.Sprintf("%s%d", ip, i)}}}}
+		if n < 0 {
+			s.Labels = nil
+		}
+		out = append(out, s)
+	}
+	c.slices[name] = out
+}
+
+// relist replaces every object with a copy of the same version, as an
+// informer's relist does.
+func (c *changingCluster) relist() {
+	for k, s := range c.services {
+		c.services[k] = s.DeepCopy()
+	}
+	for k, e := range c.eps {
+		c.eps[k] = e.DeepCopy()
+	}
+	for k, ss := range c.slices {
+		out := make([]*discoveryv1.EndpointSlice, len(ss))
+		for i, s := range ss {
+			out[i] = s.DeepCopy()
+		}
+		c.slices[k] = out
+	}
+}
+
 // state lists the objects in random order, as a cache does.
 func (c *changingCluster) state(r *rand.Rand) generate.State {
 	var st generate.State
@@ -52,6 +89,12 @@ func (c *changingCluster) state(r *rand.Rand) generate.State {
 	for _, e := range c.eps {
 		st.Endpoints = append(st.Endpoints, e)
 	}
+	for _, ss := range c.slices {
+		st.EndpointSlices = append(st.EndpointSlices, ss...)
+	}
+	r.Shuffle(len(st.EndpointSlices), func(i, j int) {
+		st.EndpointSlices[i], st.EndpointSlices[j] = st.EndpointSlices[j], st.EndpointSlices[i]
+	})
 	r.Shuffle(len(st.Services), func(i, j int) { st.Services[i], st.Services[j] = st.Services[j], st.Services[i] })
 	r.Shuffle(len(st.Endpoints), func(i, j int) { st.Endpoints[i], st.Endpoints[j] = st.Endpoints[j], st.Endpoints[i] })
 	return st
@@ -63,7 +106,7 @@ func (c *changingCluster) state(r *rand.Rand) generate.State {
 func TestCacheEqualsFullRender(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(1, 2))
-	c := &changingCluster{services: map[string]*corev1.Service{}, eps: map[string]*corev1.Endpoints{}}
+	c := &changingCluster{services: map[string]*corev1.Service{}, eps: map[string]*corev1.Endpoints{}, slices: map[string][]*discoveryv1.EndpointSlice{}}
 	for i := range 40 {
 		c.setService(fmt.Sprintf("s%d", i), 80, i%7 == 0)
 		c.setEndpoints(fmt.Sprintf("s%d", i), fmt.Sprintf("10.0.%d.1", i))
@@ -75,12 +118,19 @@ func TestCacheEqualsFullRender(t *testing.T) {
 	cache := &generate.Cache{}
 	opts := generate.Options{ServicePrefix: "p", MirrorNamespace: "m", Cluster: "east", EndpointsAPI: generate.Both}
 	totalMisses := 0
-	for step := range 400 {
+	for step := range 600 {
 		name := fmt.Sprintf("s%d", r.IntN(45))
-		optsChanged := false
-		switch op := r.IntN(12); {
+		optsChanged, relisted := false, false
+		switch op := r.IntN(16); {
 		case step == 200:
 			delete(c.services, "collides")
+		case op == 15: // a relist: every object anew, of the same version
+			c.relist()
+			relisted = true
+		case op == 14:
+			c.setSlices(name, r.IntN(4)-1, fmt.Sprintf("10.3.%d.", r.IntN(250)))
+		case op == 13:
+			delete(c.slices, name)
 		case op >= 10: // nothing changed: the same objects again
 		case op < 5:
 			c.setEndpoints(name, fmt.Sprintf("10.1.%d.%d", r.IntN(250), r.IntN(250)), fmt.Sprintf("10.2.0.%d", r.IntN(250)))
@@ -112,7 +162,16 @@ func TestCacheEqualsFullRender(t *testing.T) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Fatalf("step %d: the cached render differs (-full +cached):\n%s", step, diff)
 		}
-		if step > 0 && !optsChanged {
+		// It holds the mirrors of this render (and of colliding Services,
+		// planned but not rendered), and the names of its Services.
+		slack := 0
+		if step < 200 {
+			slack = 2
+		}
+		if entries, names := generate.CacheSize(cache); entries > len(got.Mirrors)+slack || names != len(st.Services) {
+			t.Fatalf("step %d: the cache holds %d entries and %d names for %d mirrors of %d Services", step, entries, names, len(got.Mirrors), len(st.Services))
+		}
+		if step > 0 && !optsChanged && !relisted {
 			colliding := 0 // planned every time, never rendered
 			if step < 200 {
 				colliding = 2
@@ -131,7 +190,7 @@ func TestCacheEqualsFullRender(t *testing.T) {
 // when EndpointSlices are rendered.
 func TestOverSliceLimitWarning(t *testing.T) {
 	t.Parallel()
-	c := &changingCluster{services: map[string]*corev1.Service{}, eps: map[string]*corev1.Endpoints{}}
+	c := &changingCluster{services: map[string]*corev1.Service{}, eps: map[string]*corev1.Endpoints{}, slices: map[string][]*discoveryv1.EndpointSlice{}}
 	c.setService("big", 80, false)
 	var ips []string
 	for i := range 1001 {

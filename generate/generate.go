@@ -227,7 +227,7 @@ func ManifestsCached(state State, opts Options, cache *Cache) (Result, error) {
 	res := Result{Objects: map[string]int{}}
 	if cache != nil {
 		cache.begin(opts)
-		defer func() { cache.keep(res.Files) }() // the files of this render, once made
+		defer cache.keep()
 	}
 	if opts.Mode == ModeNodePort {
 		mirrors, namespaces, res.Skipped, res.Warnings = nodePortPlan(state, opts)
@@ -255,6 +255,8 @@ func ManifestsCached(state State, opts Options, cache *Cache) (Result, error) {
 // what it holds. A mirror no manifest can hold is skipped.
 func renderMirrors(mirrors []mirror, opts Options, cache *Cache, res *Result) {
 	var buf []byte
+	var total kindCounts
+	defer func() { total.addTo(res.Objects) }()
 	for _, m := range mirrors {
 		var counts kindCounts
 		if m.hit {
@@ -273,6 +275,6 @@ func renderMirrors(mirrors []mirror, opts Options, cache *Cache, res *Result) {
 			}
 		}
 		res.Mirrors = append(res.Mirrors, Mirror{Service: m.remote, Name: m.name, File: m.file})
-		counts.addTo(res.Objects)
+		total.add(counts)
 	}
 }

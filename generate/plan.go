@@ -76,7 +76,7 @@ func mirrorFile(opts Options, ns, name string) string {
 // by mirror name, and the Services left out with why. A mirror cache
 // holds from the same inputs is taken as it is.
 func plan(state State, opts Options, cache *Cache) ([]mirror, []Skipped, []Skipped) {
-	eps, slcs := cache.endpointIndex(state)
+	eps, slcs, changed := cache.endpointIndex(state)
 	mirrors := cache.planRoom(len(state.Services))
 	var skipped, warnings []Skipped
 	for _, svc := range state.Services {
@@ -86,11 +86,18 @@ func plan(state State, opts Options, cache *Cache) ([]mirror, []Skipped, []Skipp
 		})
 		id := objectKey{svc.Namespace, svc.Name}
 		m := mirror{remote: n.remote, namespace: opts.MirrorNamespace, name: n.name, file: n.file,
-			svc: svc, eps: eps[id], slcs: slcs[id], lazy: true, rank: cache.rankOf(n)}
+			svc: svc, lazy: true, rank: cache.rankOf(n)}
 		// A mirror rendered before from these very inputs is valid and
-		// needs no planning.
-		var e cacheEntry
-		if e, m.key, m.hit = cache.lookup(m); m.hit {
+		// needs no planning; its endpoint objects are looked up only when
+		// it may not be.
+		e, hit := cache.sameObjects(m, changed(id))
+		if hit {
+			m.key = e.inputs
+		} else {
+			m.eps, m.slcs = eps[id], slcs[id]
+			e, m.key, hit = cache.lookup(m)
+		}
+		if m.hit = hit; m.hit {
 			m.data, m.counts, m.addrs = e.data, e.counts, e.addrs
 		} else {
 			m.addrs = m.addresses()
@@ -229,11 +236,7 @@ type objectKey struct{ namespace, name string }
 // state's own, allocated only when a second one comes; the slices are
 // state's: keep a copy.
 func endpointIndex(state State) (map[objectKey][]*corev1.Endpoints, map[objectKey][]*discoveryv1.EndpointSlice) {
-	return fillEndpointIndex(state, make(map[objectKey][]*corev1.Endpoints, len(state.Endpoints)), map[objectKey][]*discoveryv1.EndpointSlice{})
-}
-
-// fillEndpointIndex is endpointIndex into eps and slcs, which are empty.
-func fillEndpointIndex(state State, eps map[objectKey][]*corev1.Endpoints, slcs map[objectKey][]*discoveryv1.EndpointSlice) (map[objectKey][]*corev1.Endpoints, map[objectKey][]*discoveryv1.EndpointSlice) {
+	eps := make(map[objectKey][]*corev1.Endpoints, len(state.Endpoints))
 	for i, e := range state.Endpoints {
 		k := objectKey{e.Namespace, e.Name}
 		if have, ok := eps[k]; ok {
@@ -242,9 +245,9 @@ func fillEndpointIndex(state State, eps map[objectKey][]*corev1.Endpoints, slcs 
 			eps[k] = state.Endpoints[i : i+1 : i+1]
 		}
 	}
+	slcs := map[objectKey][]*discoveryv1.EndpointSlice{}
 	for i, s := range state.EndpointSlices {
-		if svc := s.Labels[discoveryv1.LabelServiceName]; svc != "" {
-			k := objectKey{s.Namespace, svc}
+		if k, ok := sliceKey(s); ok {
 			if have, ok := slcs[k]; ok {
 				slcs[k] = append(have, s)
 			} else {
@@ -253,6 +256,13 @@ func fillEndpointIndex(state State, eps map[objectKey][]*corev1.Endpoints, slcs 
 		}
 	}
 	return eps, slcs
+}
+
+// sliceKey is the Service an EndpointSlice belongs to, by its
+// kubernetes.io/service-name label.
+func sliceKey(s *discoveryv1.EndpointSlice) (objectKey, bool) {
+	svc := s.Labels[discoveryv1.LabelServiceName]
+	return objectKey{s.Namespace, svc}, svc != ""
 }
 
 // endpointGroups normalises the endpoints of svc: EndpointSlices when there

@@ -58,6 +58,10 @@ func (m mirror) meta(name string, opts Options, extra map[string]string) metav1.
 // which a map would make ten times the size.
 type kindCounts struct{ services, endpoints, slices int32 }
 
+func (c *kindCounts) add(d kindCounts) {
+	c.services, c.endpoints, c.slices = c.services+d.services, c.endpoints+d.endpoints, c.slices+d.slices
+}
+
 // addTo adds the counts to objects, by kind name.
 func (c kindCounts) addTo(objects map[string]int) {
 	for _, k := range [...]struct {
