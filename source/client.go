@@ -33,8 +33,8 @@ const (
 // NewClient makes one from a REST config. It is not client-go's typed
 // clientset on purpose: those import client-go's scheme, which registers
 // every API group's types, and so link, and page in at start, code ssm
-// never runs (about 13 MB of binary and 9 MB of RSS). Tests adapt a fake
-// clientset with internal/kubetest.
+// never runs: ssm's binary is 25.9 MB without them, 43.0 MB with them.
+// Tests adapt a clientset, fake or real, with internal/kubetest.
 type Client interface {
 	List(ctx context.Context, resource string, opts metav1.ListOptions) (runtime.Object, error)
 	Watch(ctx context.Context, resource string, opts metav1.ListOptions) (watch.Interface, error)
