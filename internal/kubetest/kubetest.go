@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
@@ -20,30 +22,49 @@ func Client(cs kubernetes.Interface) source.Client { return client{cs} }
 
 type client struct{ cs kubernetes.Interface }
 
-func (c client) List(ctx context.Context, resource string, o metav1.ListOptions) (runtime.Object, error) {
-	switch resource {
+// listWatcher is a typed client of one resource, whose lists are L.
+type listWatcher[L runtime.Object] interface {
+	List(context.Context, metav1.ListOptions) (L, error)
+	Watch(context.Context, metav1.ListOptions) (watch.Interface, error)
+}
+
+// lw is the list and watch of one resource.
+type lw struct {
+	list  func(context.Context, metav1.ListOptions) (runtime.Object, error)
+	watch func(context.Context, metav1.ListOptions) (watch.Interface, error)
+}
+
+func of[L runtime.Object](c listWatcher[L]) lw {
+	return lw{list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return c.List(ctx, o) }, watch: c.Watch}
+}
+
+func (c client) resource(name string) (lw, error) {
+	all := metav1.NamespaceAll
+	switch name {
 	case source.ServicesResource:
-		return c.cs.CoreV1().Services(metav1.NamespaceAll).List(ctx, o)
+		return of[*corev1.ServiceList](c.cs.CoreV1().Services(all)), nil
 	case source.EndpointsResource:
-		return c.cs.CoreV1().Endpoints(metav1.NamespaceAll).List(ctx, o)
+		return of[*corev1.EndpointsList](c.cs.CoreV1().Endpoints(all)), nil
 	case source.EndpointSlicesResource:
-		return c.cs.DiscoveryV1().EndpointSlices(metav1.NamespaceAll).List(ctx, o)
+		return of[*discoveryv1.EndpointSliceList](c.cs.DiscoveryV1().EndpointSlices(all)), nil
 	case source.NodesResource:
-		return c.cs.CoreV1().Nodes().List(ctx, o)
+		return of[*corev1.NodeList](c.cs.CoreV1().Nodes()), nil
 	}
-	return nil, fmt.Errorf("kubetest: no such resource %q", resource)
+	return lw{}, fmt.Errorf("kubetest: no such resource %q", name)
+}
+
+func (c client) List(ctx context.Context, resource string, o metav1.ListOptions) (runtime.Object, error) {
+	r, err := c.resource(resource)
+	if err != nil {
+		return nil, err
+	}
+	return r.list(ctx, o)
 }
 
 func (c client) Watch(ctx context.Context, resource string, o metav1.ListOptions) (watch.Interface, error) {
-	switch resource {
-	case source.ServicesResource:
-		return c.cs.CoreV1().Services(metav1.NamespaceAll).Watch(ctx, o)
-	case source.EndpointsResource:
-		return c.cs.CoreV1().Endpoints(metav1.NamespaceAll).Watch(ctx, o)
-	case source.EndpointSlicesResource:
-		return c.cs.DiscoveryV1().EndpointSlices(metav1.NamespaceAll).Watch(ctx, o)
-	case source.NodesResource:
-		return c.cs.CoreV1().Nodes().Watch(ctx, o)
+	r, err := c.resource(resource)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("kubetest: no such resource %q", resource)
+	return r.watch(ctx, o)
 }
