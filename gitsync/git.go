@@ -308,7 +308,7 @@ func (r *Repo) Diff(ctx context.Context, files Files) ([]Change, error) {
 	if err := r.refresh(ctx); err != nil {
 		return nil, err
 	}
-	return r.snap.owned.changesTo(files), nil
+	return r.snap.changesTo(files), nil
 }
 
 // refresh makes the snapshot describe the branch head, fetching only what

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/ssm-dev/ssm/gitsync/internal/remote"
@@ -104,7 +105,7 @@ func (r *Repo) decide(view, base *snapshot, plan Plan) (Write, []Change, error) 
 	if err := validTrailers(w.Trailers); err != nil {
 		return Write{}, nil, err
 	}
-	changes := base.owned.changesTo(w.Files)
+	changes := base.changesTo(w.Files)
 	if err := validWrites(changes); err != nil {
 		return Write{}, nil, err
 	}
@@ -162,8 +163,13 @@ func (s *storedSnapshot) Message() string { return s.snap.message }
 // to the next snapshot (handOver) instead of a new set being built.
 func (s *snapshot) storedFiles() Files {
 	if s.files == nil {
-		s.files = make(Files, s.owned.files)
-		s.owned.walk("", func(p string, e *entry) { s.files[p] = e.data })
+		s.files, s.irregular = make(Files, s.owned.files), 0
+		s.owned.walk("", func(p string, e *entry) {
+			s.files[p] = e.data
+			if e.mode != filemode.Regular {
+				s.irregular++
+			}
+		})
 	}
 	return s.files
 }
@@ -174,7 +180,7 @@ func (s *snapshot) storedFiles() Files {
 // the branch head: its files are shown to no Plan again.
 func (s *snapshot) handOver(next *snapshot, changes []Change) {
 	files := s.files
-	if files == nil {
+	if files == nil || s.irregular > 0 { // which of them a commit rewrites is not counted
 		return
 	}
 	s.files = nil

@@ -36,8 +36,10 @@ type snapshot struct {
 	owned *dirNode // contents of the owned path, never nil
 	// files are owned's files by path, once built (storedFiles); the
 	// only part of a snapshot that changes: a commit moves them to the
-	// next (handOver).
-	files Files
+	// next (handOver). irregular counts the files among them that are not
+	// regular files (executables, links, submodules).
+	files     Files
+	irregular int
 }
 
 // treeLevel is one tree on the way from the root to the owned path.
@@ -98,6 +100,52 @@ func (d *dirNode) walk(prefix string, fn func(p string, e *entry)) {
 		}
 		fn(prefix+name, e)
 	}
+}
+
+// changesTo compares the owned files with files: by the file set when
+// they are all regular files, one lookup a file however deep it is, else
+// by the tree.
+func (s *snapshot) changesTo(files Files) []Change {
+	stored := s.storedFiles()
+	if s.irregular > 0 {
+		return s.owned.changesTo(files)
+	}
+	var changes []Change
+	for p, data := range files {
+		old, ok := stored[p]
+		switch {
+		case !ok:
+			changes = append(changes, Change{Path: p, Kind: Added, New: data})
+		case !sameBytes(old, data):
+			changes = append(changes, Change{Path: p, Kind: Updated, Old: old, New: data})
+		}
+	}
+	if len(files)-countKind(changes, Added) < len(stored) {
+		for p, old := range stored {
+			if _, ok := files[p]; !ok {
+				changes = append(changes, Change{Path: p, Kind: Removed, Old: old})
+			}
+		}
+	}
+	slices.SortFunc(changes, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
+	return changes
+}
+
+func countKind(changes []Change, k ChangeKind) int {
+	n := 0
+	for _, c := range changes {
+		if c.Kind == k {
+			n++
+		}
+	}
+	return n
+}
+
+// sameBytes reports whether a and b hold the same bytes, at the cost of a
+// pointer comparison when they are one slice (a file rendered again
+// unchanged).
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0] || bytes.Equal(a, b))
 }
 
 // changesTo compares the stored files below d with files. Its cost is one

@@ -2,13 +2,16 @@ package gitsync
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/ssm-dev/ssm/internal/gittest"
 )
@@ -139,4 +142,55 @@ func objectCount(t *testing.T, dir string) int {
 		}
 	}
 	return n
+}
+
+// A snapshot compares by its file set what its tree compares by lookups,
+// and falls back to the tree when some stored file is not a regular one.
+func TestSnapshotChangesTo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	file := func() string { return fmt.Sprintf("d%d/f%d", rng.IntN(3), rng.IntN(6)) }
+	for i := range 200 {
+		base := emptySnapshot(0)
+		stored := Files{}
+		var edits []Change
+		for range rng.IntN(12) {
+			p := file()
+			if rng.IntN(8) == 0 {
+				p = strings.Split(p, "/")[0] + "x" // a file beside the folders
+			}
+			stored[p] = []byte(p)
+		}
+		for p, b := range stored {
+			edits = append(edits, Change{Path: p, Kind: Added, New: b})
+		}
+		snap, _, err := base.next(nil, edits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%5 == 0 && len(stored) > 0 { // an executable among them
+			for _, e := range snap.owned.entries {
+				if !e.isDir() {
+					e.mode = filemode.Executable
+					break
+				}
+			}
+		}
+		rendered := Files{}
+		for p, b := range stored {
+			switch rng.IntN(4) {
+			case 0: // removed
+			case 1:
+				rendered[p] = []byte(p + "!")
+			default:
+				rendered[p] = b // the very slice
+			}
+		}
+		for range rng.IntN(3) {
+			rendered[file()] = []byte("new")
+		}
+		want := snap.owned.changesTo(rendered)
+		if diff := cmp.Diff(want, snap.changesTo(rendered), cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("case %d: by file set (-tree +set):\n%s", i, diff)
+		}
+	}
 }
