@@ -97,8 +97,22 @@ func (c *Cache) endpointIndex(state State) (map[objectKey][]*corev1.Endpoints, m
 		return eps, slcs, func(objectKey) bool { return true }
 	}
 	c.changed = c.changed[:0]
-	c.eps.update(state.Endpoints, func(e *corev1.Endpoints) (objectKey, bool) { return objectKey{e.Namespace, e.Name}, true }, c.epoch, &c.changed)
-	c.slcs.update(state.EndpointSlices, sliceKey, c.epoch, &c.changed)
+	// Objects that went are known only to a tracker that saw them come:
+	// a new one (the first render, or the one after a state that listed
+	// an object twice) marks every Service changed.
+	untracked := c.eps.seen == nil
+	twice := c.eps.update(state.Endpoints, func(e *corev1.Endpoints) (objectKey, bool) { return objectKey{e.Namespace, e.Name}, true }, c.epoch, &c.changed)
+	if c.slcs.update(state.EndpointSlices, sliceKey, c.epoch, &c.changed) || twice {
+		// A state that lists an object twice (not an informer's) is
+		// rendered as it is, every mirror looked up again by its inputs,
+		// in this render and the next.
+		c.eps, c.slcs = track[*corev1.Endpoints]{}, track[*discoveryv1.EndpointSlice]{}
+		eps, slcs := endpointIndex(state)
+		return eps, slcs, func(objectKey) bool { return true }
+	}
+	if untracked {
+		return c.eps.index, c.slcs.index, func(objectKey) bool { return true }
+	}
 	if len(c.changed) > 8 { // many changed (a relist): by map
 		set := make(map[objectKey]bool, len(c.changed))
 		for _, k := range c.changed {
@@ -126,25 +140,34 @@ type tracked struct {
 }
 
 // update makes t follow objs, the objects of the render of epoch, adding
-// to changed the keys of the objects that came or went since the last.
-func (t *track[T]) update(objs []T, keyOf func(T) (objectKey, bool), epoch uint32, changed *[]objectKey) {
+// to changed the keys of the objects that came or went since the last. It
+// reports whether objs holds an object twice, which no cache does: t's
+// index holds it once, endpointIndex twice.
+func (t *track[T]) update(objs []T, keyOf func(T) (objectKey, bool), epoch uint32, changed *[]objectKey) (twice bool) {
 	if t.seen == nil {
 		t.seen, t.index = map[T]*tracked{}, map[objectKey][]T{}
 	}
+	stamped := 0 // distinct objects of objs
 	for _, o := range objs {
 		if e := t.seen[o]; e != nil {
+			if e.epoch == epoch {
+				twice = true
+				continue
+			}
 			e.epoch = epoch
+			stamped++
 			continue
 		}
 		k, ok := keyOf(o)
 		t.seen[o] = &tracked{key: k, keyed: ok, epoch: epoch}
+		stamped++
 		if ok {
 			t.index[k] = append(t.index[k], o)
 			*changed = append(*changed, k)
 		}
 	}
-	if len(t.seen) == len(objs) {
-		return // every object of the last render is among objs
+	if stamped == len(t.seen) {
+		return twice // every object of the last render is among objs
 	}
 	for o, e := range t.seen {
 		if e.epoch == epoch {
@@ -161,6 +184,7 @@ func (t *track[T]) update(objs []T, keyOf func(T) (objectKey, bool), epoch uint3
 			delete(t.index, e.key)
 		}
 	}
+	return twice
 }
 
 // planRoom returns an empty slice with room for n mirrors: the last
