@@ -162,6 +162,8 @@ func (s *storedSnapshot) Message() string { return s.snap.message }
 // lookup per rendered file, not a copy of the tree. A commit hands them on
 // to the next snapshot (handOver) instead of a new set being built.
 func (s *snapshot) storedFiles() Files {
+	s.filesMu.Lock()
+	defer s.filesMu.Unlock()
 	if s.files == nil {
 		s.files, s.irregular = make(Files, s.owned.files), 0
 		s.owned.walk("", func(p string, e *entry) {
@@ -179,6 +181,8 @@ func (s *snapshot) storedFiles() Files {
 // none after. It is called once the commit is pushed, when s is no longer
 // the branch head: its files are shown to no Plan again.
 func (s *snapshot) handOver(next *snapshot, changes []Change) {
+	s.filesMu.Lock()
+	defer s.filesMu.Unlock()
 	files := s.files
 	if files == nil || s.irregular > 0 { // which of them a commit rewrites is not counted
 		return

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -38,6 +39,7 @@ type snapshot struct {
 	// only part of a snapshot that changes: a commit moves them to the
 	// next (handOver). irregular counts the files among them that are not
 	// regular files (executables, links, submodules).
+	filesMu   sync.Mutex // a Plan may ask for them from several goroutines
 	files     Files
 	irregular int
 }
