@@ -256,7 +256,6 @@ func ManifestsCached(state State, opts Options, cache *Cache) (Result, error) {
 func renderMirrors(mirrors []mirror, opts Options, cache *Cache, res *Result) {
 	var buf []byte
 	var total kindCounts
-	defer func() { total.addTo(res.Objects) }()
 	for _, m := range mirrors {
 		var counts kindCounts
 		if m.hit {
@@ -277,4 +276,5 @@ func renderMirrors(mirrors []mirror, opts Options, cache *Cache, res *Result) {
 		res.Mirrors = append(res.Mirrors, Mirror{Service: m.remote, Name: m.name, File: m.file})
 		total.add(counts)
 	}
+	total.addTo(res.Objects)
 }

@@ -113,16 +113,19 @@ func (s *snapshot) changesTo(files Files) []Change {
 		return s.owned.changesTo(files)
 	}
 	var changes []Change
+	matched := 0
 	for p, data := range files {
 		old, ok := stored[p]
 		switch {
 		case !ok:
 			changes = append(changes, Change{Path: p, Kind: Added, New: data})
-		case !sameBytes(old, data):
+			continue
+		case !bytes.Equal(old, data): // the same slice: equal at once
 			changes = append(changes, Change{Path: p, Kind: Updated, Old: old, New: data})
 		}
+		matched++
 	}
-	if len(files)-countKind(changes, Added) < len(stored) {
+	if matched < len(stored) {
 		for p, old := range stored {
 			if _, ok := files[p]; !ok {
 				changes = append(changes, Change{Path: p, Kind: Removed, Old: old})
@@ -131,23 +134,6 @@ func (s *snapshot) changesTo(files Files) []Change {
 	}
 	slices.SortFunc(changes, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
 	return changes
-}
-
-func countKind(changes []Change, k ChangeKind) int {
-	n := 0
-	for _, c := range changes {
-		if c.Kind == k {
-			n++
-		}
-	}
-	return n
-}
-
-// sameBytes reports whether a and b hold the same bytes, at the cost of a
-// pointer comparison when they are one slice (a file rendered again
-// unchanged).
-func sameBytes(a, b []byte) bool {
-	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0] || bytes.Equal(a, b))
 }
 
 // changesTo compares the stored files below d with files. Its cost is one

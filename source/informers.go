@@ -17,28 +17,16 @@ import (
 
 // resource is one kind of object a selection reads.
 type resource struct {
-	name    string // services, endpoints, endpointslices or nodes
+	name    string // a Client's resource: services, endpoints, endpointslices or nodes
 	example runtime.Object
-	list    func(ctx context.Context, c Client, o metav1.ListOptions) (runtime.Object, error)
-	watch   func(ctx context.Context, c Client, o metav1.ListOptions) (watch.Interface, error)
 }
 
 var (
-	servicesResource  = clientResource(ServicesResource, &corev1.Service{})
-	endpointsResource = clientResource(EndpointsResource, &corev1.Endpoints{})
-	sliceResource     = clientResource(EndpointSlicesResource, &discoveryv1.EndpointSlice{})
-	nodesResource     = clientResource(NodesResource, &corev1.Node{})
+	servicesResource  = resource{ServicesResource, &corev1.Service{}}
+	endpointsResource = resource{EndpointsResource, &corev1.Endpoints{}}
+	sliceResource     = resource{EndpointSlicesResource, &discoveryv1.EndpointSlice{}}
+	nodesResource     = resource{NodesResource, &corev1.Node{}}
 )
-
-func clientResource(name string, example runtime.Object) resource {
-	return resource{name: name, example: example,
-		list: func(ctx context.Context, c Client, o metav1.ListOptions) (runtime.Object, error) {
-			return c.List(ctx, name, o)
-		},
-		watch: func(ctx context.Context, c Client, o metav1.ListOptions) (watch.Interface, error) {
-			return c.Watch(ctx, name, o)
-		}}
-}
 
 // resources lists what a selection reads, with the label selector that
 // applies to each (nodes are not label-selected).
@@ -82,11 +70,11 @@ func newListWatch(c Client, r resource, selector string, timeout time.Duration) 
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
-			return r.list(ctx, c, o)
+			return c.List(ctx, r.name, o)
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.LabelSelector = selector
-			return r.watch(ctx, c, o)
+			return c.Watch(ctx, r.name, o)
 		},
 	}}
 }

@@ -262,7 +262,7 @@ func (w *Watcher) CurrentRevisions(ctx context.Context) (Revisions, error) {
 				continue
 			}
 			lctx, cancel := context.WithTimeout(ctx, max(w.opts.Timeout, 5*time.Second))
-			obj, err := r.list(lctx, w.client, metav1.ListOptions{Limit: 1})
+			obj, err := w.client.List(lctx, r.name, metav1.ListOptions{Limit: 1})
 			cancel()
 			if err != nil {
 				return nil, err
