@@ -67,6 +67,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	for _, c := range app.Commands {
 		c.OnUsageError = usageError
 		c.HideHelpCommand = true
+		c.Before = refuseArguments
 	}
 	return app
 }
@@ -122,6 +123,17 @@ func usageError(c *cli.Context, err error, _ bool) error {
 		return fmt.Errorf("unknown flag --%s (see ssm help %s)", strings.TrimLeft(m[1], "-"), strings.TrimSpace(c.Command.Name))
 	}
 	return fmt.Errorf("%s (see ssm help %s)", msg, strings.TrimSpace(c.Command.Name))
+}
+
+// refuseArguments fails a command given a positional argument: none takes
+// one, and the parser stops reading flags at the first, so a stray word
+// would silently drop every flag after it (--check in a CI step, say).
+func refuseArguments(c *cli.Context) error {
+	if c.Args().Present() {
+		return fmt.Errorf("unexpected argument %q: ssm %s takes flags only, and reads none after an argument (see ssm help %s)",
+			c.Args().First(), c.Command.Name, c.Command.Name)
+	}
+	return nil
 }
 
 var (
