@@ -37,9 +37,11 @@ const (
 	RoleMirrored Role = iota
 	// RoleGlobal: Services are merged, across clusters, into global Services.
 	RoleGlobal
-	// RoleManual: Services are the local cluster's hand-written Services whose
-	// endpoints a NodePort remote renders.
-	RoleManual
+	// RoleLocal: Services (and, for NodePort mode, namespaces) of the local
+	// cluster where the mirrors go: a mirror never takes the name of a
+	// local Service ssm did not render, and NodePort mode renders the
+	// endpoints of the hand-written ones labelled tfw.io/barrelman=true.
+	RoleLocal
 )
 
 // String names the role as logs and errors do.
@@ -49,8 +51,8 @@ func (r Role) String() string {
 		return "mirror"
 	case RoleGlobal:
 		return "global"
-	case RoleManual:
-		return "manual"
+	case RoleLocal:
+		return "local"
 	}
 	return "unknown"
 }
@@ -102,9 +104,6 @@ type Config struct {
 	Clusters []Cluster
 	// Global configures global Services (Tree only).
 	Global generate.GlobalOptions
-	// ManualFor names the NodePort remote whose mirrors include the local
-	// cluster's hand-written Services; empty when none does.
-	ManualFor string
 	// SkipInvalid accepts Services that cannot be mirrored.
 	SkipInvalid bool
 	// MaxRemovals bounds how many mirrors of one cluster a render may

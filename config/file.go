@@ -48,6 +48,9 @@ type LocalCluster struct {
 	// ssm's own keys.
 	Context  string `json:"context"`  // context in kubeConfigPath
 	FromFile string `json:"fromFile"` // render: a snapshot of the local cluster instead
+	// AdoptServices lists local Services ("namespace/name") that a mirror
+	// may take over although ssm did not render them (--adopt-service).
+	AdoptServices []string `json:"adoptServices"`
 }
 
 // RemoteCluster is one cluster whose Services are mirrored.

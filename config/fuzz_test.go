@@ -211,7 +211,7 @@ func checkRenders(t *testing.T, cfg Config, data []byte) {
 		}
 	}
 	// Empty remote states: what fails now fails whatever the clusters hold.
-	if _, err := generate.Tree(clusters, cfg.Global); err != nil {
+	if _, err := generate.Tree(clusters, cfg.Global, nil); err != nil {
 		t.Fatalf("generate.Tree refuses the resolved clusters: %v\nfile: %q", err, data)
 	}
 }

@@ -38,9 +38,16 @@ type Overrides struct {
 	// NodePort mode.
 	IgnoreNamespaces                                       *[]string
 	ExcludeUnschedulable, NodePortService, ManualEndpoints *bool
-	// The local cluster, read (never written) for global Services and for
-	// NodePort mode's hand-written Services.
+	// The local cluster, read (never written): for global Services, for
+	// NodePort mode's hand-written Services, and so that no mirror takes
+	// the name of a local Service ssm did not render.
 	LocalKubeConfig, LocalContext, LocalFromFile *string
+	// ReadLocal false skips reading the local cluster where it is optional
+	// (endpoints mode); nil: true.
+	ReadLocal *bool
+	// AdoptServices are local Services ("namespace/name") a mirror may take
+	// over, over localCluster.adoptServices.
+	AdoptServices *[]string
 
 	SkipInvalid bool
 	// MaxRemovals is RemovalLimit's text; nil: DefaultMaxRemovals.
@@ -86,7 +93,7 @@ func (ov Overrides) checkPerRemote() error {
 func (ov Overrides) any() bool {
 	return ov.MirrorNamespace != nil || ov.LabelSelector != nil || ov.GlobalSvcLabelSelector != nil ||
 		ov.GlobalSvcRoutingStrategyLabel != nil || ov.LocalKubeConfig != nil || ov.LocalContext != nil ||
-		ov.LocalFromFile != nil || ov.RemoteEndpointsAPI != nil || ov.EndpointsAPI != nil
+		ov.LocalFromFile != nil || ov.RemoteEndpointsAPI != nil || ov.EndpointsAPI != nil || ov.AdoptServices != nil
 }
 
 // apply sets what the overrides give over the file, as
@@ -105,6 +112,9 @@ func (ov Overrides) apply(f *File) {
 	set(ov.LocalKubeConfig, &l.KubeConfigPath)
 	set(ov.LocalContext, &l.Context)
 	set(ov.LocalFromFile, &l.FromFile)
+	if ov.AdoptServices != nil {
+		l.AdoptServices = *ov.AdoptServices
+	}
 	for i := range f.RemoteClusters {
 		r := &f.RemoteClusters[i]
 		set(ov.RemoteEndpointsAPI, &r.RemoteEndpointsAPI)

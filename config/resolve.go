@@ -14,8 +14,14 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
-// manualHint says how to do without the local cluster in NodePort mode.
-const manualHint = "the local cluster is read for --manual-endpoints; --manual-endpoints=false skips it"
+// Hints appended to errors reading the local cluster: why it is read and
+// how to do without.
+const (
+	ownersHint = "the local cluster is read, never written, so that no mirror takes the name of a local Service ssm did not render: " +
+		"give --kube-config, or run in the local cluster; --read-local=false skips it"
+	nodePortHint = "NodePort mode reads the local cluster, never writing it, so that a remote Service never takes the name of a local one ssm did not render: " +
+		"give --kube-config (render: --local-from-file), or run in the local cluster"
+)
 
 // Resolve resolves what to read and render: the configuration file at path
 // with ov over it or, when path is empty, the one remote ov describes.
@@ -97,10 +103,17 @@ func flat(ov Overrides) (Config, error) {
 		gen.IgnoreNamespaces = or(ov.IgnoreNamespaces, DefaultIgnoreNamespaces())
 		gen.ExcludeUnschedulable = or(ov.ExcludeUnschedulable, false)
 		gen.NodePortService = or(ov.NodePortService, false)
+		gen.ManualEndpoints = or(ov.ManualEndpoints, true)
 	default:
 		if err := required(map[string]string{"label-selector": sel.LabelSelector, "svc-prefix": gen.ServicePrefix, "mirror-ns": gen.MirrorNamespace},
 			"label-selector", "svc-prefix", "mirror-ns"); err != nil {
 			return Config{}, err
+		}
+	}
+	gen.Adopt = or(ov.AdoptServices, nil)
+	for _, a := range gen.Adopt {
+		if err := validAdopt(a); err != nil {
+			return Config{}, fmt.Errorf("--adopt-service %w", err)
 		}
 	}
 	if err := flagErrors(sel, *gen); err != nil {
@@ -111,15 +124,36 @@ func flat(ov Overrides) (Config, error) {
 	}
 	remote.Reads = []Read{{Role: RoleMirrored, Selection: sel}}
 	cfg.Clusters = []Cluster{remote}
-	if gen.Mode == generate.ModeNodePort && or(ov.ManualEndpoints, true) {
-		local := localCluster("local", or(ov.LocalKubeConfig, ""), or(ov.LocalContext, ""), or(ov.LocalFromFile, ""), ov.UserAgent, timeout)
-		if local.FromFile == "-" && remote.FromFile == "-" {
-			return Config{}, errors.New("--from-file and --local-from-file cannot both read stdin")
-		}
-		local.Reads, local.Hint = []Read{manualRead()}, manualHint
-		cfg.Clusters, cfg.ManualFor = append(cfg.Clusters, local), remote.Name
+	local := localCluster("local", or(ov.LocalKubeConfig, ""), or(ov.LocalContext, ""), or(ov.LocalFromFile, ""), ov.UserAgent, timeout)
+	read, err := readsLocal(gen.Mode == generate.ModeNodePort, local, ov)
+	if err != nil || !read {
+		return cfg, err
 	}
+	if local.FromFile == "-" && remote.FromFile == "-" {
+		return Config{}, errors.New("--from-file and --local-from-file cannot both read stdin")
+	}
+	local.Reads, local.Hint = []Read{ownersRead(gen.Mode == generate.ModeNodePort, gen.MirrorNamespace)}, ownersHint
+	if gen.Mode == generate.ModeNodePort {
+		local.Hint = nodePortHint
+	}
+	cfg.Clusters = append(cfg.Clusters, local)
 	return cfg, nil
+}
+
+// readsLocal says whether the local cluster is read for the names it
+// holds: always in NodePort mode, which renders remote Services under
+// their own names; in endpoints mode, whose mirrors live in ssm's mirror
+// namespace, when it is named or ssm runs in a cluster, unless
+// --read-local=false.
+func readsLocal(nodePort bool, local Cluster, ov Overrides) (bool, error) {
+	want := or(ov.ReadLocal, true)
+	switch {
+	case nodePort && !want:
+		return false, errors.New("--read-local=false: NodePort mode renders remote Services under their own names, and reads the local cluster so that it never takes one of its Services (--read-local=false is for endpoints mode)")
+	case nodePort:
+		return true, nil
+	}
+	return want && (local.FromFile != "" || local.Conn.KubeConfig != "" || ov.InCluster), nil
 }
 
 // required reports the named values that are empty, as flags.
@@ -167,7 +201,13 @@ func localCluster(name, kubeConfig, context, from, userAgent string, timeout tim
 		Conn: source.Connection{KubeConfig: kubeConfig, Context: context, UserAgent: userAgent, Timeout: timeout}}
 }
 
-// manualRead selects the local Services labelled tfw.io/barrelman=true.
-func manualRead() Read {
-	return Read{Role: RoleManual, Selection: source.Selection{LabelSelector: generate.LabelBarrelman + "=" + generate.BarrelmanManual, EndpointsAPI: source.NoEndpoints}}
+// ownersRead selects what the local cluster holds where the mirrors go:
+// the Services of the mirror namespace or, in NodePort mode, every
+// Service (its hand-written ones among them) and every namespace.
+func ownersRead(nodePort bool, mirrorNamespace string) Read {
+	sel := source.Selection{EndpointsAPI: source.NoEndpoints, Namespace: mirrorNamespace}
+	if nodePort {
+		sel.Namespace, sel.Namespaces = "", true
+	}
+	return Read{Role: RoleLocal, Selection: sel}
 }

@@ -42,7 +42,7 @@ func TestResolveFlatNodePort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Clusters) != 2 || cfg.ManualFor != "bm" || cfg.Local() != 1 {
+	if len(cfg.Clusters) != 2 || cfg.Local() != 1 || !cfg.Clusters[0].Options.ManualEndpoints {
 		t.Fatalf("config = %+v", cfg)
 	}
 	remote, local := cfg.Clusters[0], cfg.Clusters[1]
@@ -52,17 +52,66 @@ func TestResolveFlatNodePort(t *testing.T) {
 	if o := remote.Options; !o.NodePortService || o.ExcludeUnschedulable || !cmp.Equal(o.IgnoreNamespaces, []string{"a", "b"}) {
 		t.Errorf("remote options %+v", o)
 	}
-	if sel, ok := local.Selection(RoleManual); !ok || sel.LabelSelector != "tfw.io/barrelman=true" || local.Conn.KubeConfig != "local.kubeconfig" ||
-		local.Conn.Timeout != 5*time.Second || !strings.Contains(local.Hint, "--manual-endpoints=false") {
+	// Every Service and namespace: a remote Service keeps its name, which
+	// may be any local Service's.
+	if sel, ok := local.Selection(RoleLocal); !ok || sel.LabelSelector != "" || sel.Namespace != "" || !sel.Namespaces ||
+		local.Conn.KubeConfig != "local.kubeconfig" || local.Conn.Timeout != 5*time.Second || !strings.Contains(local.Hint, "NodePort mode reads the local cluster") {
 		t.Errorf("local cluster %+v", local)
 	}
 	if _, ok := local.Selection(RoleGlobal); ok {
 		t.Error("the local cluster is read for global Services in flat mode")
 	}
-	// Defaults, and no local cluster without manual endpoints.
+	// Defaults; without manual endpoints the local cluster is read all the
+	// same, in-cluster when no kubeconfig is given.
 	cfg, err = Resolve("", Overrides{Mode: ptr("nodeport"), ManualEndpoints: ptr(false)})
-	if err != nil || len(cfg.Clusters) != 1 || !cmp.Equal(cfg.Clusters[0].Options.IgnoreNamespaces, []string{"kube-system"}) {
+	if err != nil || len(cfg.Clusters) != 2 || !cmp.Equal(cfg.Clusters[0].Options.IgnoreNamespaces, []string{"kube-system"}) ||
+		cfg.Clusters[0].Options.ManualEndpoints || cfg.Clusters[1].Conn.Describe() != "in-cluster service account" {
 		t.Errorf("defaults: %+v, %v", cfg, err)
+	}
+	if _, err := Resolve("", Overrides{Mode: ptr("nodeport"), ReadLocal: ptr(false)}); err == nil || !strings.Contains(err.Error(), "--read-local=false") {
+		t.Errorf("nodeport mode without the local cluster: %v", err)
+	}
+}
+
+// Endpoints mode reads the local mirror namespace when the local cluster
+// is named or ssm runs in one, unless told not to.
+func TestResolveFlatLocal(t *testing.T) {
+	base := Overrides{LabelSelector: ptr("mirror=true"), ServicePrefix: ptr("east"), MirrorNamespace: ptr("mirrors")}
+	with := func(f func(*Overrides)) Overrides { o := base; f(&o); return o }
+	for _, tc := range []struct {
+		name string
+		ov   Overrides
+		read bool
+	}{
+		{name: "nothing named", ov: base},
+		{name: "kubeconfig", ov: with(func(o *Overrides) { o.LocalKubeConfig = ptr("k") }), read: true},
+		{name: "snapshot", ov: with(func(o *Overrides) { o.LocalFromFile = ptr("l.yaml") }), read: true},
+		{name: "in a cluster", ov: with(func(o *Overrides) { o.InCluster = true }), read: true},
+		{name: "in a cluster, told not to", ov: with(func(o *Overrides) { o.InCluster, o.ReadLocal = true, ptr(false) })},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Resolve("", tc.ov)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.Local() >= 0; got != tc.read {
+				t.Fatalf("local cluster read: %v, want %v", got, tc.read)
+			}
+			if !tc.read {
+				return
+			}
+			sel, ok := cfg.Clusters[cfg.Local()].Selection(RoleLocal)
+			if !ok || sel.Namespace != "mirrors" || sel.Namespaces || sel.LabelSelector != "" {
+				t.Errorf("local selection %+v", sel)
+			}
+		})
+	}
+	if _, err := Resolve("", with(func(o *Overrides) { o.AdoptServices = ptr([]string{"mirrors"}) })); err == nil || !strings.Contains(err.Error(), "--adopt-service") {
+		t.Errorf("--adopt-service without a name: %v", err)
+	}
+	cfg, err := Resolve("", with(func(o *Overrides) { o.AdoptServices = ptr([]string{"mirrors/east-a-73736d-b"}) }))
+	if err != nil || !cmp.Equal(cfg.Clusters[0].Options.Adopt, []string{"mirrors/east-a-73736d-b"}) {
+		t.Errorf("--adopt-service: %+v, %v", cfg.Clusters[0].Options, err)
 	}
 }
 
@@ -145,7 +194,7 @@ remoteClusters:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.ManualFor != "bm" || len(cfg.Clusters) != 3 {
+	if !cfg.Clusters[1].Options.ManualEndpoints || len(cfg.Clusters) != 3 {
 		t.Fatalf("config = %+v", cfg)
 	}
 	if sel, _ := cfg.Clusters[0].Selection(RoleMirrored); sel.LabelSelector != "only=east" {
@@ -155,12 +204,12 @@ remoteClusters:
 	if !cmp.Equal(bm.IgnoreNamespaces, []string{"x"}) || !bm.ExcludeUnschedulable || bm.NodePortService {
 		t.Errorf("bm options %+v", bm)
 	}
-	if _, ok := cfg.Clusters[2].Selection(RoleManual); !ok {
-		t.Error("the local cluster's hand-written Services are not read")
+	if sel, ok := cfg.Clusters[2].Selection(RoleLocal); !ok || sel.Namespace != "" || !sel.Namespaces {
+		t.Error("the local cluster's Services and namespaces are not read")
 	}
 	// Flags win over the file.
 	cfg, err = Resolve(path, Overrides{IgnoreNamespaces: ptr([]string{"y"}), ExcludeUnschedulable: ptr(false), ManualEndpoints: ptr(false)})
-	if err != nil || !cmp.Equal(cfg.Clusters[1].Options.IgnoreNamespaces, []string{"y"}) || cfg.Clusters[1].Options.ExcludeUnschedulable || cfg.ManualFor != "" {
+	if err != nil || !cmp.Equal(cfg.Clusters[1].Options.IgnoreNamespaces, []string{"y"}) || cfg.Clusters[1].Options.ExcludeUnschedulable || cfg.Clusters[1].Options.ManualEndpoints {
 		t.Errorf("overrides: %+v, %v", cfg, err)
 	}
 }
@@ -177,8 +226,8 @@ func TestResolveTreeErrors(t *testing.T) {
 			want: "remoteClusters[0]: no label selector: set global.mirrorSvcLabelSelector, remoteClusters[0].labelSelector or --label-selector"},
 		{name: "no namespace", config: `{global: {mirrorSvcLabelSelector: a}, remoteClusters: [{name: a, servicePrefix: a, kubeConfigPath: k}]}`,
 			want: "global.mirrorNamespace: required (or --mirror-ns)"},
-		{name: "manual without local", config: `remoteClusters: [{name: a, mode: nodeport, kubeConfigPath: k, manualEndpoints: true}]`,
-			want: "remoteClusters[0].manualEndpoints: the local cluster is not read"},
+		{name: "nodeport without local", config: `remoteClusters: [{name: a, mode: nodeport, kubeConfigPath: k, manualEndpoints: false}]`,
+			want: "localCluster: the local cluster is not read: set localCluster.kubeConfigPath"},
 		{name: "stdin", config: `{global: {mirrorNamespace: m, mirrorSvcLabelSelector: a}, remoteClusters: [{name: a, servicePrefix: a, fromFile: "-"}]}`,
 			want: "cluster a: fromFile - (stdin) cannot be used with --config"},
 		{name: "override checked", config: `{global: {mirrorSvcLabelSelector: a}, remoteClusters: [{name: a, servicePrefix: a, kubeConfigPath: k}]}`,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/ssm-dev/ssm/generate"
@@ -16,29 +17,33 @@ import (
 func tree(f *File, ov Overrides) (Config, error) {
 	g, lc := f.Global, f.LocalCluster
 	cfg := Config{Layout: Tree, SkipInvalid: ov.SkipInvalid, Notes: f.notes,
-		Global: generate.GlobalOptions{MirrorNamespace: g.MirrorNamespace, RoutingStrategy: g.GlobalSvcRoutingStrategyLabel, LocalZones: lc.Zones}}
-	localRead := lc.KubeConfigPath != "" || lc.FromFile != "" || ov.InCluster
-	timeout := or(ov.Timeout, DefaultTimeout)
-	var errs []error
+		Global: generate.GlobalOptions{MirrorNamespace: g.MirrorNamespace, RoutingStrategy: g.GlobalSvcRoutingStrategyLabel, LocalZones: lc.Zones,
+			Adopt: lc.AdoptServices}}
+	local := localCluster(lc.Name, lc.KubeConfigPath, lc.Context, lc.FromFile, ov.UserAgent, timeout(ov))
+	nodePort := slices.ContainsFunc(f.RemoteClusters, func(r RemoteCluster) bool { return generate.Mode(r.Mode) == generate.ModeNodePort })
+	localRead, err := readsLocal(nodePort, local, ov)
+	errs := []error{err}
+	if nodePort && err == nil && local.FromFile == "" && local.Conn.KubeConfig == "" && !ov.InCluster {
+		errs = append(errs, errors.New("localCluster: the local cluster is not read: set localCluster.kubeConfigPath (render: localCluster.fromFile), or run in the local cluster; "+
+			"NodePort mode reads it, never writing it, so that a remote Service never takes the name of a local one ssm did not render"))
+	}
 	for i, r := range f.RemoteClusters {
-		c, manual, err := remoteCluster(fmt.Sprintf("remoteClusters[%d]", i), r, g, ov, timeout, localRead)
+		c, err := remoteCluster(fmt.Sprintf("remoteClusters[%d]", i), r, g, ov, timeout(ov))
+		c.Options.Adopt = lc.AdoptServices
 		errs = append(errs, err)
-		if manual {
-			cfg.ManualFor = r.Name
-		}
 		cfg.Clusters = append(cfg.Clusters, c)
 	}
 	if (g.GlobalSvcLabelSelector != "" || cfg.endpointsMode()) && g.MirrorNamespace == "" {
 		errs = append(errs, errors.New("global.mirrorNamespace: required (or --mirror-ns)"))
 	}
 	switch {
-	case localRead && (g.GlobalSvcLabelSelector != "" || cfg.ManualFor != ""):
-		local := localCluster(lc.Name, lc.KubeConfigPath, lc.Context, lc.FromFile, ov.UserAgent, timeout)
+	case localRead:
 		if g.GlobalSvcLabelSelector != "" {
 			local.Reads = append(local.Reads, Read{Role: RoleGlobal, Selection: source.Selection{LabelSelector: g.GlobalSvcLabelSelector, EndpointsAPI: source.EndpointSlices}})
 		}
-		if cfg.ManualFor != "" {
-			local.Reads = append(local.Reads, manualRead())
+		local.Reads, local.Hint = append(local.Reads, ownersRead(nodePort, g.MirrorNamespace)), ownersHint
+		if nodePort {
+			local.Hint = nodePortHint
 		}
 		cfg.Clusters = append(cfg.Clusters, local)
 	case g.GlobalSvcLabelSelector != "":
@@ -57,9 +62,11 @@ func tree(f *File, ov Overrides) (Config, error) {
 	return cfg, errors.Join(errs...)
 }
 
-// remoteCluster resolves the remote at path p of the file. manual reports
-// that the local cluster's hand-written Services go to it.
-func remoteCluster(p string, r RemoteCluster, g Global, ov Overrides, timeout time.Duration, localRead bool) (c Cluster, manual bool, err error) {
+// timeout is every remote's default deadline of a request.
+func timeout(ov Overrides) time.Duration { return or(ov.Timeout, DefaultTimeout) }
+
+// remoteCluster resolves the remote at path p of the file.
+func remoteCluster(p string, r RemoteCluster, g Global, ov Overrides, timeout time.Duration) (c Cluster, err error) {
 	c = Cluster{Name: r.Name, Conn: r.Connection(), FromFile: r.FromFile, Resync: r.ResyncPeriod.Duration}
 	c.Conn.UserAgent, c.Conn.Timeout = ov.UserAgent, cmp.Or(r.Timeout.Duration, timeout)
 	remoteAPI := source.EndpointsAPI(cmp.Or(r.RemoteEndpointsAPI, string(DefaultRemoteEndpointsAPI)))
@@ -68,13 +75,10 @@ func remoteCluster(p string, r RemoteCluster, g Global, ov Overrides, timeout ti
 		c.Reads = []Read{{Role: RoleMirrored, Selection: source.Selection{LabelSelector: r.LabelSelector, EndpointsAPI: source.NoEndpoints, Nodes: true}}}
 		c.Options = generate.Options{Mode: generate.ModeNodePort, EndpointsAPI: endpointsAPI, IgnoreNamespaces: r.IgnoreNamespaces,
 			ExcludeUnschedulable: boolOr(ov.ExcludeUnschedulable, r.ExcludeUnschedulableNodes, false),
-			NodePortService:      boolOr(ov.NodePortService, r.NodePortService, false)}
+			NodePortService:      boolOr(ov.NodePortService, r.NodePortService, false),
+			ManualEndpoints:      boolOr(ov.ManualEndpoints, r.ManualEndpoints, true)}
 		if ov.IgnoreNamespaces != nil || r.IgnoreNamespaces == nil {
 			c.Options.IgnoreNamespaces = or(ov.IgnoreNamespaces, DefaultIgnoreNamespaces())
-		}
-		manual = boolOr(ov.ManualEndpoints, r.ManualEndpoints, localRead)
-		if manual && !localRead {
-			err = fmt.Errorf("%s.manualEndpoints: the local cluster is not read: set localCluster.kubeConfigPath (or run in a cluster)", p)
 		}
 	} else {
 		sel := cmp.Or(r.LabelSelector, g.MirrorSvcLabelSelector, g.LabelSelector)
@@ -87,7 +91,7 @@ func remoteCluster(p string, r RemoteCluster, g Global, ov Overrides, timeout ti
 	if g.GlobalSvcLabelSelector != "" {
 		c.Reads = append(c.Reads, Read{Role: RoleGlobal, Selection: source.Selection{LabelSelector: g.GlobalSvcLabelSelector, EndpointsAPI: remoteAPI}})
 	}
-	return c, manual && err == nil, err
+	return c, err
 }
 
 func (c Config) endpointsMode() bool {

@@ -51,6 +51,11 @@ func (f *File) validate() []string {
 	if len(f.RemoteClusters) == 0 {
 		out = append(out, "remoteClusters: at least one remote cluster is required")
 	}
+	for i, a := range f.LocalCluster.AdoptServices {
+		if err := validAdopt(a); err != nil {
+			out = append(out, fmt.Sprintf("localCluster.adoptServices[%d]: %v", i, err))
+		}
+	}
 	// Names are directories and object-name parts: compared as slugs, so
 	// "a_b", "A-B" and "a-b" are one name.
 	names, prefixes, nodePort := map[string]string{}, map[string]int{}, -1
@@ -81,6 +86,15 @@ func (f *File) validate() []string {
 		names[slug], prefixes[r.ServicePrefix] = p+".name", i
 	}
 	return out
+}
+
+// validAdopt checks a local Service to adopt: "namespace/name".
+func validAdopt(s string) error {
+	ns, name, ok := strings.Cut(s, "/")
+	if !ok || len(validation.IsDNS1123Label(ns)) > 0 || len(validation.IsDNS1035Label(name)) > 0 {
+		return fmt.Errorf("%q: want namespace/name of a local Service", s)
+	}
+	return nil
 }
 
 // bad reports a value that failed a Kubernetes name check, by path.

@@ -66,6 +66,9 @@ type cacheEntry struct {
 	counts kindCounts
 	addrs  int
 	epoch  uint32 // the last render that took or made it
+	// adopted is the mirror's: it renders otherwise, from the same
+	// objects, once the local Service it takes over becomes ssm's.
+	adopted bool
 }
 
 // names is what plan derives of a remote Service.
@@ -255,7 +258,7 @@ func (c *Cache) sameObjects(m mirror, endpointsChanged bool) (cacheEntry, bool) 
 		return cacheEntry{}, false
 	}
 	e := c.entries[m.file]
-	if e == nil || e.svc != m.svc || e.svc.ResourceVersion == "" {
+	if e == nil || e.svc != m.svc || e.svc.ResourceVersion == "" || e.adopted != m.adopted {
 		return cacheEntry{}, false
 	}
 	c.Hits++
@@ -280,7 +283,7 @@ func (c *Cache) lookup(m mirror) (e cacheEntry, key string, hit bool) {
 	}
 	p := c.entries[m.file]
 	key = m.inputs()
-	if p == nil || key == "" || p.inputs != key {
+	if p == nil || key == "" || p.inputs != key || p.adopted != m.adopted {
 		c.Misses++
 		return cacheEntry{}, key, false
 	}
@@ -302,7 +305,7 @@ func (c *Cache) store(m mirror, data []byte, counts kindCounts) {
 		delete(c.entries, m.file)
 		return
 	}
-	e := &cacheEntry{inputs: m.key, svc: m.svc, data: data, counts: counts, addrs: m.addrs}
+	e := &cacheEntry{inputs: m.key, svc: m.svc, data: data, counts: counts, addrs: m.addrs, adopted: m.adopted}
 	if old := c.entries[m.file]; old != nil && old.epoch == c.epoch {
 		c.freshEntries-- // taken by a Service of the same mirror name, now made anew
 	}

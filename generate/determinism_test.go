@@ -43,16 +43,21 @@ func shuffled(st generate.State, r *rand.Rand) generate.State {
 		shuffle(r, n.Status.Conditions)
 		out.Nodes = append(out.Nodes, n)
 	}
-	for _, s := range st.LocalServices {
-		s = s.DeepCopy()
-		shuffle(r, s.Spec.Ports)
-		out.LocalServices = append(out.LocalServices, s)
+	if st.Local != nil {
+		out.Local = &generate.Local{}
+		for _, s := range st.Local.Services {
+			s = s.DeepCopy()
+			shuffle(r, s.Spec.Ports)
+			out.Local.Services = append(out.Local.Services, s)
+		}
+		out.Local.Namespaces = append(out.Local.Namespaces, st.Local.Namespaces...)
+		shuffle(r, out.Local.Services)
+		shuffle(r, out.Local.Namespaces)
 	}
 	shuffle(r, out.Services)
 	shuffle(r, out.Endpoints)
 	shuffle(r, out.EndpointSlices)
 	shuffle(r, out.Nodes)
-	shuffle(r, out.LocalServices)
 	return out
 }
 

@@ -87,10 +87,17 @@ type Options struct {
 	// tree in git instead of one folder of every mirror.
 	ByNamespace bool
 
+	// Adopt lists local Services ("namespace/name") that a mirror may
+	// take over although ssm did not render them (see Local).
+	Adopt []string
+
 	// NodePort mode.
 	IgnoreNamespaces     []string // remote namespaces whose Services are never mirrored
 	ExcludeUnschedulable bool     // leave cordoned nodes out of the endpoints
 	NodePortService      bool     // render type NodePort keeping the remote node port, not ClusterIP
+	// ManualEndpoints renders the endpoints of the local Services
+	// labelled tfw.io/barrelman: "true" (State.Local).
+	ManualEndpoints bool
 }
 
 // State is the remote state to mirror. Services are expected to be already
@@ -103,9 +110,10 @@ type State struct {
 	EndpointSlices []*discoveryv1.EndpointSlice
 	// Nodes are the remote nodes (NodePort mode).
 	Nodes []*corev1.Node
-	// LocalServices are the local cluster's Services labelled
-	// tfw.io/barrelman: "true", whose endpoints NodePort mode renders.
-	LocalServices []*corev1.Service
+	// Local is what the local cluster holds where the mirrors go, and its
+	// hand-written Services whose endpoints NodePort mode renders; nil
+	// when it was not read: names are then not checked against it.
+	Local *Local
 }
 
 // Reasons a Service is not mirrored, or mirrored with a caveat.
@@ -116,7 +124,7 @@ const (
 	// NodePort mode.
 	ReasonNoNodePort      = "NoNodePort"      // a remote port without a node port
 	ReasonNamedTargetPort = "NamedTargetPort" // a local Service's port whose targetPort is a name
-	ReasonLocalService    = "LocalService"    // a hand-written local Service of that name exists
+	ReasonLocalService    = "LocalService"    // a hand-written local Service of that name, labelled tfw.io/barrelman=true, exists
 	ReasonSelector        = "Selector"        // a hand-written local Service with a selector
 	// Global Services.
 	ReasonHeadless     = "HeadlessMismatch" // the cluster's Service disagrees with the others on being headless
@@ -223,7 +231,7 @@ func ManifestsCached(state State, opts Options, cache *Cache) (Result, error) {
 		opts.EndpointsAPI = Endpoints
 	}
 	var mirrors []mirror
-	var namespaces []string
+	var namespaces []localNamespace
 	res := Result{Objects: map[string]int{}}
 	if cache != nil {
 		cache.begin(opts)

@@ -49,7 +49,7 @@ type member struct {
 // globalServices renders, for every namespace/name selected as global in
 // any cluster, global/<gl-name>.yaml with the Service and
 // global/<cluster>/<gl-name>.yaml with that cluster's EndpointSlices.
-func globalServices(clusters []Cluster, g GlobalOptions) (Result, error) {
+func globalServices(clusters []Cluster, g GlobalOptions, local *Local) (Result, error) {
 	res := Result{Files: map[string][]byte{}, Objects: map[string]int{}}
 	var routing labels.Selector
 	if g.RoutingStrategy != "" {
@@ -81,13 +81,23 @@ func globalServices(clusters []Cluster, g GlobalOptions) (Result, error) {
 		byName[GlobalName(ns, name)] = append(byName[GlobalName(ns, name)], k)
 	}
 	var buf []byte
+	owners := ownersOf(local, Options{Adopt: g.Adopt})
 	for _, name := range keysSorted(byName) {
 		keys := byName[name]
 		if skipped := unnamable(name, keys, members); len(skipped) > 0 {
 			res.Skipped = append(res.Skipped, skipped...)
 			continue
 		}
-		gs := globalService{name: name, namespace: g.MirrorNamespace, members: members[keys[0]]}
+		claim := owners.claim(g.MirrorNamespace, name, false)
+		if claim == claimTaken {
+			for _, m := range members[keys[0]] {
+				s := taken(keys[0], g.MirrorNamespace, name)
+				s.Cluster = m.cluster
+				res.Skipped = append(res.Skipped, s)
+			}
+			continue
+		}
+		gs := globalService{name: name, namespace: g.MirrorNamespace, members: members[keys[0]], adopted: claim == claimAdopted}
 		slices.SortFunc(gs.members, func(a, b member) int { return strings.Compare(a.cluster, b.cluster) })
 		skipped, warnings := gs.admit()
 		res.Skipped, res.Warnings = append(res.Skipped, skipped...), append(res.Warnings, warnings...)
@@ -137,6 +147,7 @@ func unnamable(name string, keys []string, members map[string][]member) []Skippe
 // globalService is one global Service being planned.
 type globalService struct {
 	name, namespace string
+	adopted         bool     // takes over a local Service ssm did not render
 	members         []member // sorted by cluster
 	spec            corev1.ServiceSpec
 	topology        bool
@@ -223,8 +234,10 @@ func (gs *globalService) render(buf []byte, g GlobalOptions, res *Result) ([]byt
 	for i, m := range gs.members {
 		clusters[i] = m.cluster
 	}
-	ann := map[string]string{AnnotationGlobalClusters: strings.Join(clusters, ","), AnnotationNS: first.Namespace, AnnotationName: first.Name,
-		AnnotationFluxForce: "enabled"}
+	ann := map[string]string{AnnotationGlobalClusters: strings.Join(clusters, ","), AnnotationNS: first.Namespace, AnnotationName: first.Name}
+	if !gs.adopted { // never on a Service ssm did not create
+		ann[AnnotationFluxForce] = "enabled"
+	}
 	if gs.topology {
 		ann[AnnotationTopologyMode] = "Auto"
 	}

@@ -24,7 +24,7 @@ type goldenCase struct {
 	LabelSelector      string
 	RemoteEndpointsAPI source.EndpointsAPI
 	Nodes              bool
-	LocalSnapshot      string // local Services for NodePort mode's manual endpoints
+	LocalSnapshot      string // the local cluster: its Services (and NodePort mode's hand-written ones) and namespaces
 	Options            generate.Options
 	// Clusters and Global, when set, render a multi-cluster Tree instead.
 	Clusters []treeCluster
@@ -54,11 +54,12 @@ func loadCase(t *testing.T, dir string) (generate.State, generate.Options) {
 	}
 	state := stateOf(st)
 	if c.LocalSnapshot != "" {
-		local, err := source.LoadFile(filepath.Join(goldenRoot, c.LocalSnapshot), source.Selection{LabelSelector: "tfw.io/barrelman=true", EndpointsAPI: source.NoEndpoints}, nil)
+		sel := source.Selection{EndpointsAPI: source.NoEndpoints, Namespace: c.Options.MirrorNamespace, Namespaces: c.Options.Mode == generate.ModeNodePort}
+		local, err := source.LoadFile(filepath.Join(goldenRoot, c.LocalSnapshot), sel, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		state.LocalServices = local.Services
+		state.Local = &generate.Local{Services: local.Services, Namespaces: local.Namespaces}
 	}
 	return state, c.Options
 }
@@ -83,7 +84,7 @@ func readCase(t *testing.T, dir string) goldenCase {
 
 func renderCase(t *testing.T, dir string) (generate.Result, error) {
 	if c := readCase(t, dir); len(c.Clusters) > 0 {
-		return generate.Tree(loadTree(t, c), c.Global)
+		return generate.Tree(loadTree(t, c), c.Global, nil)
 	}
 	state, opts := loadCase(t, dir)
 	return generate.Manifests(state, opts)

@@ -3,13 +3,16 @@ package generate
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net/netip"
+	"path"
 	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 )
 
@@ -39,22 +42,29 @@ const (
 // nodePortPlan decides what NodePort mode renders: a Service and its
 // endpoints per remote Service with node ports, endpoints only for
 // hand-written local Services, and the namespaces of the former.
-func nodePortPlan(state State, opts Options) (mirrors []mirror, namespaces []string, skipped, warnings []Skipped) {
+func nodePortPlan(state State, opts Options) (mirrors []mirror, namespaces []localNamespace, skipped, warnings []Skipped) {
 	nodes := backends(state.Nodes, opts.ExcludeUnschedulable)
+	local := ownersOf(state.Local, opts)
 	manual := map[string]bool{}
-	for _, svc := range sortedServices(state.LocalServices) {
-		if svc.Labels[LabelBarrelman] != BarrelmanManual {
-			continue
+	if state.Local != nil && opts.ManualEndpoints {
+		for _, svc := range sortedServices(state.Local.Services) {
+			if svc.Labels[LabelBarrelman] != BarrelmanManual {
+				continue
+			}
+			m, w, ok := manualMirror(svc, nodes, opts)
+			warnings = append(warnings, w...)
+			if s, bad := nodePortNames(svc, opts); bad {
+				skipped = append(skipped, s)
+				continue
+			}
+			if !ok {
+				skipped = append(skipped, Skipped{Service: m.remote, Reason: ReasonNoNodePort,
+					Message: "local Service has no port with a numeric targetPort to point at the remote nodes"})
+				continue
+			}
+			manual[m.remote] = true
+			mirrors = append(mirrors, m)
 		}
-		m, w, ok := manualMirror(svc, nodes, opts)
-		warnings = append(warnings, w...)
-		if !ok {
-			skipped = append(skipped, Skipped{Service: m.remote, Reason: ReasonNoNodePort,
-				Message: "local Service has no port with a numeric targetPort to point at the remote nodes"})
-			continue
-		}
-		manual[m.remote] = true
-		mirrors = append(mirrors, m)
 	}
 	ns := map[string]bool{}
 	for _, svc := range sortedServices(state.Services) {
@@ -62,25 +72,65 @@ func nodePortPlan(state State, opts Options) (mirrors []mirror, namespaces []str
 			(svc.Spec.Type != corev1.ServiceTypeNodePort && svc.Spec.Type != corev1.ServiceTypeLoadBalancer) {
 			continue
 		}
+		if s, bad := nodePortNames(svc, opts); bad {
+			skipped = append(skipped, s)
+			continue
+		}
 		m, w := autoMirror(svc, nodes, opts)
-		warnings = append(warnings, w...)
+		c := local.claim(svc.Namespace, svc.Name, true)
+		if c != claimTaken || manual[m.remote] {
+			warnings = append(warnings, w...)
+		}
 		switch {
 		case m.spec == nil:
 			skipped = append(skipped, Skipped{Service: m.remote, Reason: ReasonNoNodePort, Message: "remote Service has no node port to reach it by"})
 		case manual[m.remote]:
 			skipped = append(skipped, Skipped{Service: m.remote, Reason: ReasonLocalService,
 				Message: "a local Service of that name is labelled tfw.io/barrelman=true: it is left to its owner and only its endpoints are rendered"})
+		case c == claimTaken:
+			skipped = append(skipped, taken(m.remote, svc.Namespace, svc.Name))
 		default:
+			m.adopted = c == claimAdopted
 			mirrors = append(mirrors, m)
 			ns[svc.Namespace] = true
 		}
 	}
 	slices.SortFunc(mirrors, func(a, b mirror) int { return strings.Compare(a.file, b.file) })
-	for n := range ns {
-		namespaces = append(namespaces, n)
+	for _, n := range slices.Sorted(maps.Keys(ns)) {
+		if render, keep := local.namespace(n); render {
+			namespaces = append(namespaces, localNamespace{name: n, keep: keep})
+		}
 	}
-	slices.Sort(namespaces)
 	return mirrors, namespaces, skipped, warnings
+}
+
+// localNamespace is a namespace NodePort mode renders; keep marks it never
+// to be pruned.
+type localNamespace struct {
+	name string
+	keep bool
+}
+
+// nodePortNames reports a Service that NodePort mode cannot render under
+// its own namespace and name: one the API server would refuse (only a
+// snapshot file holds one), or, by namespace, a Service whose file would
+// be the folder's kustomization.
+func nodePortNames(svc *corev1.Service, opts Options) (Skipped, bool) {
+	s := Skipped{Service: key(svc.Namespace, svc.Name), Mirror: svc.Name, Reason: ReasonInvalidName}
+	if errs := validation.IsDNS1123Label(svc.Namespace); len(errs) > 0 {
+		s.Message = fmt.Sprintf("namespace %q is not a valid namespace name: %s", svc.Namespace, strings.Join(errs, "; "))
+		return s, true
+	}
+	if errs := validation.IsDNS1035Label(svc.Name); len(errs) > 0 {
+		s.Message = fmt.Sprintf("name %q is not a valid Service name: %s", svc.Name, strings.Join(errs, "; "))
+		return s, true
+	}
+	if opts.ByNamespace && path.Base(nodePortFile(opts, svc)) == KustomizationFile {
+		s.Reason = ReasonNameCollision
+		s.Message = fmt.Sprintf("its file %s would be the kustomization of the folder: --layout namespaces cannot render a Service named %q", nodePortFile(opts, svc), svc.Name)
+		return s, true
+	}
+	return Skipped{}, false
 }
 
 func sortedServices(svcs []*corev1.Service) []*corev1.Service {
@@ -205,22 +255,26 @@ func nodeUsable(n *corev1.Node) bool {
 	return ready
 }
 
-// namespaceAnnotations keep GitOps agents from ever deleting a namespace
-// ssm rendered, as barrelman never deleted one; and keep Argo CD from
-// holding an Application OutOfSync (syncing it again and again) once a
-// kept namespace is no longer rendered.
+// namespaceAnnotations keep GitOps agents from deleting a namespace ssm
+// rendered once it is no longer rendered (the agents read them on the
+// live object), when it holds Services of others or the local cluster was
+// not read; and keep Argo CD from holding an Application OutOfSync
+// (syncing it again and again) once a kept namespace is not rendered.
 var namespaceAnnotations = map[string]string{
 	"argocd.argoproj.io/sync-options":    "Prune=false",
 	"argocd.argoproj.io/compare-options": "IgnoreExtraneous",
 	"kustomize.toolkit.fluxcd.io/prune":  "disabled",
 }
 
-func namespacesFile(names []string, counts map[string]int) ([]byte, error) {
+func namespacesFile(names []localNamespace, counts map[string]int) ([]byte, error) {
 	var buf []byte
 	for i, n := range names {
 		ns := corev1.Namespace{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
-			ObjectMeta: metav1.ObjectMeta{Name: n, Labels: map[string]string{LabelManagedBy: ManagedBy}, Annotations: namespaceAnnotations},
+			ObjectMeta: metav1.ObjectMeta{Name: n.name, Labels: map[string]string{LabelManagedBy: ManagedBy}},
+		}
+		if n.keep {
+			ns.Annotations = namespaceAnnotations
 		}
 		b, err := yaml.Marshal(struct {
 			metav1.TypeMeta `json:",inline"`

@@ -37,6 +37,9 @@ type mirror struct {
 	counts kindCounts
 	addrs  int // endpoint addresses in the remote objects
 	rank   int // place in the last render's order; -1: none
+	// adopted marks a mirror taking over a local Service ssm did not
+	// render (claimAdopted).
+	adopted bool
 }
 
 type epPort struct {
@@ -78,15 +81,21 @@ func mirrorFile(opts Options, ns, name string) string {
 func plan(state State, opts Options, cache *Cache) ([]mirror, []Skipped, []Skipped) {
 	eps, slcs, changed := cache.endpointIndex(state)
 	mirrors := cache.planRoom(len(state.Services))
+	local := ownersOf(state.Local, opts)
 	var skipped, warnings []Skipped
 	for _, svc := range state.Services {
 		n := cache.namesOf(svc, func() names {
 			name := MirrorName(opts.ServicePrefix, svc.Namespace, svc.Name)
 			return names{remote: key(svc.Namespace, svc.Name), name: name, file: mirrorFile(opts, svc.Namespace, name)}
 		})
+		claim := local.claim(opts.MirrorNamespace, n.name, false)
+		if claim == claimTaken {
+			skipped = append(skipped, taken(n.remote, opts.MirrorNamespace, n.name))
+			continue
+		}
 		id := objectKey{svc.Namespace, svc.Name}
 		m := mirror{remote: n.remote, namespace: opts.MirrorNamespace, name: n.name, file: n.file,
-			svc: svc, lazy: true, rank: cache.rankOf(n)}
+			svc: svc, lazy: true, rank: cache.rankOf(n), adopted: claim == claimAdopted}
 		// A mirror rendered before from these very inputs is valid and
 		// needs no planning; its endpoint objects are looked up only when
 		// it may not be.

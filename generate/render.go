@@ -143,7 +143,9 @@ func sortServicePorts(ps []corev1.ServicePort) {
 
 func (m mirror) service(opts Options) serviceDoc {
 	meta := m.meta(m.name, opts, nil)
-	meta.Annotations[AnnotationFluxForce] = "enabled"
+	if !m.adopted { // never on a Service ssm did not create
+		meta.Annotations[AnnotationFluxForce] = "enabled"
+	}
 	return serviceDoc{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
 		Metadata: meta,

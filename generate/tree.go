@@ -53,6 +53,9 @@ type GlobalOptions struct {
 	// LocalZones are the local cluster's zones: every local endpoint is
 	// hinted for all of them. Empty means ["local"].
 	LocalZones []string
+	// Adopt lists the local Services ("namespace/name") a global Service
+	// may take over although ssm did not render them (see Local).
+	Adopt []string
 }
 
 // ClusterName is what a cluster may be called: a label value, which is also
@@ -69,8 +72,10 @@ func ClusterSlug(name string) string {
 // Tree renders several clusters into one tree: each remote's mirrors under
 // <name>/, the global Services under global/, and a kustomization.yaml in
 // every directory, so that the root applies everything. A cluster that
-// renders nothing has no directory.
-func Tree(clusters []Cluster, global GlobalOptions) (Result, error) {
+// renders nothing has no directory. local is what the local cluster holds
+// where the mirrors go (nil: not read), for every remote and the global
+// Services.
+func Tree(clusters []Cluster, global GlobalOptions, local *Local) (Result, error) {
 	if err := checkClusters(clusters); err != nil {
 		return Result{}, err
 	}
@@ -81,13 +86,15 @@ func Tree(clusters []Cluster, global GlobalOptions) (Result, error) {
 		}
 		opts := c.Options
 		opts.Cluster = c.Name
-		r, err := ManifestsCached(c.Mirror, opts, c.Cache)
+		st := c.Mirror
+		st.Local = local
+		r, err := ManifestsCached(st, opts, c.Cache)
 		if err != nil {
 			return Result{}, fmt.Errorf("cluster %s: %w", c.Name, err)
 		}
 		res.add(c.Name, r)
 	}
-	g, err := globalServices(clusters, global)
+	g, err := globalServices(clusters, global, local)
 	if err != nil {
 		return Result{}, err
 	}

@@ -19,7 +19,7 @@ func TestTreeDeterministic(t *testing.T) {
 	t.Parallel()
 	c := readCase(t, filepath.Join(goldenRoot, "tree"))
 	clusters := loadTree(t, c)
-	want, err := generate.Tree(clusters, c.Global)
+	want, err := generate.Tree(clusters, c.Global, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func TestTreeDeterministic(t *testing.T) {
 			in[j] = cl
 		}
 		shuffle(r, in)
-		got, err := generate.Tree(in, c.Global)
+		got, err := generate.Tree(in, c.Global, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -57,7 +57,7 @@ func TestTreeClusterNames(t *testing.T) {
 		for _, n := range tc.names {
 			cs = append(cs, generate.Cluster{Name: n, Options: opts})
 		}
-		_, err := generate.Tree(cs, generate.GlobalOptions{MirrorNamespace: "m"})
+		_, err := generate.Tree(cs, generate.GlobalOptions{MirrorNamespace: "m"}, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Tree(%v) = %v, want an error with %q", tc.names, err, tc.want)
 		}
@@ -74,7 +74,7 @@ func TestGlobalHeadlessTie(t *testing.T) {
 		{Name: "b", Options: opts, Global: generate.State{Services: []*corev1.Service{headless}}},
 		{Name: "a", Options: opts, Global: generate.State{Services: []*corev1.Service{svc("n", "s", port("p", 1))}}},
 	}
-	res, err := generate.Tree(cs, generate.GlobalOptions{MirrorNamespace: "m"})
+	res, err := generate.Tree(cs, generate.GlobalOptions{MirrorNamespace: "m"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestGlobalNameLimit(t *testing.T) {
 	t.Parallel()
 	fits, over := strings.Repeat("a", 51), strings.Repeat("a", 52)
 	cs := []generate.Cluster{{Name: "c", Options: opts, Global: generate.State{Services: []*corev1.Service{svc("n", fits), svc("n", over)}}}}
-	res, err := generate.Tree(cs, generate.GlobalOptions{MirrorNamespace: "m"})
+	res, err := generate.Tree(cs, generate.GlobalOptions{MirrorNamespace: "m"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestTreeUnread(t *testing.T) {
 	t.Parallel()
 	c := readCase(t, filepath.Join(goldenRoot, "tree"))
 	clusters := loadTree(t, c)
-	full, err := generate.Tree(clusters, c.Global)
+	full, err := generate.Tree(clusters, c.Global, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestTreeUnread(t *testing.T) {
 	stored["global/gl-gone.yaml"] = []byte("no cluster feeds it\n")
 	unread.Unread, unread.Stored = true, stored
 	unread.Mirror, unread.Global = generate.State{}, generate.State{}
-	got, err := generate.Tree(clusters, c.Global)
+	got, err := generate.Tree(clusters, c.Global, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,7 +99,7 @@ func checkTree(t *testing.T, state generate.State, opts generate.Options, global
 		}
 		clusters = append(clusters, c)
 	}
-	tree, err := generate.Tree(clusters, generate.GlobalOptions{MirrorNamespace: fuzzMirrorNS})
+	tree, err := generate.Tree(clusters, generate.GlobalOptions{MirrorNamespace: fuzzMirrorNS}, nil)
 	if err != nil {
 		t.Fatalf("Tree: %v", err)
 	}

@@ -134,7 +134,7 @@ func TestRunOnceNodePortManual(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = mirror.RunOnce(t.Context(), cfg, streamSink{&out}, mirror.Options{})
-	if err == nil || !strings.Contains(err.Error(), "--manual-endpoints=false skips it") {
+	if err == nil || !strings.Contains(err.Error(), "NodePort mode reads the local cluster, never writing it") {
 		t.Errorf("err = %v, want the hint", err)
 	}
 }

@@ -3,8 +3,6 @@ package mirror
 import (
 	"path"
 
-	corev1 "k8s.io/api/core/v1"
-
 	"github.com/ssm-dev/ssm/config"
 	"github.com/ssm-dev/ssm/generate"
 	"github.com/ssm-dev/ssm/source"
@@ -35,17 +33,19 @@ func (in input) cache(i int) *generate.Cache {
 }
 
 // unread reports the clusters whose stored files stand for them: those not
-// read, and the NodePort remote fed by the local cluster while that one is
-// not read.
+// read, and, while the local cluster is not read and its Services decide
+// which names the mirrors may take, every remote.
 func (in input) unread() []bool {
 	out := make([]bool, len(in.states))
 	localUnread := false
 	for i, st := range in.states {
 		out[i] = st == nil
-		localUnread = localUnread || (out[i] && in.cfg.Clusters[i].Local)
+		c := in.cfg.Clusters[i]
+		_, owners := c.Selection(config.RoleLocal)
+		localUnread = localUnread || (out[i] && c.Local && owners)
 	}
 	for i, c := range in.cfg.Clusters {
-		if localUnread && c.Name == in.cfg.ManualFor && !c.Local {
+		if localUnread && !c.Local {
 			out[i] = true
 		}
 	}
@@ -73,10 +73,11 @@ func (in input) kept() []string {
 // render renders in; stored is read only when a cluster is unread.
 func (in input) render(stored Stored) (generate.Result, error) {
 	cfg := in.cfg
-	manual := in.manualServices()
+	local := in.local()
 	if cfg.Layout == config.Flat {
-		remote := in.states[0][config.RoleMirrored]
-		res, err := generate.ManifestsCached(generateState(remote, manual), cfg.Clusters[0].Options, in.cache(0))
+		st := generateState(in.states[0][config.RoleMirrored])
+		st.Local = local
+		res, err := generate.ManifestsCached(st, cfg.Clusters[0].Options, in.cache(0))
 		return stamped(res, cfg.Clusters[0].Name), err
 	}
 	unread := in.unread()
@@ -84,31 +85,31 @@ func (in input) render(stored Stored) (generate.Result, error) {
 	for i, c := range cfg.Clusters {
 		st := in.states[i]
 		clusters[i] = generate.Cluster{Name: c.Name, Local: c.Local, Options: c.Options, Unread: unread[i], Cache: in.cache(i),
-			Mirror: generateState(st[config.RoleMirrored], nil), Global: generateState(st[config.RoleGlobal], nil)}
-		if c.Name == cfg.ManualFor && !c.Local {
-			clusters[i].Mirror.LocalServices = manual
-		}
+			Mirror: generateState(st[config.RoleMirrored]), Global: generateState(st[config.RoleGlobal])}
 		if unread[i] {
 			clusters[i].Mirror, clusters[i].Global, clusters[i].Stored = generate.State{}, generate.State{}, stored.Files()
 		}
 	}
-	return generate.Tree(clusters, cfg.Global)
+	return generate.Tree(clusters, cfg.Global, local)
 }
 
-// manualServices are the local cluster's hand-written Services, for the
-// NodePort remote.
-func (in input) manualServices() []*corev1.Service {
-	if i := in.cfg.Local(); i >= 0 {
-		return in.states[i][config.RoleManual].Services
+// local is what the local cluster holds where the mirrors go: nil when it
+// is not read for that (or not yet, when every remote is unread anyway).
+func (in input) local() *generate.Local {
+	i := in.cfg.Local()
+	if i < 0 || in.states[i] == nil {
+		return nil
 	}
-	return nil
+	st, ok := in.states[i][config.RoleLocal]
+	if !ok {
+		return nil
+	}
+	return &generate.Local{Services: st.Services, Namespaces: st.Namespaces}
 }
 
-// generateState is what generate renders of a source state and, in
-// NodePort mode, the local cluster's hand-written Services.
-func generateState(st source.State, local []*corev1.Service) generate.State {
-	return generate.State{Services: st.Services, Endpoints: st.Endpoints, EndpointSlices: st.EndpointSlices,
-		Nodes: st.Nodes, LocalServices: local}
+// generateState is what generate renders of a source state.
+func generateState(st source.State) generate.State {
+	return generate.State{Services: st.Services, Endpoints: st.Endpoints, EndpointSlices: st.EndpointSlices, Nodes: st.Nodes}
 }
 
 // stamped names the cluster a flat render is of, as a Tree's results do,

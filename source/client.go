@@ -16,19 +16,23 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// The resources a Client lists and watches, in all namespaces.
+// The resources a Client lists and watches: in one namespace or all of
+// them, but for nodes and namespaces, which belong to none.
 const (
 	ServicesResource       = "services"
 	EndpointsResource      = "endpoints"
 	EndpointSlicesResource = "endpointslices"
 	NodesResource          = "nodes"
+	NamespacesResource     = "namespaces"
 )
 
 // Client lists and watches what ssm reads of a cluster: core/v1 Services,
-// Endpoints and nodes, and discovery/v1 EndpointSlices, in all namespaces.
-// resource is one of the *Resource constants; List returns the matching
-// list type (*corev1.ServiceList, *corev1.EndpointsList,
-// *discoveryv1.EndpointSliceList, *corev1.NodeList).
+// Endpoints, nodes and namespaces, and discovery/v1 EndpointSlices.
+// resource is one of the *Resource constants; namespace restricts a
+// namespaced resource to one namespace ("": all of them), so that a Role
+// of that namespace is enough to read it. List returns the matching list
+// type (*corev1.ServiceList, *corev1.EndpointsList,
+// *discoveryv1.EndpointSliceList, *corev1.NodeList, *corev1.NamespaceList).
 //
 // NewClient makes one from a REST config. It is not client-go's typed
 // clientset on purpose: those import client-go's scheme, which registers
@@ -36,8 +40,8 @@ const (
 // never runs: ssm's binary is 25.9 MB without them, 43.0 MB with them.
 // Tests adapt a clientset, fake or real, with internal/kubetest.
 type Client interface {
-	List(ctx context.Context, resource string, opts metav1.ListOptions) (runtime.Object, error)
-	Watch(ctx context.Context, resource string, opts metav1.ListOptions) (watch.Interface, error)
+	List(ctx context.Context, resource, namespace string, opts metav1.ListOptions) (runtime.Object, error)
+	Watch(ctx context.Context, resource, namespace string, opts metav1.ListOptions) (watch.Interface, error)
 }
 
 // clientScheme knows the types a Client decodes, and nothing more.
@@ -64,6 +68,7 @@ var kinds = map[string]kind{
 	ServicesResource:       {core: true, newList: func() runtime.Object { return &corev1.ServiceList{} }},
 	EndpointsResource:      {core: true, newList: func() runtime.Object { return &corev1.EndpointsList{} }},
 	NodesResource:          {core: true, newList: func() runtime.Object { return &corev1.NodeList{} }},
+	NamespacesResource:     {core: true, newList: func() runtime.Object { return &corev1.NamespaceList{} }},
 	EndpointSlicesResource: {newList: func() runtime.Object { return &discoveryv1.EndpointSliceList{} }},
 }
 
@@ -101,7 +106,7 @@ func NewClient(rc *rest.Config) (Client, error) {
 	return restClient{core: core, discovery: discovery}, nil
 }
 
-func (c restClient) request(resource string, opts *metav1.ListOptions) (*rest.Request, kind, error) {
+func (c restClient) request(resource, namespace string, opts *metav1.ListOptions) (*rest.Request, kind, error) {
 	k, ok := kinds[resource]
 	if !ok {
 		return nil, kind{}, fmt.Errorf("source: no such resource %q", resource)
@@ -114,11 +119,11 @@ func (c restClient) request(resource string, opts *metav1.ListOptions) (*rest.Re
 	if opts.TimeoutSeconds != nil {
 		timeout = time.Duration(*opts.TimeoutSeconds) * time.Second
 	}
-	return rc.Get().UseProtobufAsDefault().Resource(resource).VersionedParams(opts, parameterCodec).Timeout(timeout), k, nil
+	return rc.Get().UseProtobufAsDefault().Namespace(namespace).Resource(resource).VersionedParams(opts, parameterCodec).Timeout(timeout), k, nil
 }
 
-func (c restClient) List(ctx context.Context, resource string, opts metav1.ListOptions) (runtime.Object, error) {
-	req, k, err := c.request(resource, &opts)
+func (c restClient) List(ctx context.Context, resource, namespace string, opts metav1.ListOptions) (runtime.Object, error) {
+	req, k, err := c.request(resource, namespace, &opts)
 	if err != nil {
 		return nil, err
 	}
@@ -129,9 +134,9 @@ func (c restClient) List(ctx context.Context, resource string, opts metav1.ListO
 	return list, nil
 }
 
-func (c restClient) Watch(ctx context.Context, resource string, opts metav1.ListOptions) (watch.Interface, error) {
+func (c restClient) Watch(ctx context.Context, resource, namespace string, opts metav1.ListOptions) (watch.Interface, error) {
 	opts.Watch = true
-	req, _, err := c.request(resource, &opts)
+	req, _, err := c.request(resource, namespace, &opts)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -66,14 +67,21 @@ func Parse(r io.Reader, sel Selection) (State, error) {
 		if len(raw.Raw) == 0 || bytes.Equal(raw.Raw, []byte("null")) {
 			continue
 		}
-		if err := st.addRaw(raw.Raw, selector, api, sel.Nodes); err != nil {
+		if err := st.addRaw(raw.Raw, filter{selector, api, sel}); err != nil {
 			return State{}, fmt.Errorf("document %d: %w", doc, err)
 		}
 	}
 	return st, nil
 }
 
-func (st *State) addRaw(data []byte, sel labels.Selector, api EndpointsAPI, nodes bool) error {
+// filter is a parsed Selection.
+type filter struct {
+	labels labels.Selector
+	api    EndpointsAPI
+	Selection
+}
+
+func (st *State) addRaw(data []byte, sel filter) error {
 	obj, gvk, err := snapshotCodecs.UniversalDeserializer().Decode(data, nil, nil)
 	if runtime.IsNotRegisteredError(err) {
 		return nil // another kind: not ours to mirror
@@ -84,34 +92,40 @@ func (st *State) addRaw(data []byte, sel labels.Selector, api EndpointsAPI, node
 	switch o := obj.(type) {
 	case *corev1.List:
 		for i, item := range o.Items {
-			if err := st.addRaw(item.Raw, sel, api, nodes); err != nil {
+			if err := st.addRaw(item.Raw, sel); err != nil {
 				return fmt.Errorf("item %d: %w", i, err)
 			}
 		}
 	case *corev1.ServiceList:
 		st.NoServices = st.NoServices && len(o.Items) == 0
 		for i := range o.Items {
-			st.add(&o.Items[i], sel, api)
+			st.add(&o.Items[i], sel)
 		}
 	case *corev1.EndpointsList:
 		for i := range o.Items {
-			st.add(&o.Items[i], sel, api)
+			st.add(&o.Items[i], sel)
 		}
 	case *discoveryv1.EndpointSliceList:
 		for i := range o.Items {
-			st.add(&o.Items[i], sel, api)
+			st.add(&o.Items[i], sel)
 		}
 	case *corev1.NodeList:
 		for i := range o.Items {
-			st.addNode(&o.Items[i], nodes)
+			st.addNode(&o.Items[i], sel.Nodes)
 		}
 	case *corev1.Node:
-		st.addNode(o, nodes)
+		st.addNode(o, sel.Nodes)
+	case *corev1.NamespaceList:
+		for i := range o.Items {
+			st.addNamespace(&o.Items[i], sel.Namespaces)
+		}
+	case *corev1.Namespace:
+		st.addNamespace(o, sel.Namespaces)
 	default:
 		if !isKnown(gvk) {
 			return nil
 		}
-		st.add(obj, sel, api)
+		st.add(obj, sel)
 	}
 	return nil
 }
@@ -127,22 +141,37 @@ func (st *State) addNode(n *corev1.Node, want bool) {
 	}
 }
 
+func (st *State) addNamespace(n *corev1.Namespace, want bool) {
+	if want {
+		strip(&n.ObjectMeta)
+		n.Spec, n.Status = corev1.NamespaceSpec{}, corev1.NamespaceStatus{}
+		st.Namespaces = append(st.Namespaces, n)
+	}
+}
+
 // add keeps obj when the selection wants it, as a server-side list would.
-func (st *State) add(obj runtime.Object, sel labels.Selector, api EndpointsAPI) {
+func (st *State) add(obj runtime.Object, f filter) {
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return
+	}
+	if _, isService := obj.(*corev1.Service); isService {
+		st.NoServices = false
+	}
+	if !f.labels.Matches(labels.Set(m.GetLabels())) || (f.Namespace != "" && m.GetNamespace() != f.Namespace) {
+		return
+	}
 	switch o := obj.(type) {
 	case *corev1.Service:
-		st.NoServices = false
-		if sel.Matches(labels.Set(o.Labels)) {
-			strip(&o.ObjectMeta)
-			st.Services = append(st.Services, o)
-		}
+		strip(&o.ObjectMeta)
+		st.Services = append(st.Services, o)
 	case *corev1.Endpoints:
-		if api == Endpoints && sel.Matches(labels.Set(o.Labels)) {
+		if f.api == Endpoints {
 			strip(&o.ObjectMeta)
 			st.Endpoints = append(st.Endpoints, o)
 		}
 	case *discoveryv1.EndpointSlice:
-		if api == EndpointSlices && sel.Matches(labels.Set(o.Labels)) {
+		if f.api == EndpointSlices {
 			strip(&o.ObjectMeta)
 			st.EndpointSlices = append(st.EndpointSlices, o)
 		}

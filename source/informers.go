@@ -26,6 +26,7 @@ var (
 	endpointsResource = resource{EndpointsResource, &corev1.Endpoints{}}
 	sliceResource     = resource{EndpointSlicesResource, &discoveryv1.EndpointSlice{}}
 	nodesResource     = resource{NodesResource, &corev1.Node{}}
+	nsResource        = resource{NamespacesResource, &corev1.Namespace{}}
 )
 
 // resources lists what a selection reads, with the label selector that
@@ -45,6 +46,9 @@ func (s Selection) resources() ([]resource, []string, error) {
 	if s.Nodes {
 		out, selectors = append(out, nodesResource), append(selectors, "")
 	}
+	if s.Namespaces {
+		out, selectors = append(out, nsResource), append(selectors, "")
+	}
 	return out, selectors, nil
 }
 
@@ -61,7 +65,16 @@ type listWatch struct {
 // watch.
 func (listWatch) IsWatchListSemanticsUnSupported() bool { return true }
 
-func newListWatch(c Client, r resource, selector string, timeout time.Duration) *listWatch {
+// namespaceOf is the namespace s reads r in: its own, but for the
+// resources that belong to no namespace.
+func (r resource) namespaceOf(s Selection) string {
+	if r.name == NodesResource || r.name == NamespacesResource {
+		return ""
+	}
+	return s.Namespace
+}
+
+func newListWatch(c Client, r resource, namespace, selector string, timeout time.Duration) *listWatch {
 	return &listWatch{cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.LabelSelector = selector
@@ -70,11 +83,11 @@ func newListWatch(c Client, r resource, selector string, timeout time.Duration) 
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
-			return c.List(ctx, r.name, o)
+			return c.List(ctx, r.name, namespace, o)
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.LabelSelector = selector
-			return c.Watch(ctx, r.name, o)
+			return c.Watch(ctx, r.name, namespace, o)
 		},
 	}}
 }
@@ -112,7 +125,7 @@ func (w *Watcher) newGeneration() (*generation, error) {
 		}
 		var infs []namedInformer
 		for i, r := range rs {
-			inf := cache.NewSharedIndexInformer(newListWatch(w.client, r, selectors[i], w.opts.Timeout), r.example, w.opts.Resync, cache.Indexers{})
+			inf := cache.NewSharedIndexInformer(newListWatch(w.client, r, r.namespaceOf(s), selectors[i], w.opts.Timeout), r.example, w.opts.Resync, cache.Indexers{})
 			if err := w.setUp(g, r.name, inf); err != nil {
 				return nil, err
 			}
@@ -175,6 +188,8 @@ func (st *State) addCached(o any) {
 		st.EndpointSlices = append(st.EndpointSlices, x)
 	case *corev1.Node:
 		st.Nodes = append(st.Nodes, x)
+	case *corev1.Namespace:
+		st.Namespaces = append(st.Namespaces, x)
 	}
 }
 

@@ -90,7 +90,7 @@ func RESTConfig(ctx context.Context, c Connection) (*rest.Config, error) {
 		cfg, err = rest.InClusterConfig()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("configure remote %s: %w", c.Describe(), err)
+		return nil, fmt.Errorf("configure client of %s: %w", c.Describe(), err)
 	}
 	cfg.UserAgent = c.UserAgent
 	// Not cfg.Timeout: an http.Client timeout cuts every watch after it,
@@ -149,15 +149,20 @@ func readCA(ctx context.Context, where string) ([]byte, error) {
 }
 
 // List reads the selected objects once, server-side label-selected and in
-// pages, across all namespaces; timeout (0: none) bounds each page.
+// pages, across all namespaces or the selection's one; timeout (0: none)
+// bounds each page.
 func List(ctx context.Context, client Client, sel Selection, timeout time.Duration) (State, error) {
 	selector, api, err := sel.parse()
 	if err != nil {
 		return State{}, err
 	}
 	lister := func(resource string) pager.ListPageFunc {
+		ns := sel.Namespace
+		if resource == NodesResource || resource == NamespacesResource {
+			ns = ""
+		}
 		return func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return client.List(ctx, resource, o)
+			return client.List(ctx, resource, ns, o)
 		}
 	}
 	type listing struct {
@@ -173,7 +178,7 @@ func List(ctx context.Context, client Client, sel Selection, timeout time.Durati
 		p := pager.New(withTimeout(l.list, timeout))
 		p.PageSize = 500
 		err := p.EachListItem(ctx, metav1.ListOptions{LabelSelector: selector.String()}, func(obj runtime.Object) error {
-			st.add(obj, selector, api) // the same path a snapshot takes
+			st.add(obj, filter{selector, api, sel}) // the same path a snapshot takes
 			return nil
 		})
 		if err != nil {
@@ -188,6 +193,16 @@ func List(ctx context.Context, client Client, sel Selection, timeout time.Durati
 		})
 		if err != nil {
 			return State{}, fmt.Errorf("list nodes: %w", err)
+		}
+	}
+	if sel.Namespaces {
+		nss := pager.New(withTimeout(lister(NamespacesResource), timeout))
+		err := nss.EachListItem(ctx, metav1.ListOptions{}, func(obj runtime.Object) error {
+			st.addNamespace(obj.(*corev1.Namespace), true)
+			return nil
+		})
+		if err != nil {
+			return State{}, fmt.Errorf("list namespaces: %w", err)
 		}
 	}
 	return st, nil

@@ -8,11 +8,13 @@ package source
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // EndpointsAPI selects which remote objects carry the endpoints of a Service.
@@ -34,6 +36,7 @@ type State struct {
 	Endpoints      []*corev1.Endpoints
 	EndpointSlices []*discoveryv1.EndpointSlice
 	Nodes          []*corev1.Node
+	Namespaces     []*corev1.Namespace
 	// NoServices marks a snapshot that holds no Service at all, selected or
 	// not: an empty file, or one of other kinds, is more likely a mistake
 	// than a cluster without Services.
@@ -48,6 +51,11 @@ type Selection struct {
 	EndpointsAPI  EndpointsAPI // empty means Endpoints
 	// Nodes reads every node too (no label selection applies to them).
 	Nodes bool
+	// Namespace reads Services and their endpoint objects of this
+	// namespace only ("": all), with requests a Role of it allows.
+	Namespace string
+	// Namespaces reads every namespace too (no label selection applies).
+	Namespaces bool
 }
 
 func (s Selection) parse() (labels.Selector, EndpointsAPI, error) {
@@ -61,6 +69,11 @@ func (s Selection) parse() (labels.Selector, EndpointsAPI, error) {
 	}
 	if !slices.Contains(EndpointsAPIs, api) {
 		return nil, "", fmt.Errorf("remote endpoints API %q: must be one of %v", api, EndpointsAPIs)
+	}
+	if s.Namespace != "" {
+		if errs := validation.IsDNS1123Label(s.Namespace); len(errs) > 0 {
+			return nil, "", fmt.Errorf("namespace %q: %s", s.Namespace, strings.Join(errs, "; "))
+		}
 	}
 	return sel, api, nil
 }

@@ -207,7 +207,8 @@ func (w *Watcher) probe(ctx context.Context) {
 		ctx, cancel = context.WithTimeout(ctx, w.opts.Timeout)
 		defer cancel()
 	}
-	_, err := w.client.List(ctx, ServicesResource, metav1.ListOptions{Limit: 1})
+	// Where the first selection reads Services: a Role may allow no more.
+	_, err := w.client.List(ctx, ServicesResource, w.opts.Selections[0].Namespace, metav1.ListOptions{Limit: 1})
 	if err == nil {
 		w.Reachable(true)
 	}
@@ -262,7 +263,7 @@ func (w *Watcher) CurrentRevisions(ctx context.Context) (Revisions, error) {
 				continue
 			}
 			lctx, cancel := context.WithTimeout(ctx, max(w.opts.Timeout, 5*time.Second))
-			obj, err := w.client.List(lctx, r.name, metav1.ListOptions{Limit: 1})
+			obj, err := w.client.List(lctx, r.name, r.namespaceOf(s), metav1.ListOptions{Limit: 1})
 			cancel()
 			if err != nil {
 				return nil, err
@@ -315,6 +316,8 @@ func stripTransform(obj any) (any, error) {
 		o.Status = corev1.ServiceStatus{}
 	case *corev1.Node:
 		o.Status.Images, o.Status.VolumesInUse, o.Status.VolumesAttached = nil, nil, nil
+	case *corev1.Namespace:
+		o.Spec, o.Status = corev1.NamespaceSpec{}, corev1.NamespaceStatus{}
 	}
 	return obj, nil
 }

@@ -15,6 +15,7 @@ const (
 	catRender   = "Rendering"
 	catOutput   = "Output"
 	catNodePort = "NodePort mode"
+	catLocal    = "Local cluster (read only)"
 	catConfig   = "Configuration file (several remotes, global Services)"
 )
 
@@ -79,10 +80,23 @@ func nodePortFlags() []cli.Flag {
 			Usage: "render type NodePort Services keeping the remote node ports, instead of ClusterIP"},
 		&cli.BoolFlag{Name: "manual-endpoints", Category: catNodePort, EnvVars: env("manual-endpoints"), Value: true,
 			Usage: "also render endpoints for local Services labelled tfw.io/barrelman=true, read from the local cluster"},
-		&cli.StringFlag{Name: "kube-config", Category: catNodePort, EnvVars: env("kube-config"),
-			Usage: "kubeconfig of the local cluster, read (never written) for --manual-endpoints (default: in-cluster)"},
-		&cli.StringFlag{Name: "kube-context", Category: catNodePort, EnvVars: env("kube-context"),
+	}
+}
+
+// localFlags say how to read the local cluster, which ssm never writes: so
+// that no mirror takes the name of a local Service ssm did not render, for
+// NodePort mode's hand-written Services, and for global Services.
+func localFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "kube-config", Category: catLocal, EnvVars: env("kube-config"),
+			Usage: "kubeconfig of the local cluster, read (never written) for the names of its Services where the mirrors go, and NodePort mode's hand-written Services (default: in-cluster)"},
+		&cli.StringFlag{Name: "kube-context", Category: catLocal, EnvVars: env("kube-context"),
 			Usage: "context in --kube-config"},
+		&cli.BoolFlag{Name: "read-local", Category: catLocal, EnvVars: env("read-local"), Value: true,
+			Usage: "read the local cluster's Services where the mirrors go, and render no mirror over one ssm did not render; endpoints mode reads it when --kube-config (render: --local-from-file) is given or ssm runs in a cluster, " +
+				"NodePort mode always; false skips it (endpoints mode only)"},
+		&cli.StringSliceFlag{Name: "adopt-service", Category: catLocal, EnvVars: env("adopt-service"),
+			Usage: "`NAMESPACE/NAME` of a local Service that ssm did not render and may take over with a mirror of that name (repeatable); others are left to their owners and the remote Service is skipped (LocalServiceExists)"},
 	}
 }
 
@@ -103,6 +117,7 @@ func configFlags() []cli.Flag {
 // pipelineFlags are the flags of the commands that read and render.
 func pipelineFlags() []cli.Flag {
 	flags := append(remoteFlags(), renderFlags()...)
+	flags = append(flags, localFlags()...)
 	return append(flags, nodePortFlags()...)
 }
 
@@ -125,6 +140,7 @@ func overrides(c *cli.Context) config.Overrides {
 		ExcludeUnschedulable: given(c, "exclude-unschedulable-nodes", c.Bool),
 		NodePortService:      given(c, "nodeport-svc", c.Bool), ManualEndpoints: given(c, "manual-endpoints", c.Bool),
 		LocalKubeConfig: str("kube-config"), LocalContext: str("kube-context"), LocalFromFile: str("local-from-file"),
+		ReadLocal: given(c, "read-local", c.Bool), AdoptServices: given(c, "adopt-service", c.StringSlice),
 
 		SkipInvalid: c.Bool("skip-invalid"),
 		MaxRemovals: str("max-removals"),

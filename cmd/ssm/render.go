@@ -20,8 +20,8 @@ import (
 func renderCommand() *cli.Command {
 	flags := append(pipelineFlags(), configFlags()...)
 	flags = append(flags,
-		&cli.StringFlag{Name: "local-from-file", Category: catNodePort, EnvVars: env("local-from-file"),
-			Usage: "read the local cluster's hand-written Services for --manual-endpoints from a snapshot `FILE` instead of the local cluster"},
+		&cli.StringFlag{Name: "local-from-file", Category: catLocal, EnvVars: env("local-from-file"),
+			Usage: "read the local cluster from a snapshot `FILE` instead (kubectl get namespaces,services -A -o yaml): its Services where the mirrors go, and NodePort mode's hand-written ones"},
 		&cli.StringFlag{Name: "from-file", Category: catRemote, EnvVars: env("from-file"),
 			Usage: "read a snapshot from `FILE` instead of a live cluster (what kubectl get services,endpoints,endpointslices -A -o yaml prints), or - for stdin"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Category: catOutput, EnvVars: env("output"), Value: "-",

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ssm-dev/ssm/generate"
 	"github.com/ssm-dev/ssm/internal/gittest"
 	"sigs.k8s.io/yaml"
 )
@@ -185,7 +186,9 @@ func TestRenderNodePortMode(t *testing.T) {
 	}{
 		{name: "prefix in nodeport mode", args: []string{"--svc-prefix", "p"}, want: "--svc-prefix and --mirror-ns are for endpoints mode"},
 		{name: "unknown mode", args: []string{"--mode", "mesh"}, want: `--mode "mesh"`},
-		{name: "no local cluster", args: []string{"--kube-config", "/nonexistent/kubeconfig"}, want: "--manual-endpoints=false skips it"},
+		{name: "no local cluster", args: []string{"--kube-config", "/nonexistent/kubeconfig"}, want: "NodePort mode reads the local cluster"},
+		{name: "not reading the local cluster", args: []string{"--read-local=false"}, want: "--read-local=false: NodePort mode renders remote Services under their own names"},
+		{name: "adopting a namespace", args: []string{"--local-from-file", local, "--adopt-service", "foo"}, want: `--adopt-service "foo": want namespace/name`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -196,10 +199,51 @@ func TestRenderNodePortMode(t *testing.T) {
 			}
 		})
 	}
-	// Without the local cluster, only the remote's Services are rendered.
-	code, stdout, _ = ssm(t, "", "render", "--mode", "nodeport", "--from-file", remote, "--manual-endpoints=false")
+	// Without manual endpoints, only the remote's Services are rendered.
+	code, stdout, _ = ssm(t, "", "render", "--mode", "nodeport", "--from-file", remote, "--local-from-file", local, "--manual-endpoints=false")
 	if code != exitOK || strings.Contains(stdout, "name: baz") {
 		t.Errorf("--manual-endpoints=false: exit %d, manual Service rendered: %v", code, strings.Contains(stdout, "name: baz"))
+	}
+}
+
+// TestRenderNodePortTakeover: a remote NodePort or LoadBalancer Service
+// named as a local Service that ssm did not render (ingress-nginx's
+// controller, the API server's own) is skipped, said so, and counted;
+// Services are rendered with Flux's force annotation only where ssm
+// created them. On main before the fix, the render held
+// ingress-nginx/ingress-nginx-controller with the force annotation.
+func TestRenderNodePortTakeover(t *testing.T) {
+	remote, local := "../../testdata/render/owners-remote.yaml", "../../testdata/render/owners-local.yaml"
+	out := filepath.Join(t.TempDir(), "np")
+	code, _, stderr := ssm(t, "", "render", "--mode", "nodeport", "--from-file", remote, "--local-from-file", local, "-o", out,
+		"--adopt-service", "argocd/argocd-server")
+	if code != exitInvalid { // ../.. and kustomization cannot be named; the rest is written
+		t.Fatalf("exit %d, want %d\n%s", code, exitInvalid, stderr)
+	}
+	for _, want := range []string{`service=ingress-nginx/ingress-nginx-controller mirror=ingress-nginx-controller reason=LocalServiceExists`,
+		`service=default/kubernetes mirror=kubernetes reason=LocalServiceExists`} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	files := readTree(t, out)
+	for p := range files {
+		if strings.Contains(p, "ingress-nginx") || strings.Contains(p, "kubernetes") {
+			t.Errorf("rendered %s over a local Service ssm does not own", p)
+		}
+	}
+	for p, force := range map[string]bool{"mirrors/argocd.argocd-server.yaml": false, "mirrors/shop.legacy.yaml": false,
+		"mirrors/shop.web.yaml": true, "mirrors/fresh.api.yaml": true} {
+		b, ok := files[p]
+		if !ok {
+			t.Errorf("%s not rendered", p)
+		} else if got := strings.Contains(string(b), generate.AnnotationFluxForce); got != force {
+			t.Errorf("%s: force annotation %v, want %v", p, got, force)
+		}
+	}
+	ns := string(files["namespaces/namespaces.yaml"])
+	if strings.Contains(ns, "name: argocd") || strings.Contains(ns, "name: ingress-nginx") || !strings.Contains(ns, "name: fresh") {
+		t.Errorf("namespaces: want only those the local cluster lacks or ssm made:\n%s", ns)
 	}
 }
 
@@ -283,19 +327,21 @@ func without(t *testing.T, names ...string) string {
 	return writeFile(t, "without.yaml", string(b))
 }
 
+// readTree reads every file below dir, by slash path.
 func readTree(t *testing.T, dir string) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
-	entries, err := os.ReadDir(dir)
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, p)
+		out[filepath.ToSlash(rel)] = b
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[e.Name()] = b
 	}
 	return out
 }

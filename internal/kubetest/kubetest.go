@@ -38,31 +38,32 @@ func of[L runtime.Object](c listWatcher[L]) lw {
 	return lw{list: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return c.List(ctx, o) }, watch: c.Watch}
 }
 
-func (c client) resource(name string) (lw, error) {
-	all := metav1.NamespaceAll
+func (c client) resource(name, ns string) (lw, error) {
 	switch name {
 	case source.ServicesResource:
-		return of[*corev1.ServiceList](c.cs.CoreV1().Services(all)), nil
+		return of[*corev1.ServiceList](c.cs.CoreV1().Services(ns)), nil
 	case source.EndpointsResource:
-		return of[*corev1.EndpointsList](c.cs.CoreV1().Endpoints(all)), nil
+		return of[*corev1.EndpointsList](c.cs.CoreV1().Endpoints(ns)), nil
 	case source.EndpointSlicesResource:
-		return of[*discoveryv1.EndpointSliceList](c.cs.DiscoveryV1().EndpointSlices(all)), nil
+		return of[*discoveryv1.EndpointSliceList](c.cs.DiscoveryV1().EndpointSlices(ns)), nil
 	case source.NodesResource:
 		return of[*corev1.NodeList](c.cs.CoreV1().Nodes()), nil
+	case source.NamespacesResource:
+		return of[*corev1.NamespaceList](c.cs.CoreV1().Namespaces()), nil
 	}
 	return lw{}, fmt.Errorf("kubetest: no such resource %q", name)
 }
 
-func (c client) List(ctx context.Context, resource string, o metav1.ListOptions) (runtime.Object, error) {
-	r, err := c.resource(resource)
+func (c client) List(ctx context.Context, resource, ns string, o metav1.ListOptions) (runtime.Object, error) {
+	r, err := c.resource(resource, ns)
 	if err != nil {
 		return nil, err
 	}
 	return r.list(ctx, o)
 }
 
-func (c client) Watch(ctx context.Context, resource string, o metav1.ListOptions) (watch.Interface, error) {
-	r, err := c.resource(resource)
+func (c client) Watch(ctx context.Context, resource, ns string, o metav1.ListOptions) (watch.Interface, error) {
+	r, err := c.resource(resource, ns)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,116 @@
+package generate
+
+import (
+	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Local is what the local cluster holds where ssm renders, read (never
+// written) so that no rendered object takes a name the local cluster holds
+// and ssm does not own: a remote cannot make the GitOps agent's apply, and
+// later its prune, take over a local Service by naming one of its own
+// Services alike.
+type Local struct {
+	// Services are the local Services of the namespaces ssm renders
+	// Services into: every namespace in NodePort mode, the mirror
+	// namespace otherwise.
+	Services []*corev1.Service
+	// Namespaces are the local namespaces, for NodePort mode, which
+	// renders the namespaces of its mirrors that the local cluster lacks.
+	Namespaces []*corev1.Namespace
+}
+
+// ReasonLocalServiceExists is a remote Service not rendered because the
+// local cluster holds a Service of the name its mirror would take, which
+// ssm did not render (Options.Adopt lets ssm take it over).
+const ReasonLocalServiceExists = "LocalServiceExists"
+
+// claim is what rendering a Service under a local name may do.
+type claim uint8
+
+const (
+	// claimFree: the local cluster does not hold the name, holds it as
+	// ssm's, or was not read. The Service is rendered with the annotation
+	// that lets Flux delete and create it again on an immutable field.
+	claimFree claim = iota
+	// claimAdopted: another owner's Service that ssm takes over on
+	// purpose (Options.Adopt, or barrelman's own in NodePort mode). It is
+	// rendered, but never with that annotation: ssm did not create it.
+	claimAdopted
+	// claimTaken: another owner's Service. It is not rendered.
+	claimTaken
+)
+
+// owners indexes the local objects that are not ssm's: those alone decide
+// anything, and the local cluster holds few of them where ssm renders.
+type owners struct {
+	read     bool // the local cluster was read
+	services map[objectKey]*corev1.Service
+	// foreign counts, by namespace, the Services ssm did not render.
+	foreign    map[string]int
+	namespaces map[string]*corev1.Namespace
+	adopt      []string
+}
+
+func ownersOf(l *Local, opts Options) owners {
+	o := owners{read: l != nil, adopt: opts.Adopt}
+	if l == nil {
+		return o
+	}
+	o.services, o.foreign = map[objectKey]*corev1.Service{}, map[string]int{}
+	for _, s := range l.Services {
+		if s.Labels[LabelManagedBy] == ManagedBy {
+			continue
+		}
+		o.services[objectKey{s.Namespace, s.Name}] = s
+		o.foreign[s.Namespace]++
+	}
+	if opts.Mode == ModeNodePort {
+		o.namespaces = make(map[string]*corev1.Namespace, len(l.Namespaces))
+		for _, n := range l.Namespaces {
+			o.namespaces[n.Name] = n
+		}
+	}
+	return o
+}
+
+// claim says whether a Service may be rendered as ns/name, and how.
+// barrelman means NodePort mode, where Services barrelman created
+// (labelled tfw.io/barrelman: managed-resource) are taken over, as ssm
+// replaces barrelman.
+func (o owners) claim(ns, name string, barrelman bool) claim {
+	s, held := o.services[objectKey{ns, name}]
+	switch {
+	case !held:
+		return claimFree
+	case slices.Contains(o.adopt, ns+"/"+name), barrelman && s.Labels[LabelBarrelman] == BarrelmanManaged:
+		return claimAdopted
+	}
+	return claimTaken
+}
+
+// taken is the Skipped of a remote Service whose local name another owner
+// holds.
+func taken(remote, ns, name string) Skipped {
+	return Skipped{Service: remote, Mirror: name, Reason: ReasonLocalServiceExists,
+		Message: fmt.Sprintf("the local cluster holds a Service %s/%s that ssm did not render (it lacks the label %s: %s): it is left to its owner; "+
+			"to let ssm take it over, list it with --adopt-service %s/%s", ns, name, LabelManagedBy, ManagedBy, ns, name)}
+}
+
+// namespace says whether NodePort mode renders the namespace name of its
+// mirrors, and whether it must never be pruned. Without the local
+// cluster, every namespace is rendered and never pruned, as barrelman
+// never deleted one. With it, a namespace the local cluster holds and ssm
+// did not create is not rendered; one ssm creates is pruned with its last
+// mirror, unless it holds Services of others, which a prune would delete.
+func (o owners) namespace(name string) (render, keep bool) {
+	if !o.read {
+		return true, true
+	}
+	if n, held := o.namespaces[name]; held && n.Labels[LabelManagedBy] != ManagedBy {
+		return false, false
+	}
+	return true, o.foreign[name] > 0
+}
