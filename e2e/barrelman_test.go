@@ -114,17 +114,7 @@ func TestBarrelmanWhatToExpect(t *testing.T) {
 	requireEnv(t)
 	ctx := t.Context()
 	const parent = "ssm-barrelman"
-	crd, parentObj := applySetParent(parent)
-	for i, doc := range []string{crd, parentObj} {
-		manifest := filepath.Join(t.TempDir(), "applyset.yaml")
-		if err := os.WriteFile(manifest, []byte(doc), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		kubectl(t, local, "apply", "--server-side", "-f", manifest)
-		if i == 0 {
-			kubectl(t, local, "wait", "--for=condition=Established", "--timeout=60s", "crd/applysets.ssm.dev")
-		}
-	}
+	installApplySet(t, parent)
 
 	createNode(t, "bm-node-1", "10.70.0.1", corev1.ConditionTrue)
 	createNode(t, "bm-node-2", "10.70.0.2", corev1.ConditionTrue)

@@ -137,9 +137,10 @@ func TestFlux(t *testing.T) {
 }
 
 // TestFluxNodePortNamespaces: Flux applies a NodePort-mode tree, creating
-// the namespaces the mirrors live in; when a remote namespace's last
-// Service goes, its mirror is pruned but its namespace, where local
-// workloads may live, is not.
+// the namespaces the mirrors live in, which the local cluster lacked; when
+// a remote namespace's last Service goes, its mirror is pruned, and so is
+// the namespace ssm created, unless it holds a Service of someone else by
+// then, which ssm sees: it is kept, with that Service.
 func TestFluxNodePortNamespaces(t *testing.T) {
 	bin := fluxBin(t)
 	ctx := t.Context()
@@ -152,12 +153,14 @@ func TestFluxNodePortNamespaces(t *testing.T) {
 	for _, s := range []service{
 		{ns: "fxnp-a", name: "web", labels: sel, spec: nodePort},
 		{ns: "fxnp-b", name: "api", labels: sel, spec: nodePort},
+		{ns: "fxnp-c", name: "api", labels: sel, spec: nodePort},
 	} {
 		s.apply(ctx, t, remote.Client)
 	}
 	bare := bareRepo(t)
 	seed := gittest.Git(t, bare, "rev-parse", "main")
 	startRun(t, "run-flux-nodeport", "--target-kube-config", remote.KubeConfig, "--mode", "nodeport", "--manual-endpoints=false",
+		"--kube-config", local.KubeConfig,
 		"--label-selector", "mirror.e2e/fluxnp=true", "--max-removals", "100%",
 		"--git-url", bare, "--git-path", "clusters/np", "--debounce", "200ms", "--max-delay", "1s")
 	src := newFluxSource(t, fluxNS, "ssm-np")
@@ -166,29 +169,52 @@ func TestFluxNodePortNamespaces(t *testing.T) {
 	head := waitMainMoves(t, bare, seed, "the first commit", func(f map[string]string) bool {
 		_, a := f["clusters/np/mirrors/fxnp-a.web.yaml"]
 		_, b := f["clusters/np/mirrors/fxnp-b.api.yaml"]
-		return a && b
+		_, c := f["clusters/np/mirrors/fxnp-c.api.yaml"]
+		return a && b && c
 	})
 	src.publish(bare, head)
 	waitApplied(t, fluxNS, "nodeport", head)
-	for _, m := range [][2]string{{"fxnp-a", "web"}, {"fxnp-b", "api"}} {
+	for _, m := range [][2]string{{"fxnp-a", "web"}, {"fxnp-b", "api"}, {"fxnp-c", "api"}} {
 		if _, err := local.Client.CoreV1().Services(m[0]).Get(ctx, m[1], metav1.GetOptions{}); err != nil {
 			t.Errorf("mirror %s/%s: %v", m[0], m[1], err)
 		}
 	}
-
-	deleteService(t, remote.Client, "fxnp-b", "api")
-	head = waitMainMoves(t, bare, head, "the deletion committed", func(f map[string]string) bool {
-		_, ok := f["clusters/np/mirrors/fxnp-b.api.yaml"]
-		return !ok && !strings.Contains(f["clusters/np/namespaces/namespaces.yaml"], "name: fxnp-b")
+	// Someone deploys a Service of their own into fxnp-c, which ssm
+	// created: ssm sees it and marks the namespace never to be pruned.
+	service{ns: "fxnp-c", name: "own", spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{tcp("http", 80)}}}.apply(ctx, t, local.Client)
+	head = waitMainMoves(t, bare, head, "fxnp-c kept", func(f map[string]string) bool {
+		_, c, _ := strings.Cut(f["clusters/np/namespaces/namespaces.yaml"], "name: fxnp-b")
+		return strings.Contains(c, "kustomize.toolkit.fluxcd.io/prune: disabled")
 	})
 	src.publish(bare, head)
 	waitApplied(t, fluxNS, "nodeport", head)
-	if _, err := local.Client.CoreV1().Services("fxnp-b").Get(ctx, "api", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-		t.Errorf("mirror of the deleted Service: %v, want it pruned", err)
+
+	deleteService(t, remote.Client, "fxnp-b", "api")
+	deleteService(t, remote.Client, "fxnp-c", "api")
+	head = waitMainMoves(t, bare, head, "the deletions committed", func(f map[string]string) bool {
+		_, b := f["clusters/np/mirrors/fxnp-b.api.yaml"]
+		_, c := f["clusters/np/mirrors/fxnp-c.api.yaml"]
+		ns := f["clusters/np/namespaces/namespaces.yaml"]
+		return !b && !c && !strings.Contains(ns, "name: fxnp-b") && !strings.Contains(ns, "name: fxnp-c")
+	})
+	src.publish(bare, head)
+	waitApplied(t, fluxNS, "nodeport", head)
+	for _, ns := range []string{"fxnp-b", "fxnp-c"} {
+		if _, err := local.Client.CoreV1().Services(ns).Get(ctx, "api", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("mirror of the deleted Service %s/api: %v, want it pruned", ns, err)
+		}
 	}
-	ns, err := local.Client.CoreV1().Namespaces().Get(ctx, "fxnp-b", metav1.GetOptions{})
+	// The local cluster runs no namespace controller: a pruned namespace
+	// stays Terminating.
+	if ns, err := local.Client.CoreV1().Namespaces().Get(ctx, "fxnp-b", metav1.GetOptions{}); err == nil && ns.DeletionTimestamp == nil {
+		t.Error("namespace fxnp-b, which ssm created, outlived its last mirror; want it pruned")
+	}
+	ns, err := local.Client.CoreV1().Namespaces().Get(ctx, "fxnp-c", metav1.GetOptions{})
 	if err != nil || ns.DeletionTimestamp != nil {
-		t.Errorf("namespace fxnp-b after its last mirror went: %v (deleting: %v), want it kept", err, ns.DeletionTimestamp)
+		t.Errorf("namespace fxnp-c, holding someone's Service: %v (deleting: %v), want it kept", err, ns.DeletionTimestamp)
+	}
+	if _, err := local.Client.CoreV1().Services("fxnp-c").Get(ctx, "own", metav1.GetOptions{}); err != nil {
+		t.Errorf("the local Service fxnp-c/own: %v", err)
 	}
 	if _, err := local.Client.CoreV1().Services("fxnp-a").Get(ctx, "web", metav1.GetOptions{}); err != nil {
 		t.Errorf("mirror fxnp-a/web: %v", err)

@@ -45,7 +45,8 @@ func TestNodePortLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	udpPort := got.Spec.Ports[0].NodePort
-	args := []string{"--target-kube-config", remote.KubeConfig, "--mode", "nodeport", "--label-selector", "mirror.e2e/np=true", "--manual-endpoints=false"}
+	args := []string{"--target-kube-config", remote.KubeConfig, "--mode", "nodeport", "--label-selector", "mirror.e2e/np=true", "--manual-endpoints=false",
+		"--kube-config", local.KubeConfig}
 
 	r := ssm(t, nil, append([]string{"render"}, args...)...)
 	if r.code != 0 {
