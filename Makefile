@@ -7,11 +7,16 @@ BIN     := bin/ssm
 # kube-apiserver and etcd for the end-to-end tests, built from the Go module proxy.
 TESTBIN := $(CURDIR)/.cache/bin
 
-.PHONY: build test unit e2e-bins gator coredns-bin promrules-bin argocd-bin flux-bin bench fuzz soak scale image example fmt-check vet clean
+.PHONY: build test deps unit e2e-bins gator coredns-bin promrules-bin argocd-bin flux-bin bench fuzz soak scale image example fmt-check vet clean
 
 # The Dockerfile runs exactly this build.
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ssm
+
+# The Debian packages the tests run (strace, gnupg, podman…), installed
+# when missing: after asking once on a terminal, at once in CI.
+deps:
+	hack/deps.sh
 
 e2e-bins:
 	hack/testbin/build.sh $(TESTBIN)
@@ -46,7 +51,7 @@ vet:
 	$(GO) vet ./...
 
 # Everything, end-to-end tests against real kube-apiservers included.
-test: fmt-check vet build e2e-bins gator coredns-bin argocd-bin flux-bin promrules-bin
+test: deps fmt-check vet build e2e-bins gator coredns-bin argocd-bin flux-bin promrules-bin
 	SSM_TESTBIN=$(TESTBIN) SSM_GATOR=$(TESTBIN)/gator SSM_COREDNS=$(TESTBIN)/coredns SSM_E2E_REQUIRED=1 SSM_BIN=$(CURDIR)/$(BIN) \
 		$(GO) test -race -count=1 -timeout 30m ./...
 
@@ -69,8 +74,9 @@ scale: build e2e-bins
 	set -x; SSM_SCALE=$(SCALE) SSM_SCALE_BASELINE=$$base SSM_SCALE_PEER=$(PEER) SSM_TESTBIN=$(TESTBIN) SSM_BIN=$(CURDIR)/$(BIN) \
 		$(GO) test -count=1 -timeout 240m -v -run '^TestScale$$' ./e2e
 
-# The container image from the Dockerfile, with podman (or ENGINE=docker).
-ENGINE ?= podman
+# The container image from the Dockerfile, with podman, or docker where
+# podman is missing (or ENGINE=docker).
+ENGINE ?= $(shell command -v podman >/dev/null 2>&1 && echo podman || echo docker)
 IMAGE  ?= ssm:$(VERSION)
 image:
 	$(ENGINE) build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .

@@ -24,7 +24,7 @@ func requireStrace(t *testing.T) string {
 	p, err := exec.LookPath("strace")
 	if err != nil {
 		if os.Getenv("SSM_E2E_REQUIRED") != "" {
-			t.Fatal("strace is required (Debian package strace; .ci/run installs it)")
+			t.Fatal("strace is required (Debian package strace; make test installs it: hack/deps.sh)")
 		}
 		t.Skip("no strace")
 	}

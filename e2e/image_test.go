@@ -21,7 +21,7 @@ func newPodman(t *testing.T) podman {
 	t.Helper()
 	if _, err := exec.LookPath("podman"); err != nil {
 		if os.Getenv("SSM_E2E_REQUIRED") != "" {
-			t.Fatal("podman is required (Debian packages podman and runc; .ci/run installs them)")
+			t.Fatal("podman is required (Debian packages podman and runc; make test installs them: hack/deps.sh)")
 		}
 		t.Skip("no podman")
 	}
