@@ -198,9 +198,11 @@ func (s *apiServer) probe(ctx context.Context, ca []byte) error {
 // (foreground and orphan deletions, and the objects of a deleted owner) and
 // the EndpointSlice mirroring controller, which turns the Endpoints of a
 // selector-less Service (every mirror of --endpoints-api endpoints) into the
-// EndpointSlices kube-proxy reads. The other controllers act on Pods, Nodes
-// and workloads, which no test has.
-var localControllers = []string{"garbage-collector-controller", "endpointslice-mirroring-controller"}
+// EndpointSlices kube-proxy reads; and the namespace controller, which
+// finishes deleting a namespace a GitOps agent prunes (NodePort mode's, once
+// ssm no longer renders it). The other controllers act on Pods, Nodes and
+// workloads, which no test has.
+var localControllers = []string{"garbage-collector-controller", "endpointslice-mirroring-controller", "namespace-controller"}
 
 // StartControllers starts kube-controller-manager from bin against s with
 // the given controllers and waits until they work; Stop stops it. It serves

@@ -204,11 +204,10 @@ func TestFluxNodePortNamespaces(t *testing.T) {
 			t.Errorf("mirror of the deleted Service %s/api: %v, want it pruned", ns, err)
 		}
 	}
-	// The local cluster runs no namespace controller: a pruned namespace
-	// stays Terminating.
-	if ns, err := local.Client.CoreV1().Namespaces().Get(ctx, "fxnp-b", metav1.GetOptions{}); err == nil && ns.DeletionTimestamp == nil {
-		t.Error("namespace fxnp-b, which ssm created, outlived its last mirror; want it pruned")
-	}
+	eventually(t, 60*time.Second, "namespace fxnp-b, which ssm created, pruned with its last mirror", func() bool {
+		_, err := local.Client.CoreV1().Namespaces().Get(ctx, "fxnp-b", metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	})
 	ns, err := local.Client.CoreV1().Namespaces().Get(ctx, "fxnp-c", metav1.GetOptions{})
 	if err != nil || ns.DeletionTimestamp != nil {
 		t.Errorf("namespace fxnp-c, holding someone's Service: %v (deleting: %v), want it kept", err, ns.DeletionTimestamp)
