@@ -74,7 +74,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 }
 
 // setPrinters sets urfave/cli's printers, which are globals, once: tests
-// run the CLI in parallel.
+// run the CLI many times in one process.
 var setPrinters sync.Once
 
 // run executes the CLI and maps its outcome to an exit status.
