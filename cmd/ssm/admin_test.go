@@ -256,24 +256,31 @@ func TestCheckAdminAddress(t *testing.T) {
 }
 
 // TestRunRefusesOpenAdminAddress: ssm run with an admin address beyond
-// loopback and no token stops before it listens; with a token it goes on
-// (to fail later, on the unusable remote CA this test gives it).
+// loopback and no usable token stops before it listens. (That a good
+// token lets it start is TestCheckAdminAddress's: the tests listen on
+// loopback only.)
 func TestRunRefusesOpenAdminAddress(t *testing.T) {
 	ca, token := writeFile(t, "ca.crt", "not a certificate"), writeFile(t, "token", "t")
-	adminToken := writeFile(t, "admin-token", "0123456789abcdef0123")
+	emptyToken := writeFile(t, "admin-token", "\n")
 	args := []string{"run", "--remote-api-url", "https://127.0.0.1:1", "--remote-ca-url", ca, "--remote-sa-token-path", token,
 		"--label-selector", "mirror=true", "--svc-prefix", "remote", "--mirror-ns", "mirrors", "--output", t.TempDir(),
 		"--listen-address", "127.0.0.1:0"}
-	for _, addr := range []string{"0.0.0.0:0", "[::]:0", ":0"} {
-		code, _, stderr := ssm(t, "", append(args, "--admin-address", addr)...)
-		if code != exitError || !strings.Contains(stderr, "--admin-address "+addr+" listens beyond loopback: give --admin-token-file") ||
-			strings.Contains(stderr, "serving") {
-			t.Errorf("--admin-address %s: exit %d\n%s", addr, code, stderr)
+	for _, tt := range []struct{ flags, want []string }{
+		{[]string{"--admin-address", "0.0.0.0:0"}, []string{"--admin-address 0.0.0.0:0 listens beyond loopback: give --admin-token-file"}},
+		{[]string{"--admin-address", "[::]:0"}, []string{"--admin-address [::]:0 listens beyond loopback"}},
+		{[]string{"--admin-address", ":0"}, []string{"--admin-address :0 listens beyond loopback"}},
+		{[]string{"--admin-address", "0.0.0.0:0", "--admin-token-file", emptyToken}, []string{"--admin-token-file: " + emptyToken + " holds no token"}},
+	} {
+		code, _, stderr := ssm(t, "", append(args, tt.flags...)...)
+		if code != exitError || !strings.Contains(stderr, tt.want[0]) || strings.Contains(stderr, "serving") {
+			t.Errorf("%v: exit %d\n%s", tt.flags, code, stderr)
 		}
 	}
-	code, _, stderr := ssm(t, "", append(args, "--admin-address", "0.0.0.0:0", "--admin-token-file", adminToken)...)
-	if code != exitError || !strings.Contains(stderr, `msg="serving approvals" address=[::]:`) || !strings.Contains(stderr, "root certificates") {
-		t.Errorf("with a token: exit %d\n%s", code, stderr)
+	// On loopback with a token, it starts (and fails later, on the CA).
+	good := writeFile(t, "good-token", "0123456789abcdef0123")
+	code, _, stderr := ssm(t, "", append(args, "--admin-address", "127.0.0.1:0", "--admin-token-file", good)...)
+	if code != exitError || !strings.Contains(stderr, `msg="serving approvals" address=127.0.0.1:`) || !strings.Contains(stderr, "root certificates") {
+		t.Errorf("on loopback with a token: exit %d\n%s", code, stderr)
 	}
 }
 
