@@ -92,6 +92,7 @@ fuzz:
 	$(GO) test ./config -run '^$$' -fuzz '^FuzzConfig$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./gitsync -run '^$$' -fuzz '^FuzzPathValidate$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./gitsync -run '^$$' -fuzz '^FuzzBranchValidate$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
+	$(GO) test ./internal/redact -run '^$$' -fuzz '^FuzzURL$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 
 # The replica and crash tests for longer than make test runs them.
 SOAK ?= 5m

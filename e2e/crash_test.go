@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -39,6 +40,7 @@ func killedAt(t *testing.T, straceBin, syscallName string, n int, args ...string
 	cmd := exec.Command(straceBin, append([]string{"-f", "-qq", "-o", "/dev/null", "-e", "trace=" + syscallName,
 		"-e", fmt.Sprintf("inject=%s:signal=KILL:when=%d", syscallName, n), ssmBin}, args...)...)
 	out, err := cmd.CombinedOutput()
+	recordOutput(t, "ssm "+strings.Join(args, " "), out)
 	var ee *exec.ExitError
 	switch {
 	case errors.As(err, &ee):
@@ -169,9 +171,13 @@ func runUntilCommitOrKill(t *testing.T, straceBin, sc string, n int, bare, gitPa
 	// tracee outlives a killed strace otherwise.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// Every return below waits for the exit first.
+	defer func() { recordOutput(t, "ssm "+strings.Join(args, " "), out.Bytes()) }()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	committed := func() bool {

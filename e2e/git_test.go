@@ -103,6 +103,9 @@ func startLogged(t *testing.T, log, bin string, args ...string) (cmd *exec.Cmd, 
 	go func() {
 		_ = cmd.Wait()
 		logf.Close()
+		if bin == ssmBin {
+			recordLog(t, "ssm "+strings.Join(args, " "), log)
+		}
 		close(done)
 	}()
 	return cmd, done

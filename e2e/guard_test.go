@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -21,8 +25,12 @@ type heldRemoval struct {
 
 // TestRunRemovalGuard: against a real API server and repository, one
 // deletion of four flows; deleting the rest at once is held (the files stay,
-// metrics and GET /removals say so, the log says it once) while other
-// changes keep flowing; an operator's approval lets exactly that set go.
+// metrics and the admin address's GET /removals say so, the log says it
+// once, with the command that approves it) while other
+// changes keep flowing; what a web page or a passer-by can send (a
+// cross-site form, a rebound name, the public address) approves nothing;
+// the operator's approval, as the log line gives it, lets exactly that set
+// go.
 func TestRunRemovalGuard(t *testing.T) {
 	requireEnv(t)
 	ctx := t.Context()
@@ -70,27 +78,61 @@ func TestRunRemovalGuard(t *testing.T) {
 	if !has("b", "c", "d") {
 		t.Fatalf("held mirrors were removed: %v", lsPath(t, bare, gitPath))
 	}
-	_, body := r.get("/removals")
-	var held []heldRemoval
-	if err := json.Unmarshal([]byte(body), &held); err != nil || len(held) != 1 || len(held[0].Files) != 3 || held[0].Cluster != "g" {
-		t.Fatalf("GET /removals = %s (%v)", body, err)
-	}
+	digest := heldDigest(t, r.logs(), "g")
 	if n := strings.Count(r.logs(), "removals held"); n != 1 {
 		t.Errorf("the held set was logged %d times, want once", n)
 	}
+	if want := `approve="curl -sS -X POST -H 'Content-Type: application/json' -d '{\"cluster\":\"g\",\"digest\":\"` + digest +
+		`\"}' http://` + admin + `/removals/approve"`; !strings.Contains(r.logs(), want) {
+		t.Errorf("the hold's log line lacks the approve command %s", want)
+	}
+	if code, body := r.get("/removals"); code != http.StatusNotFound {
+		t.Errorf("the public address serves GET /removals: %d %s", code, body)
+	}
+	code, body := adminDo(t, admin, adminReq{method: "GET", path: "/removals"})
+	var held []heldRemoval
+	if err := json.Unmarshal([]byte(body), &held); code != 200 || err != nil || len(held) != 1 || len(held[0].Files) != 3 || held[0].Cluster != "g" || held[0].Digest != digest {
+		t.Fatalf("GET /removals = %d %s (%v)", code, body, err)
+	}
 
-	// A stale or wrong approval is refused; the right one lets the set go.
-	if resp, err := http.Post("http://"+r.addr+"/removals/approve?cluster=g&digest="+held[0].Digest, "", nil); err == nil {
+	// What a web page or a passer-by can send is refused, and the mirrors
+	// stay held: a cross-site form as a browser posts it during a
+	// port-forward (issue 20), each of its marks alone, the digest in the
+	// query, and the public address.
+	form := "cluster=g&digest=" + digest
+	query := "/removals/approve?" + form
+	for _, f := range []struct {
+		name string
+		req  adminReq
+		code int
+	}{
+		{"forged: cross-site form, rebound name", adminReq{path: query, body: form, contentType: "application/x-www-form-urlencoded",
+			host: "evil.example:" + port(admin), origin: "https://evil.example"}, http.StatusForbidden},
+		{"Origin", adminReq{body: approveBody("g", digest), origin: "https://evil.example"}, http.StatusForbidden},
+		{"Host", adminReq{body: approveBody("g", digest), host: "evil.example:" + port(admin)}, http.StatusForbidden},
+		{"form", adminReq{body: form, contentType: "application/x-www-form-urlencoded"}, http.StatusUnsupportedMediaType},
+		{"query", adminReq{path: query, contentType: "application/json"}, http.StatusBadRequest},
+		{"no digest", adminReq{body: `{"cluster":"g"}`}, http.StatusBadRequest},
+		{"another digest", adminReq{body: approveBody("g", "0000000000000000")}, http.StatusConflict},
+	} {
+		if code, body := adminDo(t, admin, f.req); code != f.code {
+			t.Errorf("%s: %d %q, want %d", f.name, code, body, f.code)
+		}
+	}
+	if resp, err := http.Post("http://"+r.addr+query, "application/x-www-form-urlencoded", strings.NewReader(form)); err == nil {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusMethodNotAllowed {
 			t.Errorf("the public address approved: %d", resp.StatusCode)
 		}
 	}
-	if code := approve(t, admin, "g", "000000000000"); code != http.StatusConflict {
-		t.Errorf("approving another digest: %d, want 409", code)
+	time.Sleep(time.Second) // a render an approval would have scheduled
+	if !has("b", "c", "d") || strings.Contains(r.logs(), "removals approved") || r.metric(`ssm_held_removals{cluster="g"}`) != 3 {
+		t.Fatalf("a forged request approved the removal: %v\n%s", lsPath(t, bare, gitPath), r.logs())
 	}
-	if code := approve(t, admin, "g", held[0].Digest); code != http.StatusOK {
-		t.Fatalf("approve: %d", code)
+
+	// The operator's request, as the log line gives it, approves.
+	if code, body := adminDo(t, admin, adminReq{body: approveBody("g", digest)}); code != http.StatusOK {
+		t.Fatalf("approve: %d %s", code, body)
 	}
 	eventually(t, 15*time.Second, "the approved removal", func() bool { return !has("b") && !has("c") && !has("d") && has("e") })
 	eventually(t, 5*time.Second, "the approved removal counted", func() bool {
@@ -102,12 +144,57 @@ func TestRunRemovalGuard(t *testing.T) {
 	r.terminate()
 }
 
-func approve(t *testing.T, admin, cluster, digest string) int {
+// heldDigest is the digest of the held removals of cluster, from the log.
+func heldDigest(t *testing.T, logs, cluster string) string {
 	t.Helper()
-	resp, err := http.Post(fmt.Sprintf("http://%s/removals/approve?cluster=%s&digest=%s", admin, cluster, digest), "", nil)
+	m := regexp.MustCompile(`msg="removals held[^\n]* cluster=` + regexp.QuoteMeta(cluster) + ` [^\n]*digest=([0-9a-f]+)`).FindStringSubmatch(logs)
+	if m == nil {
+		t.Fatalf("no held removals of %s logged:\n%s", cluster, logs)
+	}
+	return m[1]
+}
+
+func approveBody(cluster, digest string) string {
+	b, _ := json.Marshal(map[string]string{"cluster": cluster, "digest": digest})
+	return string(b)
+}
+
+func port(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
+}
+
+// adminReq is a request to ssm's admin address: by default a POST of an
+// approval as curl sends it through a port-forward.
+type adminReq struct {
+	method, path, body, contentType, host, origin, token string
+}
+
+func adminDo(t *testing.T, admin string, r adminReq) (int, string) {
+	t.Helper()
+	method, path, contentType := cmp.Or(r.method, "POST"), cmp.Or(r.path, "/removals/approve"), r.contentType
+	if method == "POST" && contentType == "" {
+		contentType = "application/json"
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, "http://"+admin+path, strings.NewReader(r.body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	return resp.StatusCode
+	req.Host = r.host
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if r.origin != "" {
+		req.Header.Set("Origin", r.origin)
+	}
+	if r.token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

@@ -128,8 +128,9 @@ func imageRun(t *testing.T, p podman, image string) {
 		"--mirror-ns", "image-mirrors", "--git-url", bare, "--git-path", "clusters/local/image", "--debounce", "200ms",
 		"--listen-address", fmt.Sprintf("127.0.0.1:%d", port), "--admin-address=")
 	t.Cleanup(func() {
+		out, _ := p.cmd("logs", name).CombinedOutput()
+		recordOutput(t, "ssm in its image", out)
 		if t.Failed() {
-			out, _ := p.cmd("logs", name).CombinedOutput()
 			t.Logf("container log:\n%s", out)
 		}
 		_ = p.cmd("rm", "-f", name).Run()

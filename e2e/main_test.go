@@ -61,13 +61,23 @@ func testMain(m *testing.M) int {
 		scaleOnly, skipReason = true, "SSM_SCALE runs the scale harness (TestScale) alone"
 		return m.Run()
 	}
+	if err := collectOutput(tmp); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	if err := setup(tmp); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e setup: %v\n", err)
 		teardown()
 		return 1
 	}
 	defer teardown()
-	return m.Run()
+	printed.secrets[adminToken], printed.secrets[readerToken] = "the API servers", "the API servers"
+	code := m.Run()
+	if err := checkPrinted(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		return 1
+	}
+	return code
 }
 
 // buildSSM sets ssmBin: SSM_BIN names a binary built already (make test
@@ -163,6 +173,9 @@ func run(t *testing.T, env []string, name string, args ...string) result {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
+	if name == ssmBin {
+		recordOutput(t, "ssm "+strings.Join(args, " "), append(stdout.Bytes(), stderr.Bytes()...))
+	}
 	var ee *exec.ExitError
 	code := 0
 	switch {

@@ -279,8 +279,8 @@ func TestRunHTTPGit(t *testing.T) {
 		"--git-username", "ssm", "--git-password-path", password, "--debounce", "200ms", "--max-delay", "1s")
 
 	eventually(t, 30*time.Second, "two failed syncs", func() bool { return p.metric("ssm_sync_failures_total") >= 2 })
-	if code, body := p.get("/readyz"); code != 503 || !strings.Contains(body, "no successful sync yet") {
-		t.Errorf("/readyz while pushes fail: %d %q, want 503", code, body)
+	if code, body := p.get("/readyz"); code != 503 || !strings.Contains(body, "no successful sync yet; last sync failed: fetch main from "+srv.URL+"/repo.git: ") {
+		t.Errorf("/readyz while pushes fail: %d %q, want 503 saying why", code, body)
 	}
 	if heads := git(t, bare, "for-each-ref", "refs/heads"); heads != "" {
 		t.Fatalf("something was pushed with a wrong password: %s", heads)

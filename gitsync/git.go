@@ -16,6 +16,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 
 	"github.com/ssm-dev/ssm/gitsync/internal/remote"
+	"github.com/ssm-dev/ssm/internal/redact"
 )
 
 // RepoOptions configures a git sink: which branch of which repository, the
@@ -260,7 +261,7 @@ func Open(ctx context.Context, opts RepoOptions) (*Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	url := remote.Redact(opts.URL)
+	url := redact.URL(opts.URL)
 	log := opts.Logger.With("url", url, "branch", opts.Branch, "path", cmp.Or(opts.Path, "."))
 	if opts.PushBranch != "" {
 		log = log.With("pushBranch", opts.PushBranch)

@@ -303,7 +303,8 @@ func TestOpenRejectsBadOptions(t *testing.T) {
 		{name: "token in url", opts: RepoOptions{URL: "https://secret@127.0.0.1:1/r.git"}, want: "--git-password-path"},
 		{name: "password in ssh url", opts: RepoOptions{URL: "ssh://git:secret@127.0.0.1:1/r.git", SSHKeyPath: "/k", InsecureIgnoreHostKey: true}, want: "git url ssh://git:xxxxx@127.0.0.1:1/r.git: an ssh url must not hold a password"},
 		{name: "password in scp-like url", opts: RepoOptions{URL: "git:secret@127.0.0.1:r.git", SSHKeyPath: "/k", InsecureIgnoreHostKey: true}, want: "git url git:xxxxx@127.0.0.1:r.git: an ssh url must not hold a password"},
-		{name: "unparsable url with a token", opts: RepoOptions{URL: "https://secret@127.0.0.1:x/r.git"}, want: "parse git url (unparsable url)"},
+		{name: "unparsable url with a token", opts: RepoOptions{URL: "https://secret@127.0.0.1:x/r.git"}, want: "parse git url https://xxxxx@127.0.0.1:x/r.git: "},
+		{name: "token in the query", opts: RepoOptions{URL: "http://127.0.0.1:1/r.git?private_token=secret"}, want: "fetch main from http://127.0.0.1:1/r.git?private_token=xxxxx: "},
 		{name: "reserved path", opts: RepoOptions{URL: bare, Path: "a/.GIT"}, want: `invalid git path "a/.GIT"`},
 		{name: "reserved ownership file", opts: RepoOptions{URL: bare, Ownership: Ownership{File: "git~1/x"}}, want: `invalid ownership file "git~1/x"`},
 	}

@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/ssm-dev/ssm/config"
+	"github.com/ssm-dev/ssm/internal/redact"
 	"github.com/ssm-dev/ssm/source"
 )
 
@@ -28,7 +29,7 @@ func restConfig(ctx context.Context, c config.Cluster, logger *slog.Logger) (*re
 func newClient(rc *rest.Config, c config.Cluster) (source.Client, error) {
 	client, err := source.NewClient(rc)
 	if err != nil {
-		return nil, fmt.Errorf("client for %s: %w", c.Conn.Describe(), err)
+		return nil, fmt.Errorf("client for %s: %w", c.Conn.Describe(), redact.Error(err, rc.Host))
 	}
 	return client, nil
 }
@@ -44,19 +45,22 @@ func (o Options) watchClient(ctx context.Context, c config.Cluster, reachable fu
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
 	}
+	var host string // as shown
 	reach := &source.Reachability{
 		OnChange: func(ok bool, err error) {
+			err = redact.Error(err)
 			o.Observer.RemoteUp(c.Name, ok)
 			reachable(ok)
 			if ok {
-				o.Logger.Info("remote reachable", "cluster", c.Name, "remote", rc.Host)
+				o.Logger.Info("remote reachable", "cluster", c.Name, "remote", host)
 				return
 			}
-			o.Logger.Warn("remote unreachable; keeping the last state it showed and retrying", "cluster", c.Name, "remote", rc.Host, "err", err)
+			o.Logger.Warn("remote unreachable; keeping the last state it showed and retrying", "cluster", c.Name, "remote", host, "err", err)
 		},
-		OnFailure: func(resource string, err error) { o.Observer.WatchError(c.Name, resource, err) },
+		OnFailure: func(resource string, err error) { o.Observer.WatchError(c.Name, resource, redact.Error(err)) },
 	}
 	rc.Wrap(reach.Wrap)
+	host = source.DisplayHost(rc.Host)
 	return newClient(rc, c)
 }
 

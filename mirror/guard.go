@@ -1,6 +1,8 @@
 package mirror
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -123,11 +125,23 @@ func guard(in guardInput) (gitsync.Files, []Removal) {
 	return out, decisions
 }
 
-// digest names a set of files in a few characters.
+// digest names a set of files in a few characters, for an approval. It is
+// keyed by a secret of the process: the file names follow from the
+// remote's Service names, which are no secret, and whoever could compute a
+// digest from them could approve without reading it from the log or the
+// admin listener. A digest is good in this process only, as an approval.
 func digest(files []string) string {
-	h := sha256.Sum256([]byte(strings.Join(files, "\n")))
-	return hex.EncodeToString(h[:6])
+	h := hmac.New(sha256.New, digestKey)
+	h.Write([]byte(strings.Join(files, "\n")))
+	return hex.EncodeToString(h.Sum(nil)[:8])
 }
+
+// digestKey is the process's key for digests (crypto/rand never fails).
+var digestKey = func() []byte {
+	k := make([]byte, 32)
+	_, _ = rand.Read(k)
+	return k
+}()
 
 // Approvals keeps the removals Run holds, for operators to see, and the
 // ones they approved. An approval names the exact set held (its digest):
@@ -159,8 +173,9 @@ func (a *Approvals) Approve(cluster, digest string) error {
 		if h.Cluster != cluster {
 			continue
 		}
-		if h.Digest != digest {
-			return fmt.Errorf("%s holds removals %s, not %s: look again", clusterLabel(cluster), h.Digest, digest)
+		if !hmac.Equal([]byte(h.Digest), []byte(digest)) {
+			// Not the digest held: a refusal must not tell it.
+			return fmt.Errorf("%s holds another set of removals than %s: look again (GET /removals, or the log)", clusterLabel(cluster), digest)
 		}
 		a.approved[cluster] = digest
 		if a.kick != nil {

@@ -1,6 +1,9 @@
 package mirror
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"testing"
 
@@ -113,8 +116,9 @@ func TestApprovals(t *testing.T) {
 	if got := a.Held(); len(got) != 1 || got[0].Cluster != "east" {
 		t.Fatalf("held = %+v", got)
 	}
-	if err := a.Approve("east", "0000"); err == nil || !strings.Contains(err.Error(), "not 0000") {
-		t.Errorf("a stale digest: %v", err)
+	if err := a.Approve("east", "0000"); err == nil || !strings.Contains(err.Error(), "another set of removals than 0000") ||
+		strings.Contains(err.Error(), held.Digest) {
+		t.Errorf("a stale digest: %v (the refusal must not tell the digest held, %s)", err, held.Digest)
 	}
 	if a.isApproved(held) {
 		t.Error("approved before Approve")
@@ -144,6 +148,27 @@ func TestApprovals(t *testing.T) {
 	none.record([]Removal{held}, true)
 	if none.isApproved(held) {
 		t.Error("nil Approvals approved")
+	}
+}
+
+// TestDigestNeedsTheProcessKey: a digest cannot be computed from the file
+// names alone, as it could when it was their plain hash: whoever knows
+// the remote's Service names must still read it from the log or the admin
+// listener.
+func TestDigestNeedsTheProcessKey(t *testing.T) {
+	files := []string{"east-db-73736d-pg.yaml", "east-shop-73736d-web.yaml"}
+	d := digest(files)
+	plain := sha256.Sum256([]byte(strings.Join(files, "\n")))
+	for _, guess := range []string{hex.EncodeToString(plain[:6]), hex.EncodeToString(plain[:8]), hex.EncodeToString(plain[:])} {
+		if strings.HasPrefix(guess, d) || strings.HasPrefix(d, guess) {
+			t.Errorf("digest %s is the plain hash of the file names", d)
+		}
+	}
+	if len(d) != 16 || d != digest(files) || d == digest(files[:1]) {
+		t.Errorf("digest %s: want 16 hex characters, stable within the process, different for another set", d)
+	}
+	if len(digestKey) != 32 || bytes.Count(digestKey, []byte{0}) == 32 {
+		t.Errorf("digest key %x", digestKey)
 	}
 }
 

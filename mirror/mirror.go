@@ -90,6 +90,9 @@ type Options struct {
 	// Approvals receives the removals Run holds and gives the ones an
 	// operator approved; nil holds them until the limit is raised.
 	Approvals *Approvals
+	// HowToApprove returns the attributes the log line of a held removal
+	// adds to say how an operator approves it (the command); nil adds none.
+	HowToApprove func(cluster, digest string) []any
 	// Resync re-renders from the caches this often, even without events,
 	// for clusters that set no resync period of their own; 0: never.
 	Resync time.Duration

@@ -11,6 +11,7 @@ import (
 	"github.com/ssm-dev/ssm/config"
 	"github.com/ssm-dev/ssm/generate"
 	"github.com/ssm-dev/ssm/gitsync"
+	"github.com/ssm-dev/ssm/internal/redact"
 	"github.com/ssm-dev/ssm/source"
 )
 
@@ -155,7 +156,7 @@ func (r *reader) read(ctx context.Context, sel source.Selection) (source.State, 
 	r.opts.Logger.Debug("reading cluster", "cluster", r.what, "host", r.host, "labelSelector", sel.LabelSelector)
 	st, err := source.List(ctx, r.client, sel, r.cluster.Conn.Timeout)
 	if err != nil {
-		return source.State{}, fmt.Errorf("read %s %s: %w", r.what, r.host, err)
+		return source.State{}, fmt.Errorf("read %s %s: %w", r.what, r.host, redact.Error(err))
 	}
 	return st, nil
 }
@@ -171,7 +172,7 @@ func (r *reader) connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.host = rc.Host
+	r.host = source.DisplayHost(rc.Host)
 	r.client, err = newClient(rc, r.cluster)
 	return err
 }

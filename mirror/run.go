@@ -14,6 +14,7 @@ import (
 	"github.com/ssm-dev/ssm/config"
 	"github.com/ssm-dev/ssm/generate"
 	"github.com/ssm-dev/ssm/gitsync"
+	"github.com/ssm-dev/ssm/internal/redact"
 	"github.com/ssm-dev/ssm/source"
 )
 
@@ -107,6 +108,7 @@ func watchOptions(c config.Cluster, opts Options, k kicker) source.WatchOptions 
 			k.kick()
 		},
 		OnWatchError: func(resource string, err error) {
+			err = redact.Error(err)
 			if !transportError(err) {
 				opts.Observer.WatchError(c.Name, resource, err)
 			}
@@ -252,8 +254,13 @@ func (p *pipeline) logRemovals(decisions []Removal, written bool) {
 		case HeldBack:
 			held = append(held, d.Cluster+"@"+d.Digest)
 			if !slices.Contains(p.lastHeld, d.Cluster+"@"+d.Digest) {
-				p.opts.Logger.Warn("removals held: more of the cluster's mirrors would go at once than --max-removals allows; the mirrors stay as stored until the remote shows them again, the limit is raised, or an operator approves",
-					"cluster", d.Cluster, "remove", len(d.Files), "stored", d.Stored, "allowed", d.Allowed, "digest", d.Digest, "files", d.Files)
+				attrs := []any{"cluster", d.Cluster, "remove", len(d.Files), "stored", d.Stored, "allowed", d.Allowed, "digest", d.Digest, "files", d.Files}
+				if p.opts.HowToApprove != nil {
+					attrs = append(attrs, p.opts.HowToApprove(d.Cluster, d.Digest)...)
+				}
+				p.opts.Logger.Warn("removals held: more of the cluster's mirrors would go at once than --max-removals allows; the mirrors stay as stored "+
+					"until the remote shows them again, the limit is raised, or an operator approves: where 127.0.0.1 reaches ssm's admin port "+
+					"(kubectl port-forward to its pod), run the command in approve (docs/safety.md)", attrs...)
 			}
 		case Allowed, Approved:
 			if written {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -16,6 +17,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/pager"
+
+	"github.com/ssm-dev/ssm/internal/redact"
 )
 
 // Connection says how to reach a remote API server: a kubeconfig (exec
@@ -64,7 +67,7 @@ func (c Connection) Describe() string {
 	case c.KubeConfig != "":
 		return "kubeconfig " + c.KubeConfig
 	case c.APIURL != "":
-		return c.APIURL
+		return DisplayHost(c.APIURL)
 	default:
 		return "in-cluster service account"
 	}
@@ -90,7 +93,7 @@ func RESTConfig(ctx context.Context, c Connection) (*rest.Config, error) {
 		cfg, err = rest.InClusterConfig()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("configure client of %s: %w", c.Describe(), err)
+		return nil, fmt.Errorf("configure client of %s: %w", c.Describe(), redact.Error(err, c.APIURL, c.CAURL))
 	}
 	cfg.UserAgent = c.UserAgent
 	// Not cfg.Timeout: an http.Client timeout cuts every watch after it,
@@ -127,25 +130,45 @@ func readCA(ctx context.Context, where string) ([]byte, error) {
 		}
 		return b, nil
 	}
+	shown := redact.URL(where)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, where, nil)
 	if err != nil {
-		return nil, fmt.Errorf("fetch CA from %s: %w", where, err)
+		return nil, fmt.Errorf("fetch CA from %s: %w", shown, redact.Error(err, where))
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("fetch CA: %w", err)
+		return nil, fmt.Errorf("fetch CA from %s: %w", shown, redact.Error(unquoted(err), where))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetch CA from %s: %s", where, resp.Status)
+		return nil, fmt.Errorf("fetch CA from %s: %s", shown, resp.Status)
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return nil, fmt.Errorf("fetch CA from %s: %w", where, err)
+		return nil, fmt.Errorf("fetch CA from %s: %w", shown, redact.Error(unquoted(err), where))
 	}
 	return b, nil
+}
+
+// unquoted returns the error under a *url.Error, which repeats the URL the
+// message names already.
+func unquoted(err error) error {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		return ue.Err
+	}
+	return err
+}
+
+// DisplayHost is an API server URL (a rest.Config's Host) for messages:
+// redacted, and with the https:// client-go puts before an address without
+// a scheme, so that its user information is known for what it is.
+func DisplayHost(raw string) string {
+	if !strings.Contains(raw, "://") {
+		raw = "https://" + raw
+	}
+	return redact.URL(raw)
 }
 
 // List reads the selected objects once, server-side label-selected and in

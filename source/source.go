@@ -2,7 +2,8 @@
 // Kubernetes API (a one-shot List, or informers that keep it current) or
 // from a snapshot file as `kubectl get -o yaml` prints it. Both apply the
 // same label selection and strip what the API server owns (managedFields,
-// last-applied annotations). It imports no other package of this module.
+// last-applied annotations). Of this module, it imports only the leaf
+// internal/redact, which masks the secrets of URLs in messages.
 package source
 
 import (

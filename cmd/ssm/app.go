@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 	"k8s.io/klog/v2"
@@ -72,10 +73,16 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	return app
 }
 
+// setPrinters sets urfave/cli's printers, which are globals, once: tests
+// run the CLI many times in one process.
+var setPrinters sync.Once
+
 // run executes the CLI and maps its outcome to an exit status.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	cli.VersionPrinter = func(c *cli.Context) { fmt.Fprintln(c.App.Writer, versionLine()) }
-	cli.HelpPrinter = printHelp
+	setPrinters.Do(func() {
+		cli.VersionPrinter = func(c *cli.Context) { fmt.Fprintln(c.App.Writer, versionLine()) }
+		cli.HelpPrinter = printHelp
+	})
 	app := newApp(stdin, stdout, stderr)
 	err := app.RunContext(ctx, args)
 	code := exitError
@@ -89,11 +96,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return code
 		}
 	}
-	if jsonLogs(args) { // the last line is a log line like the others
-		slog.New(slog.NewJSONHandler(stderr, nil)).Error("ssm failed", "err", err.Error(), "exitStatus", code)
-		return code
-	}
-	fmt.Fprintf(stderr, "ssm: %v\n", err)
+	printError(stderr, err, code, jsonLogs(args)) // with JSON logs, a log line like the others
 	return code
 }
 
@@ -182,15 +185,9 @@ func newLogger(c *cli.Context) (*slog.Logger, error) {
 	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.String("log-level"))
 	}
-	opts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler
-	switch c.String("log-format") {
-	case "text":
-		h = slog.NewTextHandler(c.App.ErrWriter, opts)
-	case "json":
-		h = slog.NewJSONHandler(c.App.ErrWriter, opts)
-	default:
-		return nil, fmt.Errorf("--log-format %q: want text or json", c.String("log-format"))
+	h, err := newHandler(c.App.ErrWriter, c.String("log-format"), level)
+	if err != nil {
+		return nil, err
 	}
 	logger := slog.New(h)
 	klog.SetSlogLogger(logger)

@@ -53,7 +53,7 @@ func newMetrics() *metrics {
 		watchEvents:  prometheus.NewCounterVec(prometheus.CounterOpts(f("watch_events_total", "Events from the clusters' informers.")), []string{"cluster", "resource", "event"}),
 		watchErrors:  prometheus.NewCounterVec(prometheus.CounterOpts(f("watch_errors_total", "Requests to a cluster that failed (connection failures included) and lists or watches that failed; the cache keeps its last state.")), []string{"cluster", "resource"}),
 		remoteUp:     prometheus.NewGaugeVec(prometheus.GaugeOpts(f("remote_up", "1 when the last request to the cluster's API got an answer, 0 when it failed.")), []string{"cluster"}),
-		heldRemovals: prometheus.NewGaugeVec(prometheus.GaugeOpts(f("held_removals", "Mirrors of the cluster that the last render would remove but --max-removals holds; see GET /removals.")), []string{"cluster"}),
+		heldRemovals: prometheus.NewGaugeVec(prometheus.GaugeOpts(f("held_removals", "Mirrors of the cluster that the last render would remove but --max-removals holds; see GET /removals on --admin-address.")), []string{"cluster"}),
 		removals: prometheus.NewCounterVec(prometheus.CounterOpts(f("removal_decisions_total", "Decisions of the removal guard on renders that remove mirrors of a cluster, by verdict: allowed, approved or held.")),
 			[]string{"cluster", "verdict"}),
 		behind: prometheus.NewCounterVec(prometheus.CounterOpts(f("renders_behind_total", "Renders not written because this replica's state of the cluster is older than the stored one.")), []string{"cluster"}),
@@ -89,8 +89,9 @@ func (o *observer) WatchEvent(cluster, resource, event string) {
 	o.m.watchEvents.WithLabelValues(cluster, resource, event).Inc()
 }
 
-func (o *observer) WatchError(cluster, resource string, _ error) {
+func (o *observer) WatchError(cluster, resource string, err error) {
 	o.m.watchErrors.WithLabelValues(cluster, resource).Inc()
+	o.h.watchFailed(cluster, resource, err)
 }
 
 func (o *observer) Removals(decisions []mirror.Removal) {
@@ -131,10 +132,10 @@ func (o *observer) Synced(r gitsync.Result, err error, took time.Duration) {
 	o.m.pushRetries.Add(float64(r.Retries))
 	if err != nil {
 		o.m.syncFailures.Inc()
-		o.h.record(false)
+		o.h.record(err)
 		return
 	}
-	o.h.record(true)
+	o.h.record(nil)
 	o.m.lastSuccess.SetToCurrentTime()
 	if r.Changed {
 		o.m.commits.Inc()

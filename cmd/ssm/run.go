@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/ssm-dev/ssm/config"
 	"github.com/ssm-dev/ssm/gitsync"
+	"github.com/ssm-dev/ssm/internal/redact"
 	"github.com/ssm-dev/ssm/mirror"
 )
 
@@ -55,8 +57,11 @@ func runFlags() []cli.Flag {
 		d("resync-period", catRun, "re-render from the cache this often, even without events (0: never)", time.Hour),
 		d("debounce", catRun, "quiet time after the last remote event before rendering", 2*time.Second),
 		d("max-delay", catRun, "longest a steady stream of remote events can postpone a render", 10*time.Second),
-		s("listen-address", catRun, "address serving /healthz, /readyz, /metrics and GET /removals", ":8080"),
-		s("admin-address", catRun, "address serving POST /removals/approve (approving held removals); loopback, so that only who can exec into or port-forward to the pod approves; empty: none", "127.0.0.1:8081"),
+		s("listen-address", catRun, "address serving /healthz, /readyz and /metrics", ":8080"),
+		s("admin-address", catRun, "address serving GET /removals and POST /removals/approve (approving held removals): loopback, so that only who can "+
+			"port-forward to (or exec into) the pod approves; any other address needs --admin-token-file; empty: none (docs/safety.md)", "127.0.0.1:8081"),
+		s("admin-token-file", catRun, "file holding the bearer token every request to --admin-address must carry (Authorization: Bearer …; "+
+			"at least 16 characters), read again on every request so that a rotated Secret applies; required when --admin-address is not loopback", ""),
 	}
 }
 
@@ -96,21 +101,48 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := checkAdminAddress(c.String("admin-address"), c.String("admin-token-file")); err != nil {
+		return err
+	}
 	m, h, approvals := newMetrics(), &health{maxAge: readyAge(cfg, c.Duration("resync-period"), t)}, mirror.NewApprovals()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
-	if err := serve(ctx, c.String("listen-address"), "health and metrics", publicMux(m, h, approvals), logger, &wg); err != nil {
+	public, err := listen(c.String("listen-address"))
+	if err != nil {
 		return err
 	}
-	if addr := c.String("admin-address"); addr != "" {
-		if err := serve(ctx, addr, "approvals", adminMux(approvals, logger), logger, &wg); err != nil {
-			return err
-		}
+	serve(ctx, public, "health and metrics", publicMux(m, h), logger, &wg)
+	how, err := serveAdmin(ctx, c, approvals, logger, &wg)
+	if err != nil {
+		return err
 	}
 	return mirror.Run(ctx, cfg, sink, mirror.Options{Logger: logger.With("sink", where), Observer: &observer{m: m, h: h},
-		Timing: t, Resync: c.Duration("resync-period"), Approvals: approvals})
+		Timing: t, Resync: c.Duration("resync-period"), Approvals: approvals, HowToApprove: how})
+}
+
+// serveAdmin serves the admin endpoints on --admin-address, if given, and
+// returns how an operator approves a held removal there.
+func serveAdmin(ctx context.Context, c *cli.Context, approvals *mirror.Approvals, logger *slog.Logger, wg *sync.WaitGroup) (func(cluster, digest string) []any, error) {
+	addr, tokenFile := c.String("admin-address"), c.String("admin-token-file")
+	if addr == "" {
+		return func(string, string) []any {
+			return []any{"approve", "approvals are off (--admin-address is empty): raise --max-removals, or restart with an --admin-address"}
+		}, nil
+	}
+	l, err := listen(addr)
+	if err != nil {
+		return nil, err
+	}
+	bound := l.Addr().(*net.TCPAddr)
+	if tokenFile == "" && !bound.IP.IsLoopback() { // localhost resolved beyond loopback
+		l.Close()
+		return nil, fmt.Errorf("--admin-address %s listens on %s, beyond loopback: give --admin-token-file too", addr, bound)
+	}
+	a := &admin{approvals: approvals, logger: logger, tokenFile: tokenFile, anyHost: !bound.IP.IsLoopback()}
+	serve(ctx, l, "approvals", a.handler(), logger, wg)
+	return approveHint(bound.Port, tokenFile != "", podOf()), nil
 }
 
 // readyAge is how long /readyz stays ready without a successful write:
@@ -164,9 +196,10 @@ func sinkFrom(c *cli.Context, logger *slog.Logger) (mirror.Sink, string, error) 
 		}
 		sink.Template = t
 	}
-	where := fmt.Sprintf("%s (branch %s, path %s)", url, opts.Branch, opts.Path)
+	shown := redact.URL(url)
+	where := fmt.Sprintf("%s (branch %s, path %s)", shown, opts.Branch, opts.Path)
 	if opts.PushBranch != "" {
-		where = fmt.Sprintf("%s (branch %s from %s, path %s)", url, opts.PushBranch, opts.Branch, opts.Path)
+		where = fmt.Sprintf("%s (branch %s from %s, path %s)", shown, opts.PushBranch, opts.Branch, opts.Path)
 	}
 	return sink, where, nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,31 +11,45 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/ssm-dev/ssm/mirror"
+
+	"github.com/ssm-dev/ssm/internal/redact"
 )
 
 // health answers /readyz: ready once the caches synced and the last sync
-// succeeded, not longer ago than maxAge.
+// succeeded, not longer ago than maxAge. Unready, it says why, with the
+// last error that explains it.
 type health struct {
 	maxAge time.Duration
 
 	mu          sync.Mutex
 	synced      bool
-	lastOK      bool
+	lastErr     error // of the last sync; nil when it succeeded
 	lastSuccess time.Time
+	watchErr    string // the last failed request to a cluster, while the caches have not synced
 }
 
 func (h *health) setSynced() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.synced = true
+	h.watchErr = ""
 }
 
-func (h *health) record(ok bool) {
+// watchFailed notes a failed list, watch or request to a cluster: before
+// the caches synced, it is why they have not.
+func (h *health) watchFailed(cluster, resource string, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.lastOK = ok
-	if ok {
+	if !h.synced {
+		h.watchErr = fmt.Sprintf("cluster %s, %s: %v", cluster, resource, err)
+	}
+}
+
+func (h *health) record(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.lastErr = err
+	if err == nil {
 		h.lastSuccess = time.Now()
 	}
 }
@@ -45,67 +58,50 @@ func (h *health) ready() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
+	case !h.synced && h.watchErr != "":
+		return fmt.Errorf("remote caches not synced yet; last error: %s", h.watchErr)
 	case !h.synced:
 		return errors.New("remote caches not synced yet")
+	case h.lastSuccess.IsZero() && h.lastErr != nil:
+		return fmt.Errorf("no successful sync yet; last sync failed: %w", h.lastErr)
 	case h.lastSuccess.IsZero():
 		return errors.New("no successful sync yet")
-	case !h.lastOK:
-		return errors.New("last sync failed")
+	case h.lastErr != nil:
+		return fmt.Errorf("last sync failed: %w", h.lastErr)
 	case h.maxAge > 0 && time.Since(h.lastSuccess) > h.maxAge:
 		return fmt.Errorf("no successful sync for %s", time.Since(h.lastSuccess).Round(time.Second))
 	}
 	return nil
 }
 
-// publicMux serves /healthz, /readyz, /metrics and, read-only, the
-// removals held.
-func publicMux(m *metrics, h *health, approvals *mirror.Approvals) *http.ServeMux {
+// publicMux serves /healthz, /readyz and /metrics: nothing that tells
+// what an approval needs (admin serves that).
+func publicMux(m *metrics, h *health) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if err := h.ready(); err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			answer(w, http.StatusServiceUnavailable, redact.Text(err.Error()))
 			return
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg}))
-	mux.HandleFunc("GET /removals", heldRemovals(approvals))
 	return mux
 }
 
-// adminMux serves what changes ssm's decisions: approving held removals.
-// It listens apart (loopback by default), so that only who may exec into
-// or port-forward to the pod can approve.
-func adminMux(approvals *mirror.Approvals, logger *slog.Logger) *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /removals", heldRemovals(approvals))
-	mux.HandleFunc("POST /removals/approve", func(w http.ResponseWriter, r *http.Request) {
-		cluster, digest := r.URL.Query().Get("cluster"), r.URL.Query().Get("digest")
-		if err := approvals.Approve(cluster, digest); err != nil {
-			http.Error(w, err.Error(), http.StatusConflict)
-			return
-		}
-		logger.Warn("removals approved; the next render removes them", "cluster", cluster, "digest", digest, "from", r.RemoteAddr)
-		_, _ = fmt.Fprintf(w, "approved: the next render removes the held mirrors of %s\n", cluster)
-	})
-	return mux
-}
-
-func heldRemovals(approvals *mirror.Approvals) http.HandlerFunc {
-	return func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(approvals.Held())
-	}
-}
-
-// serve serves handler on addr until ctx ends. Listening happens before it
-// returns, so a busy port is an error.
-func serve(ctx context.Context, addr, what string, handler http.Handler, logger *slog.Logger, wg *sync.WaitGroup) error {
+// listen listens on addr, so that a busy port is an error before anything
+// starts.
+func listen(addr string) (net.Listener, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	return l, nil
+}
+
+// serve serves handler on l until ctx ends.
+func serve(ctx context.Context, l net.Listener, what string, handler http.Handler, logger *slog.Logger, wg *sync.WaitGroup) {
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	logger.Info("serving "+what, "address", l.Addr().String())
 	wg.Go(func() {
@@ -119,5 +115,4 @@ func serve(ctx context.Context, addr, what string, handler http.Handler, logger 
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	})
-	return nil
 }

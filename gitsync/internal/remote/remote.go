@@ -3,7 +3,7 @@
 // the branch with a compare-and-swap, sending the new objects. Transport
 // hides how: git's wire protocol over http(s) (go-git's client) or ssh (its
 // own sessions), or a local bare repository read and written through its
-// files. It imports no package of this module.
+// files. Of this module, it imports only the leaf internal/redact.
 package remote
 
 import (
@@ -18,6 +18,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"github.com/ssm-dev/ssm/internal/redact"
 )
 
 // Transport reads and moves references of one repository. Its calls must
@@ -74,11 +76,11 @@ type Options struct {
 
 // New checks that the authentication options fit the URL's transport and
 // sets them up. It reads the ssh key and known_hosts once, and touches no
-// network.
+// network. The errors of the transport it returns show the URL redacted.
 func New(opts Options) (Transport, error) {
+	u := redact.URL(opts.URL)
 	ep, err := transport.NewEndpoint(opts.URL)
 	if err != nil {
-		u := redact(opts.URL, "")
 		return nil, fmt.Errorf("parse git url %s: %w", u, withoutURL(err, opts.URL, u))
 	}
 	var t Transport
@@ -93,7 +95,7 @@ func New(opts Options) (Transport, error) {
 		err = fmt.Errorf("unsupported protocol %q: use ssh, https, http, file or a local path", ep.Protocol)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("git url %s: %w", redact(opts.URL, ep.Protocol), err)
+		return nil, fmt.Errorf("git url %s: %w", u, redact.Error(err, opts.URL))
 	}
 	if opts.InsecureIgnoreHostKey {
 		opts.Logger.Warn("the ssh host key is not verified")
@@ -101,43 +103,7 @@ func New(opts Options) (Transport, error) {
 	if ep.Protocol == "http" && opts.PasswordPath != "" {
 		opts.Logger.Warn("the password is sent over plain http")
 	}
-	return t, nil
-}
-
-// Redact returns rawURL for messages with its secrets masked: the whole
-// user information of a URL, as a token is often passed as the user name,
-// except an ssh user name, which is no secret. Scp-like URLs
-// (user@host:path) and local paths keep their user name too.
-func Redact(rawURL string) string {
-	protocol := ""
-	if ep, err := transport.NewEndpoint(rawURL); err == nil {
-		protocol = ep.Protocol
-	}
-	return redact(rawURL, protocol)
-}
-
-func redact(raw, protocol string) string {
-	if !strings.Contains(raw, "://") {
-		user, rest, ok := strings.Cut(raw, "@")
-		if name, _, pw := strings.Cut(user, ":"); ok && pw && !strings.Contains(user, "/") {
-			return name + ":xxxxx@" + rest
-		}
-		return raw
-	}
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil:
-		return "(unparsable url)"
-	case u.User == nil:
-		return raw
-	case protocol == "ssh":
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		}
-	default:
-		u.User = url.User("xxxxx")
-	}
-	return u.String()
+	return redacting{t: t, raw: opts.URL}, nil
 }
 
 // withoutURL returns err with raw, which it may quote, replaced by its
@@ -149,8 +115,32 @@ func withoutURL(err error, raw, u string) error {
 	if msg := err.Error(); strings.Contains(msg, raw) {
 		return errors.New(strings.ReplaceAll(msg, raw, u))
 	}
-	return err
+	return redact.Error(err, raw)
 }
+
+// redacting is a Transport whose errors show no secret of the URL: go-git
+// quotes the URL of a request that failed, query and all, and an ssh error
+// may quote the address as given.
+type redacting struct {
+	t   Transport
+	raw string // the URL as given
+}
+
+func (r redacting) FetchHead(ctx context.Context, ref plumbing.ReferenceName, have plumbing.Hash) (plumbing.Hash, storer.EncodedObjectStorer, error) {
+	h, s, err := r.t.FetchHead(ctx, ref, have)
+	return h, s, r.error(err)
+}
+
+func (r redacting) Push(ctx context.Context, ref plumbing.ReferenceName, old, commit plumbing.Hash, objs *Objects) error {
+	return r.error(r.t.Push(ctx, ref, old, commit, objs))
+}
+
+func (r redacting) Empty(ctx context.Context) (bool, error) {
+	empty, err := r.t.Empty(ctx)
+	return empty, r.error(err)
+}
+
+func (r redacting) error(err error) error { return redact.Error(err, r.raw) }
 
 // RejectedError is a push the remote refused because the branch did not
 // point where the push expected: someone else pushed first. Building the
