@@ -3,7 +3,8 @@
 // the branch with a compare-and-swap, sending the new objects. Transport
 // hides how: git's wire protocol over http(s) (go-git's client) or ssh (its
 // own sessions), or a local bare repository read and written through its
-// files. It imports no package of this module.
+// files (localrepo). It imports gitsync/internal/localrepo and
+// gitsync/internal/pack.
 package remote
 
 import (
@@ -18,6 +19,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"github.com/ssm-dev/ssm/gitsync/internal/pack"
 )
 
 // Transport reads and moves references of one repository. Its calls must
@@ -33,7 +36,7 @@ type Transport interface {
 	// never overwrites or deletes a commit the caller did not see. If ref
 	// moved it returns a *RejectedError; if the remote refused the update for
 	// another reason (a hook, a protected branch), a *RefusedError.
-	Push(ctx context.Context, ref plumbing.ReferenceName, old, commit plumbing.Hash, objs *Objects) error
+	Push(ctx context.Context, ref plumbing.ReferenceName, old, commit plumbing.Hash, objs *pack.Objects) error
 	// Empty reports whether the repository has no references at all: a
 	// repository nobody pushed to yet.
 	Empty(ctx context.Context) (bool, error)

@@ -1,4 +1,4 @@
-package remote
+package localrepo
 
 import (
 	"bytes"
@@ -19,8 +19,8 @@ import (
 // leaves either the reference as it was (the loose file, if any, still
 // names it) or gone, and at most a lock file, which the next writer takes
 // for a dead writer's once it is stale.
-func (l *localStore) deleteRef(cfg repoConfig, name plumbing.ReferenceName, old plumbing.Hash) error {
-	p, f, err := l.lockName(cfg, name)
+func (r *Repo) deleteRef(cfg repoConfig, name plumbing.ReferenceName, old plumbing.Hash) error {
+	p, f, err := r.lockName(cfg, name)
 	if err != nil {
 		return err
 	}
@@ -28,26 +28,26 @@ func (l *localStore) deleteRef(cfg repoConfig, name plumbing.ReferenceName, old 
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := l.still(name, old); err != nil {
+	if err := r.still(name, old); err != nil {
 		return err
 	}
-	if err := l.unpackRef(cfg, name); err != nil {
+	if err := r.unpackRef(cfg, name); err != nil {
 		return err
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	// git removes the reflog with the reference.
-	if err := os.Remove(filepath.Join(l.dir, "logs", filepath.FromSlash(name.String()))); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		l.log.Warn("the branch was deleted but not its reflog", "ref", name.Short(), "error", err)
+	if err := os.Remove(filepath.Join(r.dir, "logs", filepath.FromSlash(name.String()))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		r.log.Warn("the branch was deleted but not its reflog", "ref", name.Short(), "error", err)
 	}
 	return nil
 }
 
 // unpackRef drops name from packed-refs, if it is there: the file is
 // written anew under its lock and renamed over the old one.
-func (l *localStore) unpackRef(cfg repoConfig, name plumbing.ReferenceName) error {
-	packed := filepath.Join(l.dir, "packed-refs")
+func (r *Repo) unpackRef(cfg repoConfig, name plumbing.ReferenceName) error {
+	packed := filepath.Join(r.dir, "packed-refs")
 	b, err := os.ReadFile(packed)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -58,7 +58,7 @@ func (l *localStore) unpackRef(cfg repoConfig, name plumbing.ReferenceName) erro
 	if _, found := withoutPacked(b, name); !found {
 		return nil
 	}
-	f, err := l.lockRef(cfg, packed)
+	f, err := r.lockRef(cfg, packed)
 	if err != nil {
 		return err
 	}
@@ -104,14 +104,14 @@ func withoutPacked(b []byte, name plumbing.ReferenceName) ([]byte, bool) {
 // Empty reports whether the repository holds no reference: none in
 // packed-refs and no file below refs/ but git's lock files and the names
 // starting with a dot that git skips.
-func (l *localStore) Empty(ctx context.Context) (bool, error) {
+func (r *Repo) Empty(ctx context.Context) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	if _, err := l.storage(); err != nil {
+	if _, err := r.storage(); err != nil {
 		return false, err
 	}
-	b, err := os.ReadFile(filepath.Join(l.dir, "packed-refs"))
+	b, err := os.ReadFile(filepath.Join(r.dir, "packed-refs"))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, err
 	}
@@ -121,7 +121,7 @@ func (l *localStore) Empty(ctx context.Context) (bool, error) {
 		}
 	}
 	errFound := errors.New("found")
-	err = filepath.WalkDir(filepath.Join(l.dir, "refs"), func(_ string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(filepath.Join(r.dir, "refs"), func(_ string, d fs.DirEntry, err error) error {
 		switch {
 		case err != nil:
 			return err
