@@ -201,6 +201,9 @@ func (sc crashScenario) check(t *testing.T, dir string, old plumbing.Hash, modes
 		if out, err := gitOut(dir, "for-each-ref"); err != nil || strings.Contains(out, sc.ref.String()) {
 			return fmt.Errorf("git for-each-ref after the delete: %v\n%s", err, out)
 		}
+		if _, err := os.Lstat(filepath.Join(dir, "logs", filepath.FromSlash(sc.ref.String()))); err == nil {
+			return fmt.Errorf("the reflog of the deleted %s is left", sc.ref)
+		}
 	}
 	if left := leftovers(t, dir); len(left) > 0 {
 		return fmt.Errorf("left in the repository: %v", left)

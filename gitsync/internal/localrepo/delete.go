@@ -12,13 +12,16 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 )
 
-// deleteRef removes the reference name, which must point at old, as git's
-// files backend does: under the reference's lock it drops the name from
-// packed-refs (rewritten under packed-refs.lock and renamed into place),
-// then removes the loose file and the reflog. A writer killed at any point
-// leaves either the reference as it was (the loose file, if any, still
-// names it) or gone, and at most a lock file, which the next writer takes
-// for a dead writer's once it is stale.
+// deleteRef removes the reference name, which must point at old, in git's
+// files backend's order: under the reference's lock and packed-refs.lock
+// (if the name is packed), it removes the reflog, renames the new
+// packed-refs without the name into place, then removes the loose file.
+// The reflog goes first because, as git's files backend says, a reference
+// without its reflog is less bad than a reflog without its reference,
+// which nothing would remove. A writer killed at any point leaves either
+// the reference as it was (the loose file, if any, still names it) or
+// gone, and at most lock files, which the next writer takes for a dead
+// writer's once they are stale.
 func (r *Repo) deleteRef(cfg repoConfig, name plumbing.ReferenceName, old plumbing.Hash) error {
 	p, f, err := r.lockName(cfg, name)
 	if err != nil {
@@ -31,54 +34,54 @@ func (r *Repo) deleteRef(cfg repoConfig, name plumbing.ReferenceName, old plumbi
 	if err := r.still(name, old); err != nil {
 		return err
 	}
-	if err := r.unpackRef(cfg, name); err != nil {
+	packed, err := r.packedWithout(cfg, name)
+	if err != nil {
 		return err
+	}
+	if err := os.Remove(filepath.Join(r.dir, "logs", filepath.FromSlash(name.String()))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		r.log.Warn("the branch is being deleted but not its reflog", "ref", name.Short(), "error", err)
+	}
+	if packed != "" {
+		if err := os.Rename(packed, filepath.Join(r.dir, "packed-refs")); err != nil {
+			os.Remove(packed)
+			return err
+		}
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	// git removes the reflog with the reference.
-	if err := os.Remove(filepath.Join(r.dir, "logs", filepath.FromSlash(name.String()))); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		r.log.Warn("the branch was deleted but not its reflog", "ref", name.Short(), "error", err)
-	}
 	return nil
 }
 
-// unpackRef drops name from packed-refs, if it is there: the file is
-// written anew under its lock and renamed over the old one.
-func (r *Repo) unpackRef(cfg repoConfig, name plumbing.ReferenceName) error {
+// packedWithout writes packed-refs without name into packed-refs.lock,
+// taken as git takes it, synced, and returns the lock file, to be renamed
+// over packed-refs; "" if name is not packed.
+func (r *Repo) packedWithout(cfg repoConfig, name plumbing.ReferenceName) (string, error) {
 	packed := filepath.Join(r.dir, "packed-refs")
 	b, err := os.ReadFile(packed)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return "", nil
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
 	if _, found := withoutPacked(b, name); !found {
-		return nil
+		return "", nil
 	}
 	f, err := r.lockRef(cfg, packed)
 	if err != nil {
-		return err
+		return "", err
 	}
 	// Read again under the lock: git may have packed more meanwhile.
-	if b, err = os.ReadFile(packed); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
+	if b, err = os.ReadFile(packed); err == nil {
+		out, _ := withoutPacked(b, name)
+		_, err = f.Write(out)
 	}
-	out, _ := withoutPacked(b, name)
-	_, err = f.Write(out)
 	if err := syncAndClose(f, err); err != nil {
 		os.Remove(f.Name())
-		return err
+		return "", err
 	}
-	if err := os.Rename(f.Name(), packed); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return nil
+	return f.Name(), nil
 }
 
 // withoutPacked returns the packed-refs file b without the line of name
