@@ -32,7 +32,8 @@ const (
 )
 
 // clean removes what writers of earlier ssm processes left when they died
-// (deletedRefLock too). It reports whether nothing is left to judge later.
+// (deletedRefLock and packedRefsLock too). It reports whether nothing is
+// left to judge later.
 // The caller holds the repository's flock, so no other ssm writer is
 // running.
 func (r *Repo) clean(ref plumbing.ReferenceName) bool {
@@ -48,7 +49,8 @@ func (r *Repo) clean(ref plumbing.ReferenceName) bool {
 	if len(removed) > 0 {
 		r.log.Info("removed what an interrupted write left", "files", removed)
 	}
-	return r.deletedRefLock(ref)
+	refDone, packedDone := r.deletedRefLock(ref), r.packedRefsLock()
+	return refDone && packedDone
 }
 
 // deletedRefLock removes the lock of ref, once stale, when ref does not
@@ -68,6 +70,26 @@ func (r *Repo) deletedRefLock(ref plumbing.ReferenceName) bool {
 	gone, err := r.awaitLock(lock)
 	if err != nil {
 		r.log.Warn("could not remove a stale ref lock", "ref", ref.Short(), "error", err)
+		return true
+	}
+	return gone
+}
+
+// packedRefsLock removes packed-refs.lock once stale. Only a delete takes
+// it, and a writer killed holding it leaves the ref it deleted as it was:
+// the next write may update that ref rather than delete it again, and never
+// meet the lock, which would stop git's pack-refs, gc and deletes. It
+// reports whether the lock is gone; one too young to be a dead writer's
+// (git's pack-refs holds it for milliseconds) is looked at again at the
+// next read.
+func (r *Repo) packedRefsLock() bool {
+	lock := filepath.Join(r.dir, "packed-refs.lock")
+	if _, err := os.Lstat(lock); err != nil {
+		return true
+	}
+	gone, err := r.awaitLock(lock)
+	if err != nil {
+		r.log.Warn("could not remove a stale packed-refs lock", "error", err)
 		return true
 	}
 	return gone

@@ -243,3 +243,34 @@ func TestWithoutPacked(t *testing.T) {
 		}
 	}
 }
+
+func TestStalePackedRefsLock(t *testing.T) {
+	t.Parallel()
+	// A writer killed while deleting a packed ref leaves packed-refs.lock,
+	// and the ref: the next write may update the ref instead of deleting it,
+	// and never meet the lock, which stops git's pack-refs. A read removes
+	// it once stale, and leaves a young one, maybe git's, to the next read.
+	bare := gittest.NewBare(t)
+	c := mustUpdate(t, open(t, bare, nil), main, plumbing.ZeroHash, map[string]string{"a": "1"})
+	gittest.Git(t, bare, "pack-refs", "--all")
+	lock := filepath.Join(bare, "packed-refs.lock")
+	gittest.WriteFiles(t, bare, map[string]string{"packed-refs.lock": ""})
+	var logs bytes.Buffer
+	r := open(t, bare, &logs, func(o *Options) { o.StaleLockAfter = time.Hour })
+	if h, _, err := r.Head(t.Context(), main); err != nil || h != c {
+		t.Fatalf("Head = %s, %v; want %s", h, err, c)
+	}
+	if _, err := os.Stat(lock); err != nil {
+		t.Errorf("a young packed-refs.lock was removed: %v", err)
+	}
+	age(t, lock, 2*time.Hour)
+	mustUpdate(t, r, main, c, map[string]string{"a": "2"})
+	if _, err := os.Stat(lock); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the stale packed-refs.lock is left after an update: %v", err)
+	}
+	if !strings.Contains(logs.String(), "removed a stale ref lock left by a writer that died") || !strings.Contains(logs.String(), "packed-refs.lock") {
+		t.Errorf("logs lack the removal:\n%s", logs.String())
+	}
+	gittest.Git(t, bare, "pack-refs", "--all")
+	assertNoLeftovers(t, bare)
+}
