@@ -16,6 +16,15 @@
 // lock older than Options.StaleLockAfter is a dead writer's, as git holds
 // its own for milliseconds.
 //
+// It reads through go-git's filesystem storage but writes none of its own:
+// go-git v5.19.3 rewrites a ref file in place under a flock of its own, not
+// git's <ref>.lock (so git's writers do not see it, and a kill after the
+// truncation leaves an empty ref), syncs nothing, writes no reflog, gives
+// objects 0444 and directories 0755 whatever core.sharedRepository says,
+// rewrites packed-refs without packed-refs.lock, and leaves temporary
+// objects and packs behind when killed. Writing through it failed 620 of
+// the 751 kill points of gitsync's git crash scenarios (issue 21).
+//
 // It imports gitsync/internal/flock and gitsync/internal/pack.
 package localrepo
 
