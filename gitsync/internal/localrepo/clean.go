@@ -43,7 +43,7 @@ func (r *Repo) clean(ref plumbing.ReferenceName) bool {
 			rel, _ := filepath.Rel(r.dir, p)
 			removed = append(removed, filepath.ToSlash(rel))
 		} else if !errors.Is(err, fs.ErrNotExist) {
-			r.log.Warn("could not remove what an interrupted write left", "file", p, "error", err)
+			r.log.Warn("could not remove what an interrupted write left", "file", p, "err", err)
 		}
 	}
 	if len(removed) > 0 {
@@ -69,7 +69,7 @@ func (r *Repo) deletedRefLock(ref plumbing.ReferenceName) bool {
 	}
 	gone, err := r.awaitLock(lock)
 	if err != nil {
-		r.log.Warn("could not remove a stale ref lock", "ref", ref.Short(), "error", err)
+		r.log.Warn("could not remove a stale ref lock", "ref", ref.Short(), "err", err)
 		return true
 	}
 	return gone
@@ -89,7 +89,7 @@ func (r *Repo) packedRefsLock() bool {
 	}
 	gone, err := r.awaitLock(lock)
 	if err != nil {
-		r.log.Warn("could not remove a stale packed-refs lock", "error", err)
+		r.log.Warn("could not remove a stale packed-refs lock", "err", err)
 		return true
 	}
 	return gone

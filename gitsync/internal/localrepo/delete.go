@@ -39,7 +39,7 @@ func (r *Repo) deleteRef(cfg repoConfig, name plumbing.ReferenceName, old plumbi
 		return err
 	}
 	if err := os.Remove(filepath.Join(r.dir, "logs", filepath.FromSlash(name.String()))); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		r.log.Warn("the branch is being deleted but not its reflog", "ref", name.Short(), "error", err)
+		r.log.Warn("the branch is being deleted but not its reflog", "ref", name.Short(), "err", err)
 	}
 	if packed != "" {
 		if err := os.Rename(packed, filepath.Join(r.dir, "packed-refs")); err != nil {

@@ -53,7 +53,7 @@ func (r *Repo) updateRef(cfg repoConfig, name plumbing.ReferenceName, old, h plu
 	// As git, HEAD's reflog records the update after the branch moved.
 	if head, _ := os.ReadFile(filepath.Join(r.dir, "HEAD")); strings.TrimSpace(string(head)) == "ref: "+name.String() {
 		if err := r.appendReflog(cfg, "HEAD", old, h); err != nil {
-			r.log.Warn("the branch moved but HEAD's reflog was not written", "error", err)
+			r.log.Warn("the branch moved but HEAD's reflog was not written", "err", err)
 		}
 	}
 	return nil
