@@ -11,6 +11,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
+	"github.com/ssm-dev/ssm/gitsync/internal/pack"
 	"github.com/ssm-dev/ssm/gitsync/internal/remote"
 )
 
@@ -115,7 +116,7 @@ func (r *Repo) decide(view, base *snapshot, plan Plan) (Write, []Change, error) 
 // build returns the snapshot of the commit that makes changes on top of
 // base, with the objects it adds. When the tree would not change it makes
 // no commit: the snapshot's tree is base's.
-func (r *Repo) build(base *snapshot, w Write, changes []Change) (*snapshot, *remote.Objects, error) {
+func (r *Repo) build(base *snapshot, w Write, changes []Change) (*snapshot, *pack.Objects, error) {
 	next, objs, err := base.next(r.parts, changes)
 	if err != nil {
 		return nil, nil, fmt.Errorf("build %s for %s: %w", cmp.Or(r.opts.Path, "."), r.url, err)
@@ -141,7 +142,7 @@ func (r *Repo) build(base *snapshot, w Write, changes []Change) (*snapshot, *rem
 
 // push moves ref from old to commit (zero: deletes it). A rejected push
 // returns a bare *remote.RejectedError.
-func (r *Repo) push(ctx context.Context, ref plumbing.ReferenceName, old, commit plumbing.Hash, objs *remote.Objects) error {
+func (r *Repo) push(ctx context.Context, ref plumbing.ReferenceName, old, commit plumbing.Hash, objs *pack.Objects) error {
 	err := r.remote.Push(ctx, ref, old, commit, objs)
 	if _, ok := errors.AsType[*remote.RejectedError](err); ok || err == nil {
 		return err

@@ -14,14 +14,14 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
-	"github.com/ssm-dev/ssm/gitsync/internal/remote"
+	"github.com/ssm-dev/ssm/gitsync/internal/pack"
 )
 
 // next returns the snapshot after changes and the objects it adds: a blob
 // per written file and a tree per directory on the path to one, up to the
 // root. Every other entry is kept by hash. The commit is left unset.
-func (s *snapshot) next(parts []string, changes []Change) (*snapshot, *remote.Objects, error) {
-	objs := &remote.Objects{}
+func (s *snapshot) next(parts []string, changes []Change) (*snapshot, *pack.Objects, error) {
+	objs := &pack.Objects{}
 	if len(changes) == 0 {
 		return s, objs, nil
 	}

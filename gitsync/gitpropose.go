@@ -6,7 +6,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 
-	"github.com/ssm-dev/ssm/gitsync/internal/remote"
+	"github.com/ssm-dev/ssm/gitsync/internal/pack"
 )
 
 // propose keeps the push branch equal to the base's head plus one commit
@@ -101,7 +101,7 @@ func (r *Repo) withdraw(ctx context.Context, base, prop *snapshot, own bool) err
 		r.log.Debug("the base holds the render; the push branch is not ssm's commit and is left alone", "head", prop.commit.String())
 		return nil
 	}
-	if err := r.push(ctx, r.pushRef, prop.commit, plumbing.ZeroHash, &remote.Objects{}); err != nil {
+	if err := r.push(ctx, r.pushRef, prop.commit, plumbing.ZeroHash, &pack.Objects{}); err != nil {
 		return err
 	}
 	r.prop = emptySnapshot(len(r.parts))

@@ -14,7 +14,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
-	"github.com/ssm-dev/ssm/gitsync/internal/remote"
+	"github.com/ssm-dev/ssm/gitsync/internal/pack"
 )
 
 // emptyTree is the hash of the tree with no entries.
@@ -181,7 +181,7 @@ type editGroup struct {
 // with returns a copy of d with edits applied, adding the new blobs and
 // trees to objs. Only directories on an edited path are copied and
 // re-encoded. prefix names d in errors.
-func (d *dirNode) with(prefix string, edits []edit, objs *remote.Objects) (*dirNode, error) {
+func (d *dirNode) with(prefix string, edits []edit, objs *pack.Objects) (*dirNode, error) {
 	if len(edits) == 0 {
 		return d, nil
 	}
@@ -218,7 +218,7 @@ func (d *dirNode) with(prefix string, edits []edit, objs *remote.Objects) (*dirN
 // applyGroup applies the edits of one entry: a removal first, so that a file
 // can become a directory; then the files below it; then a new file, which
 // fails if a directory of the same name remains.
-func (n *dirNode) applyGroup(prefix, name string, g *editGroup, objs *remote.Objects, owned *bool) error {
+func (n *dirNode) applyGroup(prefix, name string, g *editGroup, objs *pack.Objects, owned *bool) error {
 	if g.self != nil && g.self.remove {
 		n.remove(name, owned)
 	}

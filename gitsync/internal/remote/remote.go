@@ -3,7 +3,8 @@
 // the branch with a compare-and-swap, sending the new objects. Transport
 // hides how: git's wire protocol over http(s) (go-git's client) or ssh (its
 // own sessions), or a local bare repository read and written through its
-// files. Of this module, it imports only the leaf internal/redact.
+// files (localrepo). It imports gitsync/internal/localrepo,
+// gitsync/internal/pack and the leaf internal/redact.
 package remote
 
 import (
@@ -19,6 +20,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
+	"github.com/ssm-dev/ssm/gitsync/internal/pack"
 	"github.com/ssm-dev/ssm/internal/redact"
 )
 
@@ -35,7 +37,7 @@ type Transport interface {
 	// never overwrites or deletes a commit the caller did not see. If ref
 	// moved it returns a *RejectedError; if the remote refused the update for
 	// another reason (a hook, a protected branch), a *RefusedError.
-	Push(ctx context.Context, ref plumbing.ReferenceName, old, commit plumbing.Hash, objs *Objects) error
+	Push(ctx context.Context, ref plumbing.ReferenceName, old, commit plumbing.Hash, objs *pack.Objects) error
 	// Empty reports whether the repository has no references at all: a
 	// repository nobody pushed to yet.
 	Empty(ctx context.Context) (bool, error)
@@ -131,7 +133,7 @@ func (r redacting) FetchHead(ctx context.Context, ref plumbing.ReferenceName, ha
 	return h, s, r.error(err)
 }
 
-func (r redacting) Push(ctx context.Context, ref plumbing.ReferenceName, old, commit plumbing.Hash, objs *Objects) error {
+func (r redacting) Push(ctx context.Context, ref plumbing.ReferenceName, old, commit plumbing.Hash, objs *pack.Objects) error {
 	return r.error(r.t.Push(ctx, ref, old, commit, objs))
 }
 

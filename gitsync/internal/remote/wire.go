@@ -19,6 +19,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
+
+	"github.com/ssm-dev/ssm/gitsync/internal/pack"
 )
 
 // wire is a Transport that speaks git's protocol with one repository over
@@ -30,7 +32,7 @@ import (
 type wire struct {
 	dial    dialer
 	timeout time.Duration // of each session
-	packer  packer
+	packer  pack.Encoder
 	log     *slog.Logger
 	options []*packp.Option // push options sent with every push
 }
@@ -156,7 +158,7 @@ func demux(caps *capability.List, r io.Reader) io.Reader {
 
 // Push sends the update, which the remote applies only if ref still points
 // at old. A refusal is a lost race if ref no longer points at old.
-func (w *wire) Push(ctx context.Context, ref plumbing.ReferenceName, old, commit plumbing.Hash, objs *Objects) error {
+func (w *wire) Push(ctx context.Context, ref plumbing.ReferenceName, old, commit plumbing.Hash, objs *pack.Objects) error {
 	err := w.push(ctx, ref, old, commit, objs)
 	if refused, ok := errors.AsType[*RefusedError](err); ok {
 		return w.whyRefused(ctx, ref, old, refused)
@@ -184,13 +186,13 @@ func (w *wire) whyRefused(ctx context.Context, ref plumbing.ReferenceName, old p
 // returns a *RejectedError if ref did not point at old when the session
 // began, and a *RefusedError with what the remote said if the remote
 // refused the update.
-func (w *wire) push(ctx context.Context, ref plumbing.ReferenceName, old, commit plumbing.Hash, objs *Objects) error {
+func (w *wire) push(ctx context.Context, ref plumbing.ReferenceName, old, commit plumbing.Hash, objs *pack.Objects) error {
 	ctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
-	var pack *bytes.Buffer
+	var packed *bytes.Buffer
 	if !commit.IsZero() { // a deletion sends no pack
-		pack = &bytes.Buffer{}
-		if err := w.packer.write(pack, objs, nil); err != nil {
+		packed = &bytes.Buffer{}
+		if err := w.packer.WritePack(packed, objs, nil); err != nil {
 			return err
 		}
 	}
@@ -206,7 +208,7 @@ func (w *wire) push(ctx context.Context, ref plumbing.ReferenceName, old, commit
 	if current := ar.References[ref.String()]; current != old {
 		return &RejectedError{movedReason(ref, current)}
 	}
-	req, err := w.updateRequest(ar.Capabilities, ref, old, commit, pack)
+	req, err := w.updateRequest(ar.Capabilities, ref, old, commit, packed)
 	if err != nil {
 		return err
 	}
@@ -232,11 +234,11 @@ func (w *wire) push(ctx context.Context, ref plumbing.ReferenceName, old, commit
 	return nil
 }
 
-// updateRequest moves ref from old to commit, sending pack, or deletes it
+// updateRequest moves ref from old to commit, sending packed, or deletes it
 // when commit is zero, with the push options. It refuses what the remote
 // did not advertise it would take: git would send it, and git's
 // receive-pack would then fail the whole push with a protocol error.
-func (w *wire) updateRequest(caps *capability.List, ref plumbing.ReferenceName, old, commit plumbing.Hash, pack *bytes.Buffer) (*packp.ReferenceUpdateRequest, error) {
+func (w *wire) updateRequest(caps *capability.List, ref plumbing.ReferenceName, old, commit plumbing.Hash, packed *bytes.Buffer) (*packp.ReferenceUpdateRequest, error) {
 	req := packp.NewReferenceUpdateRequestFromCapabilities(caps)
 	req.Commands = []*packp.Command{{Name: ref, Old: old, New: commit}}
 	if commit.IsZero() {
@@ -245,7 +247,7 @@ func (w *wire) updateRequest(caps *capability.List, ref plumbing.ReferenceName, 
 		}
 		_ = req.Capabilities.Set(capability.DeleteRefs)
 	} else {
-		req.Packfile = io.NopCloser(pack)
+		req.Packfile = io.NopCloser(packed)
 	}
 	if len(w.options) > 0 {
 		if !caps.Supports(capability.PushOptions) {

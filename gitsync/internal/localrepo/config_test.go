@@ -1,4 +1,4 @@
-package remote
+package localrepo
 
 import (
 	"os"

@@ -1,4 +1,4 @@
-package remote
+package localrepo
 
 import (
 	"errors"
@@ -28,12 +28,12 @@ const defaultStaleLockAfter = 10 * time.Second
 
 // lockName takes the lock of reference name, making its directories: the
 // reference's path and its open lock file.
-func (l *localStore) lockName(cfg repoConfig, name plumbing.ReferenceName) (string, *os.File, error) {
-	p := filepath.Join(l.dir, filepath.FromSlash(name.String()))
-	if err := cfg.mkdirs(l.dir, filepath.Dir(p)); err != nil {
+func (r *Repo) lockName(cfg repoConfig, name plumbing.ReferenceName) (string, *os.File, error) {
+	p := filepath.Join(r.dir, filepath.FromSlash(name.String()))
+	if err := cfg.mkdirs(r.dir, filepath.Dir(p)); err != nil {
 		return "", nil, err
 	}
-	f, err := l.lockRef(cfg, p)
+	f, err := r.lockRef(cfg, p)
 	return p, f, err
 }
 
@@ -41,19 +41,19 @@ func (l *localStore) lockName(cfg repoConfig, name plumbing.ReferenceName) (stri
 // h as git does: it creates <name>.lock exclusively, writes h to it, syncs
 // it, checks the current value under the lock, appends to the reflogs git
 // would keep, and renames the lock file over the reference.
-func (l *localStore) updateRef(cfg repoConfig, name plumbing.ReferenceName, old, h plumbing.Hash) error {
-	_, f, err := l.lockName(cfg, name)
+func (r *Repo) updateRef(cfg repoConfig, name plumbing.ReferenceName, old, h plumbing.Hash) error {
+	_, f, err := r.lockName(cfg, name)
 	if err != nil {
 		return err
 	}
-	if err := l.commitRef(cfg, f, name, old, h); err != nil {
+	if err := r.commitRef(cfg, f, name, old, h); err != nil {
 		os.Remove(f.Name())
 		return err
 	}
 	// As git, HEAD's reflog records the update after the branch moved.
-	if head, _ := os.ReadFile(filepath.Join(l.dir, "HEAD")); strings.TrimSpace(string(head)) == "ref: "+name.String() {
-		if err := l.appendReflog(cfg, "HEAD", old, h); err != nil {
-			l.log.Warn("the branch moved but HEAD's reflog was not written", "error", err)
+	if head, _ := os.ReadFile(filepath.Join(r.dir, "HEAD")); strings.TrimSpace(string(head)) == "ref: "+name.String() {
+		if err := r.appendReflog(cfg, "HEAD", old, h); err != nil {
+			r.log.Warn("the branch moved but HEAD's reflog was not written", "err", err)
 		}
 	}
 	return nil
@@ -61,15 +61,15 @@ func (l *localStore) updateRef(cfg repoConfig, name plumbing.ReferenceName, old,
 
 // commitRef writes h to the lock file f, checks that name still points at
 // old and renames f over it.
-func (l *localStore) commitRef(cfg repoConfig, f *os.File, name plumbing.ReferenceName, old, h plumbing.Hash) error {
+func (r *Repo) commitRef(cfg repoConfig, f *os.File, name plumbing.ReferenceName, old, h plumbing.Hash) error {
 	_, err := f.WriteString(h.String() + "\n")
 	if err := syncAndClose(f, err); err != nil {
 		return err
 	}
-	if err := l.still(name, old); err != nil {
+	if err := r.still(name, old); err != nil {
 		return err
 	}
-	if err := l.appendReflog(cfg, name.String(), old, h); err != nil {
+	if err := r.appendReflog(cfg, name.String(), old, h); err != nil {
 		return fmt.Errorf("append to the reflog of %s: %w", name, err)
 	}
 	return os.Rename(f.Name(), strings.TrimSuffix(f.Name(), ".lock"))
@@ -77,9 +77,9 @@ func (l *localStore) commitRef(cfg repoConfig, f *os.File, name plumbing.Referen
 
 // lockRef creates the lock file of the reference at p. It waits up to
 // lockTimeout while another writer holds it, and removes it when it is
-// stale; a lock still held after the wait is a *RejectedError, which the
-// caller retries.
-func (l *localStore) lockRef(cfg repoConfig, p string) (*os.File, error) {
+// stale; a lock still held after the wait is a *LockedError, which the
+// caller may retry.
+func (r *Repo) lockRef(cfg repoConfig, p string) (*os.File, error) {
 	lock := p + ".lock"
 	deadline := time.Now().Add(lockTimeout)
 	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
@@ -87,13 +87,13 @@ func (l *localStore) lockRef(cfg repoConfig, p string) (*os.File, error) {
 		if !errors.Is(err, fs.ErrExist) {
 			return f, err
 		}
-		removed, err := l.removeStaleLock(lock)
+		removed, err := r.removeStaleLock(lock)
 		switch {
 		case err != nil:
 			return nil, fmt.Errorf("remove stale lock %s: %w", lock, err)
 		case time.Now().After(deadline):
-			rel, _ := filepath.Rel(l.dir, lock)
-			return nil, &RejectedError{fmt.Sprintf("%s is held by another update (younger than %s)", filepath.ToSlash(rel), l.staleAfter)}
+			rel, _ := filepath.Rel(r.dir, lock)
+			return nil, &LockedError{Lock: filepath.ToSlash(rel), StaleAfter: r.staleAfter}
 		case removed:
 			continue
 		}
@@ -105,7 +105,7 @@ func (l *localStore) lockRef(cfg repoConfig, p string) (*os.File, error) {
 // and reports whether it is gone. It moves the file aside before removing
 // it and checks that what it moved is the file it judged stale: a writer
 // may have replaced it meanwhile, and a fresh lock is put back.
-func (l *localStore) removeStaleLock(lock string) (bool, error) {
+func (r *Repo) removeStaleLock(lock string) (bool, error) {
 	fi, err := os.Lstat(lock)
 	if errors.Is(err, fs.ErrNotExist) {
 		return true, nil
@@ -114,7 +114,7 @@ func (l *localStore) removeStaleLock(lock string) (bool, error) {
 		return false, err
 	}
 	age := time.Since(fi.ModTime())
-	if age < l.staleAfter {
+	if age < r.staleAfter {
 		return false, nil
 	}
 	aside := staleAside(lock)
@@ -137,7 +137,7 @@ func (l *localStore) removeStaleLock(lock string) (bool, error) {
 	if err := os.Remove(aside); err != nil {
 		return false, err
 	}
-	l.log.Warn("removed a stale ref lock left by a writer that died", "lock", lock, "age", age.Round(time.Millisecond))
+	r.log.Warn("removed a stale ref lock left by a writer that died", "lock", lock, "age", age.Round(time.Millisecond))
 	return true, nil
 }
 
@@ -151,10 +151,10 @@ func staleAside(lock string) string {
 // appendReflog appends a line for the update of name from old to h to its
 // reflog, when git would: core.logAllRefUpdates asks for it, or the log
 // exists. The line is git's, with "push" as receive-pack writes it.
-func (l *localStore) appendReflog(cfg repoConfig, name string, old, h plumbing.Hash) error {
-	p := filepath.Join(l.dir, "logs", filepath.FromSlash(name))
+func (r *Repo) appendReflog(cfg repoConfig, name string, old, h plumbing.Hash) error {
+	p := filepath.Join(r.dir, "logs", filepath.FromSlash(name))
 	if cfg.logsRef(name) {
-		if err := cfg.mkdirs(l.dir, filepath.Dir(p)); err != nil {
+		if err := cfg.mkdirs(r.dir, filepath.Dir(p)); err != nil {
 			return err
 		}
 		if err := cfg.createShared(p); err != nil && !errors.Is(err, syscall.EISDIR) {
@@ -169,7 +169,7 @@ func (l *localStore) appendReflog(cfg repoConfig, name string, old, h plumbing.H
 		return err
 	}
 	now := time.Now()
-	_, err = fmt.Fprintf(f, "%s %s %s %d %s\tpush\n", old, h, l.committer, now.Unix(), now.Format("-0700"))
+	_, err = fmt.Fprintf(f, "%s %s %s %d %s\tpush\n", old, h, r.committer, now.Unix(), now.Format("-0700"))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -178,11 +178,11 @@ func (l *localStore) appendReflog(cfg repoConfig, name string, old, h plumbing.H
 
 // still reports storage.ErrReferenceHasChanged unless name points at old
 // (the zero hash: name does not exist), read under its lock.
-func (l *localStore) still(name plumbing.ReferenceName, old plumbing.Hash) error {
+func (r *Repo) still(name plumbing.ReferenceName, old plumbing.Hash) error {
 	var cur plumbing.Hash
-	switch r, err := l.sto.Reference(name); {
+	switch ent, err := r.sto.Reference(name); {
 	case err == nil:
-		cur = r.Hash()
+		cur = ent.Hash()
 	case !errors.Is(err, plumbing.ErrReferenceNotFound):
 		return err
 	}

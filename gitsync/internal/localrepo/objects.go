@@ -1,4 +1,4 @@
-package remote
+package localrepo
 
 import (
 	"bytes"
@@ -9,20 +9,22 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+
+	"github.com/ssm-dev/ssm/gitsync/internal/pack"
 )
 
 // writeLoose writes each object to its own file, as git's unpack-objects
 // does, unless it is there already.
-func (l *localStore) writeLoose(cfg repoConfig, objs *Objects) error {
-	objects := filepath.Join(l.dir, "objects")
-	for _, h := range objs.order {
+func (r *Repo) writeLoose(cfg repoConfig, objs *pack.Objects) error {
+	objects := filepath.Join(r.dir, "objects")
+	for h, o := range objs.All() {
 		hex := h.String()
 		dir := filepath.Join(objects, hex[:2])
 		final := filepath.Join(dir, hex[2:])
 		if _, err := os.Lstat(final); err == nil {
 			continue
 		}
-		if err := l.writeObjectFile(cfg, dir, final, objs.objs[h]); err != nil {
+		if err := r.writeObjectFile(cfg, dir, final, o); err != nil {
 			return err
 		}
 	}
@@ -32,12 +34,12 @@ func (l *localStore) writeLoose(cfg repoConfig, objs *Objects) error {
 // writeObjectFile writes o compressed to a temporary file in dir, syncs it
 // and links it to final, as git does: an object file is never seen half
 // written, and one that another writer linked first is kept.
-func (l *localStore) writeObjectFile(cfg repoConfig, dir, final string, o rawObject) error {
+func (r *Repo) writeObjectFile(cfg repoConfig, dir, final string, o pack.Object) error {
 	// Read-only, as git makes objects: nothing rewrites them in place.
 	const perm = 0o444
 	f, err := cfg.createTemp(dir, tempObjectPrefix, perm)
 	if errors.Is(err, fs.ErrNotExist) {
-		if err := cfg.mkdirs(l.dir, dir); err != nil {
+		if err := cfg.mkdirs(r.dir, dir); err != nil {
 			return err
 		}
 		f, err = cfg.createTemp(dir, tempObjectPrefix, perm)
@@ -46,8 +48,8 @@ func (l *localStore) writeObjectFile(cfg repoConfig, dir, final string, o rawObj
 		return err
 	}
 	defer os.Remove(f.Name())
-	bw := l.packer.buffer(f)
-	err = l.packer.writeLoose(bw, o)
+	bw := r.enc.Buffer(f)
+	err = r.enc.WriteLoose(bw, o)
 	if err == nil {
 		err = bw.Flush()
 	}
@@ -60,23 +62,23 @@ func (l *localStore) writeObjectFile(cfg repoConfig, dir, final string, o rawObj
 // writePack writes objs as one pack with its index, as git's index-pack
 // does: each to a temporary file, synced, then the pack and last the index
 // linked into place, as git uses a pack only once its index is there.
-func (l *localStore) writePack(cfg repoConfig, objs *Objects) error {
-	dir := filepath.Join(l.dir, "objects", "pack")
-	if err := cfg.mkdirs(l.dir, dir); err != nil {
+func (r *Repo) writePack(cfg repoConfig, objs *pack.Objects) error {
+	dir := filepath.Join(r.dir, "objects", "pack")
+	if err := cfg.mkdirs(r.dir, dir); err != nil {
 		return err
 	}
-	pack, err := cfg.createTemp(dir, tempPackPrefix, 0o444)
+	packFile, err := cfg.createTemp(dir, tempPackPrefix, 0o444)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(pack.Name())
+	defer os.Remove(packFile.Name())
 	var iw idxfile.Writer
-	bw := l.packer.buffer(pack)
-	err = l.packer.write(bw, objs, &iw)
+	bw := r.enc.Buffer(packFile)
+	err = r.enc.WritePack(bw, objs, &iw)
 	if err == nil {
 		err = bw.Flush()
 	}
-	if err := syncAndClose(pack, err); err != nil {
+	if err := syncAndClose(packFile, err); err != nil {
 		return err
 	}
 	index, err := iw.Index()
@@ -97,7 +99,7 @@ func (l *localStore) writePack(cfg repoConfig, objs *Objects) error {
 		return err
 	}
 	base := filepath.Join(dir, "pack-"+plumbing.Hash(index.PackfileChecksum).String())
-	if err := linkNew(pack.Name(), base+".pack"); err != nil {
+	if err := linkNew(packFile.Name(), base+".pack"); err != nil {
 		return err
 	}
 	return linkNew(idx.Name(), base+".idx")

@@ -1,4 +1,4 @@
-package remote
+package localrepo
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"strconv"
 
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/ssm-dev/ssm/gitsync/internal/pack"
 )
 
 // defaultGCAuto is git's gc.auto default: about this many loose objects
@@ -21,22 +23,22 @@ const defaultGCAuto = 6700
 // cfg.gcAuto of them, as git gc --auto does after a push to a git server,
 // so that a repository ssm writes directly stays as compact: the pack and
 // its index first, then the loose copies go (git prune-packed). It runs
-// under the repository's flock, after a push.
-func (l *localStore) autoPack(cfg repoConfig) error {
-	if cfg.gcAuto <= 0 || !tooManyLoose(l.dir, cfg.gcAuto) {
+// under the repository's flock, after an update.
+func (r *Repo) autoPack(cfg repoConfig) error {
+	if cfg.gcAuto <= 0 || !tooManyLoose(r.dir, cfg.gcAuto) {
 		return nil
 	}
-	objs, files, err := readLooseObjects(filepath.Join(l.dir, "objects"))
+	objs, files, err := readLooseObjects(filepath.Join(r.dir, "objects"))
 	if err != nil || objs.Len() == 0 {
 		return err
 	}
-	if err := l.writePack(cfg, objs); err != nil {
+	if err := r.writePack(cfg, objs); err != nil {
 		return fmt.Errorf("pack loose objects: %w", err)
 	}
 	for _, f := range files {
 		_ = os.Remove(f) // in the pack now; one left behind is harmless
 	}
-	l.log.Info("packed the loose objects of the local repository", "objects", objs.Len())
+	r.log.Info("packed the loose objects of the local repository", "objects", objs.Len())
 	return nil
 }
 
@@ -54,8 +56,8 @@ func tooManyLoose(dir string, limit int) bool {
 }
 
 // readLooseObjects reads every loose object of the objects folder dir.
-func readLooseObjects(dir string) (*Objects, []string, error) {
-	objs := &Objects{}
+func readLooseObjects(dir string) (*pack.Objects, []string, error) {
+	objs := &pack.Objects{}
 	var files []string
 	for i := range 256 {
 		fan := fmt.Sprintf("%02x", i)

@@ -1,4 +1,4 @@
-package remote
+package localrepo
 
 import (
 	"context"
@@ -32,23 +32,25 @@ const (
 )
 
 // clean removes what writers of earlier ssm processes left when they died
-// (deletedRefLock too). It reports whether nothing is left to judge later.
+// (deletedRefLock and packedRefsLock too). It reports whether nothing is
+// left to judge later.
 // The caller holds the repository's flock, so no other ssm writer is
 // running.
-func (l *localStore) clean(ref plumbing.ReferenceName) bool {
+func (r *Repo) clean(ref plumbing.ReferenceName) bool {
 	var removed []string
-	for _, p := range l.leftovers(ref) {
+	for _, p := range r.leftovers(ref) {
 		if err := os.Remove(p); err == nil {
-			rel, _ := filepath.Rel(l.dir, p)
+			rel, _ := filepath.Rel(r.dir, p)
 			removed = append(removed, filepath.ToSlash(rel))
 		} else if !errors.Is(err, fs.ErrNotExist) {
-			l.log.Warn("could not remove what an interrupted write left", "file", p, "error", err)
+			r.log.Warn("could not remove what an interrupted write left", "file", p, "err", err)
 		}
 	}
 	if len(removed) > 0 {
-		l.log.Info("removed what an interrupted write left", "files", removed)
+		r.log.Info("removed what an interrupted write left", "files", removed)
 	}
-	return l.deletedRefLock(ref)
+	refDone, packedDone := r.deletedRefLock(ref), r.packedRefsLock()
+	return refDone && packedDone
 }
 
 // deletedRefLock removes the lock of ref, once stale, when ref does not
@@ -57,17 +59,37 @@ func (l *localStore) clean(ref plumbing.ReferenceName) bool {
 // writers. The lock of a ref that exists is left to the ref's next write.
 // It reports whether the lock is gone; one too young to be a dead
 // writer's is looked at again at the next read.
-func (l *localStore) deletedRefLock(ref plumbing.ReferenceName) bool {
-	lock := filepath.Join(l.dir, filepath.FromSlash(ref.String())) + ".lock"
+func (r *Repo) deletedRefLock(ref plumbing.ReferenceName) bool {
+	lock := filepath.Join(r.dir, filepath.FromSlash(ref.String())) + ".lock"
 	if _, err := os.Lstat(lock); err != nil {
 		return true
 	}
-	if head, _, err := l.head(context.Background(), ref); err != nil || !head.IsZero() {
+	if head, _, err := r.head(context.Background(), ref); err != nil || !head.IsZero() {
 		return true
 	}
-	gone, err := l.awaitLock(lock)
+	gone, err := r.awaitLock(lock)
 	if err != nil {
-		l.log.Warn("could not remove a stale ref lock", "ref", ref.Short(), "error", err)
+		r.log.Warn("could not remove a stale ref lock", "ref", ref.Short(), "err", err)
+		return true
+	}
+	return gone
+}
+
+// packedRefsLock removes packed-refs.lock once stale. Only a delete takes
+// it, and a writer killed holding it leaves the ref it deleted as it was:
+// the next write may update that ref rather than delete it again, and never
+// meet the lock, which would stop git's pack-refs, gc and deletes. It
+// reports whether the lock is gone; one too young to be a dead writer's
+// (git's pack-refs holds it for milliseconds) is looked at again at the
+// next read.
+func (r *Repo) packedRefsLock() bool {
+	lock := filepath.Join(r.dir, "packed-refs.lock")
+	if _, err := os.Lstat(lock); err != nil {
+		return true
+	}
+	gone, err := r.awaitLock(lock)
+	if err != nil {
+		r.log.Warn("could not remove a stale packed-refs lock", "err", err)
 		return true
 	}
 	return gone
@@ -76,10 +98,10 @@ func (l *localStore) deletedRefLock(ref plumbing.ReferenceName) bool {
 // awaitLock waits up to lockTimeout for the lock file to go, as a
 // writer's does, or to turn stale, and then removes it. It reports whether
 // the lock is gone.
-func (l *localStore) awaitLock(lock string) (bool, error) {
+func (r *Repo) awaitLock(lock string) (bool, error) {
 	deadline := time.Now().Add(lockTimeout)
 	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
-		gone, err := l.removeStaleLock(lock)
+		gone, err := r.removeStaleLock(lock)
 		if gone || err != nil || time.Now().After(deadline) {
 			return gone, err
 		}
@@ -91,7 +113,7 @@ func (l *localStore) awaitLock(lock string) (bool, error) {
 // temporary files and directories (earlier versions' too), a pack moved
 // into place without its index, and a stale lock moved aside. Files of
 // git's own writers are none of them.
-func (l *localStore) leftovers(ref plumbing.ReferenceName) []string {
+func (r *Repo) leftovers(ref plumbing.ReferenceName) []string {
 	var left []string
 	add := func(dir string, match func(name string) bool) {
 		for _, name := range readDirNames(dir) {
@@ -101,13 +123,13 @@ func (l *localStore) leftovers(ref plumbing.ReferenceName) []string {
 		}
 	}
 	// Earlier versions wrote ref lock contents in the repository itself.
-	add(l.dir, func(name string) bool { return strings.HasPrefix(name, "ssm-ref-") && strings.HasSuffix(name, ".tmp") })
-	for _, dir := range l.madeIn(ref) {
+	add(r.dir, func(name string) bool { return strings.HasPrefix(name, "ssm-ref-") && strings.HasSuffix(name, ".tmp") })
+	for _, dir := range r.madeIn(ref) {
 		add(dir, func(name string) bool {
 			return strings.HasPrefix(name, tempDirPrefix) || strings.HasPrefix(name, tempFilePrefix)
 		})
 	}
-	objects := filepath.Join(l.dir, "objects")
+	objects := filepath.Join(r.dir, "objects")
 	for _, fan := range readDirNames(objects) {
 		if len(fan) == 2 && isHex(fan) {
 			add(filepath.Join(objects, fan), func(name string) bool {
@@ -125,17 +147,17 @@ func (l *localStore) leftovers(ref plumbing.ReferenceName) []string {
 		}
 		return strings.HasPrefix(name, tempPackPrefix) || isGoTemp(name, "tmp_pack_")
 	})
-	return append(left, staleAside(filepath.Join(l.dir, filepath.FromSlash(ref.String()))+".lock"))
+	return append(left, staleAside(filepath.Join(r.dir, filepath.FromSlash(ref.String()))+".lock"))
 }
 
-// madeIn returns the directories a push makes directories and reflogs in:
+// madeIn returns the directories an update makes directories and reflogs in:
 // the repository, objects/, and those on the way to ref and to its and
 // HEAD's reflogs.
-func (l *localStore) madeIn(ref plumbing.ReferenceName) []string {
-	dirs := []string{l.dir, filepath.Join(l.dir, "objects")}
+func (r *Repo) madeIn(ref plumbing.ReferenceName) []string {
+	dirs := []string{r.dir, filepath.Join(r.dir, "objects")}
 	for _, p := range []string{ref.String(), "logs/" + ref.String(), "logs/HEAD"} {
 		for d := path.Dir(p); d != "."; d = path.Dir(d) {
-			dirs = append(dirs, filepath.Join(l.dir, filepath.FromSlash(d)))
+			dirs = append(dirs, filepath.Join(r.dir, filepath.FromSlash(d)))
 		}
 	}
 	slices.Sort(dirs)

@@ -1,4 +1,4 @@
-package remote
+package localrepo
 
 import (
 	"bytes"
@@ -12,15 +12,18 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 )
 
-// deleteRef removes the reference name, which must point at old, as git's
-// files backend does: under the reference's lock it drops the name from
-// packed-refs (rewritten under packed-refs.lock and renamed into place),
-// then removes the loose file and the reflog. A writer killed at any point
-// leaves either the reference as it was (the loose file, if any, still
-// names it) or gone, and at most a lock file, which the next writer takes
-// for a dead writer's once it is stale.
-func (l *localStore) deleteRef(cfg repoConfig, name plumbing.ReferenceName, old plumbing.Hash) error {
-	p, f, err := l.lockName(cfg, name)
+// deleteRef removes the reference name, which must point at old, in git's
+// files backend's order: under the reference's lock and packed-refs.lock
+// (if the name is packed), it removes the reflog, renames the new
+// packed-refs without the name into place, then removes the loose file.
+// The reflog goes first because, as git's files backend says, a reference
+// without its reflog is less bad than a reflog without its reference,
+// which nothing would remove. A writer killed at any point leaves either
+// the reference as it was (the loose file, if any, still names it) or
+// gone, and at most lock files, which the next writer takes for a dead
+// writer's once they are stale.
+func (r *Repo) deleteRef(cfg repoConfig, name plumbing.ReferenceName, old plumbing.Hash) error {
+	p, f, err := r.lockName(cfg, name)
 	if err != nil {
 		return err
 	}
@@ -28,57 +31,57 @@ func (l *localStore) deleteRef(cfg repoConfig, name plumbing.ReferenceName, old 
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := l.still(name, old); err != nil {
+	if err := r.still(name, old); err != nil {
 		return err
 	}
-	if err := l.unpackRef(cfg, name); err != nil {
+	packed, err := r.packedWithout(cfg, name)
+	if err != nil {
 		return err
+	}
+	if err := os.Remove(filepath.Join(r.dir, "logs", filepath.FromSlash(name.String()))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		r.log.Warn("the branch is being deleted but not its reflog", "ref", name.Short(), "err", err)
+	}
+	if packed != "" {
+		if err := os.Rename(packed, filepath.Join(r.dir, "packed-refs")); err != nil {
+			os.Remove(packed)
+			return err
+		}
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	// git removes the reflog with the reference.
-	if err := os.Remove(filepath.Join(l.dir, "logs", filepath.FromSlash(name.String()))); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		l.log.Warn("the branch was deleted but not its reflog", "ref", name.Short(), "error", err)
-	}
 	return nil
 }
 
-// unpackRef drops name from packed-refs, if it is there: the file is
-// written anew under its lock and renamed over the old one.
-func (l *localStore) unpackRef(cfg repoConfig, name plumbing.ReferenceName) error {
-	packed := filepath.Join(l.dir, "packed-refs")
+// packedWithout writes packed-refs without name into packed-refs.lock,
+// taken as git takes it, synced, and returns the lock file, to be renamed
+// over packed-refs; "" if name is not packed.
+func (r *Repo) packedWithout(cfg repoConfig, name plumbing.ReferenceName) (string, error) {
+	packed := filepath.Join(r.dir, "packed-refs")
 	b, err := os.ReadFile(packed)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return "", nil
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
 	if _, found := withoutPacked(b, name); !found {
-		return nil
+		return "", nil
 	}
-	f, err := l.lockRef(cfg, packed)
+	f, err := r.lockRef(cfg, packed)
 	if err != nil {
-		return err
+		return "", err
 	}
 	// Read again under the lock: git may have packed more meanwhile.
-	if b, err = os.ReadFile(packed); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
+	if b, err = os.ReadFile(packed); err == nil {
+		out, _ := withoutPacked(b, name)
+		_, err = f.Write(out)
 	}
-	out, _ := withoutPacked(b, name)
-	_, err = f.Write(out)
 	if err := syncAndClose(f, err); err != nil {
 		os.Remove(f.Name())
-		return err
+		return "", err
 	}
-	if err := os.Rename(f.Name(), packed); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return nil
+	return f.Name(), nil
 }
 
 // withoutPacked returns the packed-refs file b without the line of name
@@ -104,14 +107,14 @@ func withoutPacked(b []byte, name plumbing.ReferenceName) ([]byte, bool) {
 // Empty reports whether the repository holds no reference: none in
 // packed-refs and no file below refs/ but git's lock files and the names
 // starting with a dot that git skips.
-func (l *localStore) Empty(ctx context.Context) (bool, error) {
+func (r *Repo) Empty(ctx context.Context) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	if _, err := l.storage(); err != nil {
+	if _, err := r.storage(); err != nil {
 		return false, err
 	}
-	b, err := os.ReadFile(filepath.Join(l.dir, "packed-refs"))
+	b, err := os.ReadFile(filepath.Join(r.dir, "packed-refs"))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, err
 	}
@@ -121,7 +124,7 @@ func (l *localStore) Empty(ctx context.Context) (bool, error) {
 		}
 	}
 	errFound := errors.New("found")
-	err = filepath.WalkDir(filepath.Join(l.dir, "refs"), func(_ string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(filepath.Join(r.dir, "refs"), func(_ string, d fs.DirEntry, err error) error {
 		switch {
 		case err != nil:
 			return err
