@@ -373,10 +373,10 @@ func (m *groupMerger) group(ports []epPort) *mergedGroup {
 // accepts in an Endpoints object or an EndpointSlice.
 func (m *groupMerger) checkPorts(kept []epPort) {
 	for i, p := range kept {
-		id := fmt.Sprintf("endpoint port %q (%d)", p.name, p.port)
+		id := func() string { return fmt.Sprintf("endpoint port %q (%d)", p.name, p.port) }
 		r := checkPort(id, p.name, p.port, p.protocol, p.appProtocol, p.appProtocol != "")
 		if r == nil && i > 0 && kept[i-1].name == p.name {
-			r = &refusal{ReasonInvalidPort, id + ": a second endpoint port of that name"}
+			r = &refusal{ReasonInvalidPort, id() + ": a second endpoint port of that name"}
 		}
 		if r != nil && (m.refused == nil || r.msg < m.refused.msg) {
 			m.refused = r

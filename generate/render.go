@@ -104,8 +104,8 @@ func (m mirror) render(buf []byte, opts Options, out *made) ([]byte, error) {
 		docs = append(docs, ep)
 		if kept := MaxEndpointsPerSlice; opts.EndpointsAPI == Endpoints && total > kept {
 			out.notes = append(out.notes, Skipped{Service: m.remote, Mirror: m.name, Reason: ReasonOverSliceLimit,
-				Message: fmt.Sprintf("%d addresses: the Endpoints object holds %d, ready ones first, and is annotated %s: %s as Kubernetes' endpoints controller does; render endpointslices (--endpoints-api endpointslices or both) to mirror them all",
-					total, kept, corev1.EndpointsOverCapacity, overCapacity)})
+				Message: fmt.Sprintf("%d addresses, %d left out: the Endpoints object holds %d, ready ones first, annotated %s: %s as Kubernetes' endpoints controller does; render endpointslices (--endpoints-api endpointslices or both) to mirror them all",
+					total, total-kept, kept, corev1.EndpointsOverCapacity, overCapacity)})
 		}
 	}
 	if opts.EndpointsAPI == EndpointSlices || opts.EndpointsAPI == Both {

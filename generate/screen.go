@@ -168,34 +168,34 @@ type portRules struct {
 // cannot: the first of the API server's objections (ValidateService):
 // numbers within 1–65535, TCP, UDP or SCTP (empty is TCP), an appProtocol
 // that is a qualified name, names that are DNS-1123 labels, required when
-// there are several, each name and each number/protocol once.
+// there are several, each name and each number/protocol once. It
+// allocates nothing for valid ports: every Service of every render passes
+// here.
 func checkPorts(ports []corev1.ServicePort, rules portRules) *refusal {
-	names, numbers := map[string]bool{}, map[string]bool{}
-	for _, p := range ports {
-		id := fmt.Sprintf("port %q (%d)", p.Name, p.Port)
+	for i, p := range ports {
+		id := func() string { return fmt.Sprintf("port %q (%d)", p.Name, p.Port) }
 		if r := checkPort(id, p.Name, p.Port, p.Protocol, deref(p.AppProtocol), p.AppProtocol != nil); r != nil {
 			return r
 		}
-		switch {
-		case p.Name == "" && len(ports) > 1:
-			return &refusal{ReasonInvalidPort, fmt.Sprintf("%s has no name: each port of a Service of several must have one", id)}
-		case names[p.Name]:
-			return &refusal{ReasonInvalidPort, fmt.Sprintf("%s: a second port of that name", id)}
+		if p.Name == "" && len(ports) > 1 {
+			return &refusal{ReasonInvalidPort, id() + " has no name: each port of a Service of several must have one"}
 		}
-		names[p.Name] = true
-		num := fmt.Sprintf("%d/%s", p.Port, cmp.Or(p.Protocol, corev1.ProtocolTCP))
-		if numbers[num] {
-			return &refusal{ReasonInvalidPort, fmt.Sprintf("%s: a second port %s", id, num)}
+		for _, q := range ports[:i] {
+			switch {
+			case q.Name == p.Name:
+				return &refusal{ReasonInvalidPort, id() + ": a second port of that name"}
+			case q.Port == p.Port && cmp.Or(q.Protocol, corev1.ProtocolTCP) == cmp.Or(p.Protocol, corev1.ProtocolTCP):
+				return &refusal{ReasonInvalidPort, fmt.Sprintf("%s: a second port %d/%s", id(), p.Port, cmp.Or(p.Protocol, corev1.ProtocolTCP))}
+			}
 		}
-		numbers[num] = true
 		if rules.nodePorts && p.NodePort != 0 {
 			if errs := validation.IsValidPortNum(int(p.NodePort)); len(errs) > 0 {
-				return &refusal{ReasonInvalidPort, fmt.Sprintf("%s: node port %d %s", id, p.NodePort, strings.Join(errs, "; "))}
+				return &refusal{ReasonInvalidPort, fmt.Sprintf("%s: node port %d %s", id(), p.NodePort, strings.Join(errs, "; "))}
 			}
 		}
 		if rules.targetPorts && p.TargetPort.Type == intstr.Int && p.TargetPort.IntVal != 0 {
 			if errs := validation.IsValidPortNum(int(p.TargetPort.IntVal)); len(errs) > 0 {
-				return &refusal{ReasonInvalidPort, fmt.Sprintf("%s: targetPort %d %s", id, p.TargetPort.IntVal, strings.Join(errs, "; "))}
+				return &refusal{ReasonInvalidPort, fmt.Sprintf("%s: targetPort %d %s", id(), p.TargetPort.IntVal, strings.Join(errs, "; "))}
 			}
 		}
 	}
@@ -203,24 +203,25 @@ func checkPorts(ports []corev1.ServicePort, rules portRules) *refusal {
 }
 
 // checkPort checks what a Service port and an endpoint port share: name,
-// number, protocol and appProtocol (hasApp: given, even empty).
-func checkPort(id, name string, port int32, protocol corev1.Protocol, app string, hasApp bool) *refusal {
+// number, protocol and appProtocol (hasApp: given, even empty). id names
+// the port in a refusal.
+func checkPort(id func() string, name string, port int32, protocol corev1.Protocol, app string, hasApp bool) *refusal {
 	if name != "" {
 		if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
-			return &refusal{ReasonInvalidPort, fmt.Sprintf("%s: name %s", id, strings.Join(errs, "; "))}
+			return &refusal{ReasonInvalidPort, fmt.Sprintf("%s: name %s", id(), strings.Join(errs, "; "))}
 		}
 	}
-	if errs := validation.IsValidPortNum(int(port)); len(errs) > 0 {
-		return &refusal{ReasonInvalidPort, fmt.Sprintf("%s: %s", id, strings.Join(errs, "; "))}
+	if port < 1 || port > 65535 {
+		return &refusal{ReasonInvalidPort, fmt.Sprintf("%s: %s", id(), strings.Join(validation.IsValidPortNum(int(port)), "; "))}
 	}
 	switch protocol {
 	case "", corev1.ProtocolTCP, corev1.ProtocolUDP, corev1.ProtocolSCTP:
 	default:
-		return &refusal{ReasonInvalidProtocol, fmt.Sprintf("%s: protocol %q: want TCP, UDP or SCTP", id, protocol)}
+		return &refusal{ReasonInvalidProtocol, fmt.Sprintf("%s: protocol %q: want TCP, UDP or SCTP", id(), protocol)}
 	}
 	if hasApp {
 		if errs := validation.IsQualifiedName(app); len(errs) > 0 {
-			return &refusal{ReasonInvalidProtocol, fmt.Sprintf("%s: appProtocol %q: %s", id, app, strings.Join(errs, "; "))}
+			return &refusal{ReasonInvalidProtocol, fmt.Sprintf("%s: appProtocol %q: %s", id(), app, strings.Join(errs, "; "))}
 		}
 	}
 	return nil

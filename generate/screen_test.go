@@ -431,7 +431,7 @@ func TestEndpointsCap(t *testing.T) {
 				if want := tt.warn && api == generate.Endpoints; warned != want {
 					t.Errorf("%s: warned %v (%+v), want %v", api, warned, res.Warnings, want)
 				}
-				if warned && !strings.Contains(res.Warnings[0].Message, fmt.Sprintf("%d addresses: the Endpoints object holds 1000", total)) {
+				if warned && !strings.Contains(res.Warnings[0].Message, fmt.Sprintf("%d addresses, %d left out: the Endpoints object holds 1000,", total, total-1000)) {
 					t.Errorf("%s: warning %q", api, res.Warnings[0].Message)
 				}
 				slices := 0
