@@ -112,6 +112,9 @@ type Config struct {
 	// AllowEmpty renders a snapshot that holds no Service at all, instead
 	// of taking it for a mistake.
 	AllowEmpty bool
+	// MaxSnapshotSize bounds, in bytes, each snapshot file read (0:
+	// source.DefaultMaxSnapshotSize).
+	MaxSnapshotSize int64
 	// Notes are what reading the configuration changed on its own, to log.
 	Notes []string
 }

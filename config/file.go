@@ -33,6 +33,10 @@ type Global struct {
 	LabelSelector                 string `json:"labelSelector"` // the v0.3 name of mirrorSvcLabelSelector
 	GlobalSvcLabelSelector        string `json:"globalSvcLabelSelector"`
 	GlobalSvcRoutingStrategyLabel string `json:"globalSvcRoutingStrategyLabel"`
+	// DenyCIDRs, ssm's own key, are ranges no endpoint of any remote may
+	// point into (--deny-cidr adds to them): the local cluster's Service
+	// and node ranges, say.
+	DenyCIDRs []string `json:"denyCIDRs"`
 	// Deleting what the selectors no longer match at start: ssm's output
 	// is pruned by GitOps on every change, so both are accepted and have
 	// no effect.
@@ -76,6 +80,7 @@ type RemoteCluster struct {
 	ExcludeUnschedulableNodes *bool    `json:"excludeUnschedulableNodes"` // --exclude-unschedulable-nodes
 	NodePortService           *bool    `json:"nodePortService"`           // --nodeport-svc
 	ManualEndpoints           *bool    `json:"manualEndpoints"`           // --manual-endpoints
+	DenyCIDRs                 []string `json:"denyCIDRs"`                 // besides global.denyCIDRs and --deny-cidr
 }
 
 // Duration is a Go duration string ("10s") or a number of nanoseconds, as

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // DefaultMaxRemovals lets routine deletions through (one Service of five)
@@ -45,4 +47,14 @@ func (l RemovalLimit) String() string {
 		return strconv.Itoa(l.N) + "%"
 	}
 	return strconv.Itoa(l.N)
+}
+
+// ParseSnapshotSize reads the largest snapshot to read: a Kubernetes
+// quantity of bytes, such as 512Mi, 1Gi or 300M.
+func ParseSnapshotSize(s string) (int64, error) {
+	q, err := resource.ParseQuantity(strings.TrimSpace(s))
+	if err != nil || q.Sign() <= 0 {
+		return 0, fmt.Errorf("--max-snapshot-size %q: want a size in bytes such as 512Mi or 1Gi", s)
+	}
+	return q.Value(), nil
 }

@@ -49,13 +49,20 @@ type Overrides struct {
 	// over, over localCluster.adoptServices.
 	AdoptServices *[]string
 
+	// DenyCIDRs are ranges no endpoint of any remote may point into,
+	// added to the file's.
+	DenyCIDRs []string
+
 	SkipInvalid bool
 	// MaxRemovals is RemovalLimit's text; nil: DefaultMaxRemovals.
 	MaxRemovals *string
 	// Layout is "flat" (nil) or "namespaces": a folder per remote namespace.
 	Layout     *string
 	AllowEmpty bool
-	UserAgent  string
+	// MaxSnapshotSize is a Kubernetes quantity of bytes (512Mi); nil:
+	// source.DefaultMaxSnapshotSize.
+	MaxSnapshotSize *string
+	UserAgent       string
 	// InCluster says ssm runs in a cluster, whose service account can read
 	// the local cluster without a kubeconfig.
 	InCluster bool

@@ -38,10 +38,23 @@ func Resolve(path string, ov Overrides) (Config, error) {
 	default:
 		return Config{}, fmt.Errorf("--layout %q: want flat (one folder of every mirror) or namespaces (a folder per remote namespace)", l)
 	}
+	deny, err := ParseDenyCIDRs("--deny-cidr", ov.DenyCIDRs)
+	if err != nil {
+		return Config{}, err
+	}
+	var maxSnapshot int64
+	if ov.MaxSnapshotSize != nil {
+		if maxSnapshot, err = ParseSnapshotSize(*ov.MaxSnapshotSize); err != nil {
+			return Config{}, err
+		}
+	}
 	cfg, err := resolve(path, ov)
-	cfg.MaxRemovals, cfg.AllowEmpty = limit, ov.AllowEmpty
-	for i := range cfg.Clusters {
+	cfg.MaxRemovals, cfg.AllowEmpty, cfg.MaxSnapshotSize = limit, ov.AllowEmpty, maxSnapshot
+	for i, c := range cfg.Clusters {
 		cfg.Clusters[i].Options.ByNamespace = byNamespace
+		if !c.Local { // the local cluster's endpoints are local by definition
+			cfg.Clusters[i].Options.DenyCIDRs = denyUnion(c.Options.DenyCIDRs, deny)
+		}
 	}
 	return cfg, err
 }

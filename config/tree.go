@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"time"
@@ -88,10 +89,19 @@ func remoteCluster(p string, r RemoteCluster, g Global, ov Overrides, timeout ti
 		c.Reads = []Read{{Role: RoleMirrored, Selection: source.Selection{LabelSelector: sel, EndpointsAPI: remoteAPI}}}
 		c.Options = generate.Options{Mode: generate.ModeEndpoints, ServicePrefix: r.ServicePrefix, MirrorNamespace: g.MirrorNamespace, EndpointsAPI: endpointsAPI}
 	}
+	c.Options.DenyCIDRs = fileDeny(g, r)
 	if g.GlobalSvcLabelSelector != "" {
 		c.Reads = append(c.Reads, Read{Role: RoleGlobal, Selection: source.Selection{LabelSelector: g.GlobalSvcLabelSelector, EndpointsAPI: remoteAPI}})
 	}
 	return c, err
+}
+
+// fileDeny is the remote's deny ranges of the file: global.denyCIDRs and
+// its own, checked already (see validate).
+func fileDeny(g Global, r RemoteCluster) []netip.Prefix {
+	global, _ := ParseDenyCIDRs("global.denyCIDRs", g.DenyCIDRs)
+	own, _ := ParseDenyCIDRs("denyCIDRs", r.DenyCIDRs)
+	return denyUnion(global, own)
 }
 
 func (c Config) endpointsMode() bool {

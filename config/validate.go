@@ -48,6 +48,9 @@ func (f *File) validate() []string {
 			out = append(out, fmt.Sprintf("%s: %v", s.path, err))
 		}
 	}
+	if _, err := ParseDenyCIDRs("global.denyCIDRs", f.Global.DenyCIDRs); err != nil {
+		out = append(out, err.Error())
+	}
 	if len(f.RemoteClusters) == 0 {
 		out = append(out, "remoteClusters: at least one remote cluster is required")
 	}
@@ -159,6 +162,9 @@ func (r RemoteCluster) validateReads(p string) []string {
 	}
 	if r.Domain != "" {
 		out = append(out, bad(p+".domain", r.Domain, validation.IsDNS1123Subdomain(r.Domain))...)
+	}
+	if _, err := ParseDenyCIDRs(p+".denyCIDRs", r.DenyCIDRs); err != nil {
+		out = append(out, err.Error())
 	}
 	if r.FromFile == "" && r.KubeConfigPath == "" && (r.RemoteAPIURL == "" || r.RemoteCAURL == "" || r.RemoteSATokenPath == "") {
 		out = append(out, p+": set kubeConfigPath, or remoteAPIURL, remoteCAURL and remoteSATokenPath")

@@ -26,9 +26,11 @@ const mirroringManager = "endpointslicemirroring-controller.k8s.io"
 // checks what kube-proxy would read for each mirror: the EndpointSlices
 // labelled with its name, whoever wrote them.
 //
-//   - endpoints: only the Endpoints are applied; the mirroring controller
-//     turns them into EndpointSlices, at most 1,000 addresses per Endpoints
-//     subset: of a Service with 1,500, kube-proxy sees 1,000.
+//   - endpoints: only the Endpoints are applied, of at most 1,000 addresses
+//     as Kubernetes' endpoints controller writes them (annotated
+//     endpoints.kubernetes.io/over-capacity: truncated); the mirroring
+//     controller turns them into EndpointSlices: of a Service with 1,500,
+//     kube-proxy sees 1,000.
 //   - endpointslices: ssm's own EndpointSlices, split at 1,000 addresses,
 //     every address; nothing mirrored (there are no Endpoints).
 //   - both: ssm's EndpointSlices and Endpoints labelled skip-mirror, so the
@@ -74,8 +76,19 @@ func TestEndpointSlicesKubeProxy(t *testing.T) {
 		kubectl(t, local, "apply", "--server-side", "--field-manager=e2e-gitops", "-k", dir)
 	}
 
-	// endpoints: the mirroring controller writes every slice, and drops
-	// what is over 1,000 addresses in a subset, with a Warning event.
+	// endpoints: ssm's Endpoints hold 1,000 addresses, and say so; the
+	// mirroring controller writes every slice of them.
+	ep, err := local.Client.CoreV1().Endpoints("eps-endpoints").Get(t.Context(), fleet, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, ss := range ep.Subsets {
+		n += len(ss.Addresses) + len(ss.NotReadyAddresses)
+	}
+	if n != 1000 || ep.Annotations[corev1.EndpointsOverCapacity] != "truncated" {
+		t.Errorf("applied Endpoints of %d remote addresses: %d addresses, annotations %v; want 1000 and over-capacity: truncated", big, n, ep.Annotations)
+	}
 	took := eventually(t, 60*time.Second, "the mirrored EndpointSlices", func() bool {
 		v := kubeProxyView(t, "eps-endpoints", fleet)
 		return len(v.endpoints) == 1000 && len(kubeProxyView(t, "eps-endpoints", web).endpoints) == len(webWant)
@@ -89,10 +102,6 @@ func TestEndpointSlicesKubeProxy(t *testing.T) {
 	if lost := len(fleetWant) - len(v.endpoints); lost != big-1000 || v.duplicates != 0 {
 		t.Errorf("endpoints mode, %d remote addresses: kube-proxy sees %d (%d duplicates), want 1000", big, len(v.endpoints), v.duplicates)
 	}
-	eventually(t, 30*time.Second, "the TooManyAddressesToMirror event", func() bool {
-		return strings.Contains(kubectl(t, local, "get", "events", "-n", "eps-endpoints", "--field-selector",
-			"involvedObject.name="+fleet, "-o", "jsonpath={.items[*].reason}"), "TooManyAddressesToMirror")
-	})
 
 	// endpointslices and both: ssm's slices only, every address. The
 	// endpoints namespace was mirrored above, so the controller has seen

@@ -61,11 +61,10 @@ type cacheEntry struct {
 	// inputs compared.
 	svc  *corev1.Service
 	data []byte
-	// counts are the objects by kind; addrs the endpoint addresses of the
-	// remote objects.
-	counts kindCounts
-	addrs  int
-	epoch  uint32 // the last render that took or made it
+	// made holds the objects by kind and the warnings of the render that
+	// made data: a hit reports them as that render did.
+	made  made
+	epoch uint32 // the last render that took or made it
 	// adopted is the mirror's: it renders otherwise, from the same
 	// objects, once the local Service it takes over becomes ssm's.
 	adopted bool
@@ -294,7 +293,7 @@ func (c *Cache) lookup(m mirror) (e cacheEntry, key string, hit bool) {
 	return *p, key, true
 }
 
-func (c *Cache) store(m mirror, data []byte, counts kindCounts) {
+func (c *Cache) store(m mirror, data []byte, out made) {
 	if c == nil {
 		return
 	}
@@ -305,7 +304,7 @@ func (c *Cache) store(m mirror, data []byte, counts kindCounts) {
 		delete(c.entries, m.file)
 		return
 	}
-	e := &cacheEntry{inputs: m.key, svc: m.svc, data: data, counts: counts, addrs: m.addrs, adopted: m.adopted}
+	e := &cacheEntry{inputs: m.key, svc: m.svc, data: data, made: out, adopted: m.adopted}
 	if old := c.entries[m.file]; old != nil && old.epoch == c.epoch {
 		c.freshEntries-- // taken by a Service of the same mirror name, now made anew
 	}

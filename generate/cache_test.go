@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -116,15 +118,18 @@ func TestCacheEqualsFullRender(t *testing.T) {
 	c := &changingCluster{services: map[string]*corev1.Service{}, eps: map[string]*corev1.Endpoints{}, slices: map[string][]*discoveryv1.EndpointSlice{}}
 	for i := range 40 {
 		c.setService(fmt.Sprintf("s%d", i), 80, i%7 == 0)
-		c.setEndpoints(fmt.Sprintf("s%d", i), fmt.Sprintf("10.0.%d.1", i))
+		c.setEndpoints(fmt.Sprintf("s%d", i), fmt.Sprintf("10.0.%d.1", i), []string{"127.0.0.1", "169.254.169.254", "10.2.0.1"}[i%3])
 	}
 	// Two Services whose mirrors would share a name, until one goes.
 	c.setService("x-73736d-y", 80, false)
 	c.setService("collides", 80, false)
 	c.services["collides"].Namespace, c.services["collides"].Name = "ns-73736d-x", "y"
 	cache := &generate.Cache{}
-	opts := generate.Options{ServicePrefix: "p", MirrorNamespace: "m", Cluster: "east", EndpointsAPI: generate.Both}
-	totalMisses, lastDup := 0, false
+	// Addresses the policy refuses, and a denied range: a mirror taken
+	// from the cache must warn of them as one rendered anew.
+	opts := generate.Options{ServicePrefix: "p", MirrorNamespace: "m", Cluster: "east", EndpointsAPI: generate.Both,
+		DenyCIDRs: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/25")}}
+	totalMisses, lastDup, dropsFromCache := 0, false, 0
 	for step := range 600 {
 		name := fmt.Sprintf("s%d", r.IntN(45))
 		optsChanged, relisted, dup := false, false, false
@@ -171,6 +176,9 @@ func TestCacheEqualsFullRender(t *testing.T) {
 		if !maps.EqualFunc(want.Files, got.Files, bytes.Equal) {
 			t.Fatalf("step %d: the cached render wrote other files", step)
 		}
+		if cache.Hits > 0 && slices.ContainsFunc(got.Warnings, func(w generate.Skipped) bool { return w.Reason == generate.ReasonAddressDropped }) {
+			dropsFromCache++
+		}
 		want.Files, got.Files = nil, nil
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Fatalf("step %d: the cached render differs (-full +cached):\n%s", step, diff)
@@ -195,6 +203,9 @@ func TestCacheEqualsFullRender(t *testing.T) {
 			}
 		}
 		lastDup = dup
+	}
+	if dropsFromCache < 100 {
+		t.Errorf("%d renders took mirrors from the cache and warned of dropped addresses, want most of 600", dropsFromCache)
 	}
 	t.Logf("%d mirrors rendered for the steps that changed one object", totalMisses)
 }

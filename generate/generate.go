@@ -7,6 +7,7 @@ package generate
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"path"
 	"slices"
 	"strings"
@@ -98,6 +99,12 @@ type Options struct {
 	// ManualEndpoints renders the endpoints of the local Services
 	// labelled tfw.io/barrelman: "true" (State.Local).
 	ManualEndpoints bool
+
+	// DenyCIDRs are ranges no rendered endpoint may point into, besides
+	// the addresses that are never rendered (see AddressLoopback): the
+	// local cluster's Service and node ranges, say. Addresses in them are
+	// left out with an AddressDropped warning.
+	DenyCIDRs []netip.Prefix
 }
 
 // State is the remote state to mirror. Services are expected to be already
@@ -129,9 +136,30 @@ const (
 	// Global Services.
 	ReasonHeadless     = "HeadlessMismatch" // the cluster's Service disagrees with the others on being headless
 	ReasonPortConflict = "PortConflict"     // a port whose name or number another cluster uses otherwise
-	// ReasonOverSliceLimit is an Endpoints mirror of over 1,000 addresses:
-	// kube-proxy sees 1,000 of them.
+	// ReasonOverSliceLimit warns of an Endpoints mirror of over 1,000
+	// addresses: it holds 1,000 of them, ready ones first, as Kubernetes'
+	// endpoints controller truncates, and is annotated
+	// endpoints.kubernetes.io/over-capacity: truncated.
 	ReasonOverSliceLimit = "OverEndpointSliceLimit"
+	// ReasonInvalidPort is a Service with a port the API server would
+	// refuse in the mirror: a number (port, node port, targetPort or
+	// endpoint port) outside 1–65535, a name that is not a DNS-1123 label,
+	// a missing name among several ports, or a name or number/protocol
+	// given twice. The Service is not mirrored.
+	ReasonInvalidPort = "InvalidPort"
+	// ReasonInvalidProtocol is a Service with a port whose protocol is not
+	// TCP, UDP or SCTP, or whose appProtocol is not a qualified name, in
+	// the Service or its endpoints. The Service is not mirrored.
+	ReasonInvalidProtocol = "InvalidProtocol"
+	// ReasonAddressDropped warns of endpoint or node addresses left out by
+	// the address policy (see AddressLoopback and Options.DenyCIDRs); the
+	// Service is mirrored with the others, or with none.
+	ReasonAddressDropped = "AddressDropped"
+	// ReasonInvalidHostname warns of endpoint hostnames that are not
+	// DNS-1123 labels: their addresses are mirrored without them, as a
+	// hostname only names one endpoint in DNS, while a Service skipped
+	// would take every endpoint away.
+	ReasonInvalidHostname = "InvalidHostname"
 	// ReasonUnrenderable is a Service holding a value no manifest can hold
 	// (a control character in a port name, say): only a snapshot file
 	// carries one, as the API server refuses them.
@@ -139,13 +167,18 @@ const (
 )
 
 // Skipped is a Service that was not rendered, or, in Result.Warnings,
-// rendered without some of its ports.
+// rendered without some of its ports or endpoints.
 type Skipped struct {
 	Cluster string // the cluster it comes from, in a Tree; empty otherwise
-	Service string // namespace/name in the remote cluster
+	// Service is namespace/name in the remote cluster; empty for a warning
+	// about the remote's nodes (NodePort mode), which concerns every mirror.
+	Service string
 	Mirror  string // the name it would have been mirrored as
 	Reason  string
 	Message string
+	// Dropped counts, in an AddressDropped warning, the distinct addresses
+	// left out by why (AddressLoopback, …).
+	Dropped map[string]int
 }
 
 // Mirror is one rendered remote Service.
@@ -170,12 +203,15 @@ type Result struct {
 	ClusterObjects map[string]map[string]int
 }
 
-// Invalid returns the skipped Services whose mirror could not be named: a
-// name that Kubernetes would reject, or two remote Services with one name.
+// Invalid returns the skipped Services that could not be mirrored as
+// they are: a mirror name that Kubernetes would reject, two remote
+// Services with one name, or a value no local API server accepts (a port,
+// a protocol, a control character).
 func (r Result) Invalid() []Skipped {
 	var out []Skipped
 	for _, s := range r.Skipped {
-		if s.Reason == ReasonInvalidName || s.Reason == ReasonNameCollision || s.Reason == ReasonUnrenderable {
+		switch s.Reason {
+		case ReasonInvalidName, ReasonNameCollision, ReasonUnrenderable, ReasonInvalidPort, ReasonInvalidProtocol:
 			out = append(out, s)
 		}
 	}
@@ -240,7 +276,7 @@ func ManifestsCached(state State, opts Options, cache *Cache) (Result, error) {
 	if opts.Mode == ModeNodePort {
 		mirrors, namespaces, res.Skipped, res.Warnings = nodePortPlan(state, opts)
 	} else {
-		mirrors, res.Skipped, res.Warnings = plan(state, opts, cache)
+		mirrors, res.Skipped = plan(state, opts, cache)
 	}
 	res.Files = make(map[string][]byte, len(mirrors)+2)
 	res.Mirrors = make([]Mirror, 0, len(mirrors))
@@ -260,29 +296,34 @@ func ManifestsCached(state State, opts Options, cache *Cache) (Result, error) {
 }
 
 // renderMirrors renders mirrors into res, taking from cache (nil: none)
-// what it holds. A mirror no manifest can hold is skipped.
+// what it holds, with the warnings each was rendered with. A mirror no
+// manifest can hold, or holding a value no API server accepts, is skipped.
 func renderMirrors(mirrors []mirror, opts Options, cache *Cache, res *Result) {
 	var buf []byte
 	var total kindCounts
 	for _, m := range mirrors {
-		var counts kindCounts
+		var out made
 		if m.hit {
-			res.Files[m.file], counts = m.data, m.counts
+			res.Files[m.file], out = m.data, m.made
 		} else {
 			var err error
-			if buf, err = m.render(buf[:0], opts, &counts); err != nil { // a value no manifest can hold, from a snapshot file
-				s := Skipped{Service: m.remote, Mirror: m.name, Reason: ReasonUnrenderable, Message: err.Error()}
+			if buf, err = m.render(buf[:0], opts, &out); err != nil {
+				s := Skipped{Service: m.remote, Mirror: m.name, Reason: ReasonUnrenderable, Message: err.Error()} // from a snapshot file
+				if r, ok := errors.AsType[*refusal](err); ok {
+					s = r.skippedFor(m.remote, m.name)
+				}
 				i, _ := slices.BinarySearchFunc(res.Skipped, s, func(a, b Skipped) int { return strings.Compare(a.Service, b.Service) })
 				res.Skipped = slices.Insert(res.Skipped, i, s)
 				continue
 			}
 			res.Files[m.file] = slices.Clone(buf)
 			if cache != nil {
-				cache.store(m, res.Files[m.file], counts)
+				cache.store(m, res.Files[m.file], out)
 			}
 		}
 		res.Mirrors = append(res.Mirrors, Mirror{Service: m.remote, Name: m.name, File: m.file})
-		total.add(counts)
+		res.Warnings = append(res.Warnings, out.notes...)
+		total.add(out.counts)
 	}
 	total.addTo(res.Objects)
 }

@@ -2,6 +2,7 @@ package generate
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"path"
 	"slices"
@@ -44,6 +45,7 @@ type member struct {
 	local   bool
 	svc     *corev1.Service
 	groups  []group
+	notes   []Skipped // warnings about its endpoints
 }
 
 // globalServices renders, for every namespace/name selected as global in
@@ -65,8 +67,13 @@ func globalServices(clusters []Cluster, g GlobalOptions, local *Local) (Result, 
 		}
 		eps, slcs := endpointIndex(c.Global)
 		for _, svc := range c.Global.Services {
-			k, id := key(svc.Namespace, svc.Name), objectKey{svc.Namespace, svc.Name}
-			members[k] = append(members[k], member{cluster: c.Name, local: c.Local, svc: svc, groups: endpointGroups(svc, eps[id], slcs[id])})
+			m, refused := newMember(c, svc, eps, slcs)
+			if refused != nil {
+				res.Skipped = append(res.Skipped, *refused)
+				continue
+			}
+			k := key(svc.Namespace, svc.Name)
+			members[k] = append(members[k], m)
 		}
 	}
 	if len(members) == 0 {
@@ -104,6 +111,9 @@ func globalServices(clusters []Cluster, g GlobalOptions, local *Local) (Result, 
 		if len(gs.members) == 0 {
 			continue
 		}
+		for _, m := range gs.members {
+			res.Warnings = append(res.Warnings, m.notes...)
+		}
 		res.Warnings = append(res.Warnings, gs.plan(routing)...)
 		// Into a scratch result: a global Service that cannot be rendered
 		// leaves nothing half written.
@@ -119,6 +129,37 @@ func globalServices(clusters []Cluster, g GlobalOptions, local *Local) (Result, 
 		res.add("", one)
 	}
 	return res, nil
+}
+
+// newMember screens a Service of cluster c selected as global, and its
+// endpoints (from eps and slcs), as a mirror's: a Service with a port no
+// API server accepts is refused, addresses the policy refuses are left out
+// (with the cluster's own deny ranges, which the local cluster has none of:
+// its addresses are local by definition).
+func newMember(c Cluster, svc *corev1.Service, eps map[objectKey][]*corev1.Endpoints, slcs map[objectKey][]*discoveryv1.EndpointSlice) (member, *Skipped) {
+	k, id, name := key(svc.Namespace, svc.Name), objectKey{svc.Namespace, svc.Name}, GlobalName(svc.Namespace, svc.Name)
+	m := member{cluster: c.Name, local: c.Local, svc: svc}
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		return m, nil // admit leaves it out, with its reason
+	}
+	refuse := func(r *refusal) (member, *Skipped) {
+		s := r.skippedFor(k, name)
+		s.Cluster = c.Name
+		return m, &s
+	}
+	if r := checkPorts(svc.Spec.Ports, portRules{}); r != nil {
+		return refuse(r)
+	}
+	groups, sc, err := endpointGroups(svc, eps[id], slcs[id], c.Options.DenyCIDRs)
+	if r, ok := errors.AsType[*refusal](err); ok {
+		return refuse(r)
+	}
+	m.groups = groups
+	for _, n := range sc.notes(k, name, "endpoint addresses") {
+		n.Cluster = c.Name
+		m.notes = append(m.notes, n)
+	}
+	return m, nil
 }
 
 // unnamable reports the Services whose global Service cannot be named: an

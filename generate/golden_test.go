@@ -48,14 +48,14 @@ const goldenRoot = "../testdata/render"
 func loadCase(t *testing.T, dir string) (generate.State, generate.Options) {
 	t.Helper()
 	c := readCase(t, dir)
-	st, err := source.LoadFile(filepath.Join(goldenRoot, c.Snapshot), source.Selection{LabelSelector: c.LabelSelector, EndpointsAPI: c.RemoteEndpointsAPI, Nodes: c.Nodes}, nil)
+	st, err := source.LoadFile(filepath.Join(goldenRoot, c.Snapshot), source.Selection{LabelSelector: c.LabelSelector, EndpointsAPI: c.RemoteEndpointsAPI, Nodes: c.Nodes}, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	state := stateOf(st)
 	if c.LocalSnapshot != "" {
 		sel := source.Selection{EndpointsAPI: source.NoEndpoints, Namespace: c.Options.MirrorNamespace, Namespaces: c.Options.Mode == generate.ModeNodePort}
-		local, err := source.LoadFile(filepath.Join(goldenRoot, c.LocalSnapshot), sel, nil)
+		local, err := source.LoadFile(filepath.Join(goldenRoot, c.LocalSnapshot), sel, nil, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,7 +96,7 @@ func loadTree(t *testing.T, c goldenCase) []generate.Cluster {
 		if sel == "" {
 			return generate.State{}
 		}
-		st, err := source.LoadFile(filepath.Join(goldenRoot, file), source.Selection{LabelSelector: sel, EndpointsAPI: api}, nil)
+		st, err := source.LoadFile(filepath.Join(goldenRoot, file), source.Selection{LabelSelector: sel, EndpointsAPI: api}, nil, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -43,12 +43,17 @@ const (
 // endpoints per remote Service with node ports, endpoints only for
 // hand-written local Services, and the namespaces of the former.
 func nodePortPlan(state State, opts Options) (mirrors []mirror, namespaces []localNamespace, skipped, warnings []Skipped) {
-	nodes := backends(state.Nodes, opts.ExcludeUnschedulable)
+	nodes, screened := backends(state.Nodes, opts)
+	warnings = append(warnings, screened.notes("", "", "remote node addresses")...)
 	local := ownersOf(state.Local, opts)
 	manual := map[string]bool{}
 	if state.Local != nil && opts.ManualEndpoints {
 		for _, svc := range sortedServices(state.Local.Services) {
 			if svc.Labels[LabelBarrelman] != BarrelmanManual {
+				continue
+			}
+			if r := checkPorts(svc.Spec.Ports, portRules{targetPorts: true}); r != nil {
+				skipped = append(skipped, r.skippedFor(key(svc.Namespace, svc.Name), ""))
 				continue
 			}
 			m, w, ok := manualMirror(svc, nodes, opts)
@@ -74,6 +79,10 @@ func nodePortPlan(state State, opts Options) (mirrors []mirror, namespaces []loc
 		}
 		if s, bad := nodePortNames(svc, opts); bad {
 			skipped = append(skipped, s)
+			continue
+		}
+		if r := checkPorts(svc.Spec.Ports, portRules{nodePorts: true}); r != nil {
+			skipped = append(skipped, r.skippedFor(key(svc.Namespace, svc.Name), ""))
 			continue
 		}
 		m, w := autoMirror(svc, nodes, opts)
@@ -221,25 +230,33 @@ func nodeGroups(ports []epPort, nodes []epAddr) []group {
 }
 
 // backends are the InternalIPs, of both families, of the nodes that can
-// take traffic: Ready, with a working network, and, when asked, schedulable.
-func backends(nodes []*corev1.Node, excludeUnschedulable bool) []epAddr {
+// take traffic: Ready, with a working network, and, when asked,
+// schedulable; screened by the address policy as endpoint addresses are.
+func backends(nodes []*corev1.Node, opts Options) ([]epAddr, screening) {
 	seen := map[netip.Addr]bool{}
 	var out []epAddr
+	var sc screening
 	for _, n := range nodes {
-		if !nodeUsable(n) || (excludeUnschedulable && n.Spec.Unschedulable) {
+		if !nodeUsable(n) || (opts.ExcludeUnschedulable && n.Spec.Unschedulable) {
 			continue
 		}
 		for _, a := range n.Status.Addresses {
-			ip, err := netip.ParseAddr(a.Address)
-			if a.Type != corev1.NodeInternalIP || err != nil || seen[ip.Unmap()] {
+			if a.Type != corev1.NodeInternalIP {
 				continue
 			}
-			seen[ip.Unmap()] = true
-			out = append(out, epAddr{ip: ip.Unmap(), ready: true})
+			ip, why := screenAddress(a.Address, opts.DenyCIDRs)
+			if why != "" {
+				sc.dropAddress(a.Address, why)
+				continue
+			}
+			if !seen[ip] {
+				seen[ip] = true
+				out = append(out, epAddr{ip: ip, ready: true})
+			}
 		}
 	}
 	slices.SortFunc(out, func(a, b epAddr) int { return a.ip.Compare(b.ip) })
-	return out
+	return out, sc
 }
 
 func nodeUsable(n *corev1.Node) bool {

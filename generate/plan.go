@@ -29,14 +29,12 @@ type mirror struct {
 	slcs []*discoveryv1.EndpointSlice
 	lazy bool
 	// key names its inputs for a Cache (see inputs); hit says the cache
-	// holds the mirror, rendered from them: data, with counts objects by
-	// kind.
-	key    string
-	hit    bool
-	data   []byte
-	counts kindCounts
-	addrs  int // endpoint addresses in the remote objects
-	rank   int // place in the last render's order; -1: none
+	// holds the mirror, rendered from them: data, and what else it made.
+	key  string
+	hit  bool
+	data []byte
+	made made
+	rank int // place in the last render's order; -1: none
 	// adopted marks a mirror taking over a local Service ssm did not
 	// render (claimAdopted).
 	adopted bool
@@ -77,12 +75,13 @@ func mirrorFile(opts Options, ns, name string) string {
 
 // plan decides what to render: one mirror per valid remote Service, sorted
 // by mirror name, and the Services left out with why. A mirror cache
-// holds from the same inputs is taken as it is.
-func plan(state State, opts Options, cache *Cache) ([]mirror, []Skipped, []Skipped) {
+// holds from the same inputs is taken as it is. Warnings come with each
+// mirror's rendering (see made).
+func plan(state State, opts Options, cache *Cache) ([]mirror, []Skipped) {
 	eps, slcs, changed := cache.endpointIndex(state)
 	mirrors := cache.planRoom(len(state.Services))
 	local := ownersOf(state.Local, opts)
-	var skipped, warnings []Skipped
+	var skipped []Skipped
 	for _, svc := range state.Services {
 		n := cache.namesOf(svc, func() names {
 			name := MirrorName(opts.ServicePrefix, svc.Namespace, svc.Name)
@@ -107,9 +106,8 @@ func plan(state State, opts Options, cache *Cache) ([]mirror, []Skipped, []Skipp
 			e, m.key, hit = cache.lookup(m)
 		}
 		if m.hit = hit; m.hit {
-			m.data, m.counts, m.addrs = e.data, e.counts, e.addrs
+			m.data, m.made = e.data, e.made
 		} else {
-			m.addrs = m.addresses()
 			if s, ok := m.check(); !ok {
 				skipped = append(skipped, s)
 				continue
@@ -118,10 +116,6 @@ func plan(state State, opts Options, cache *Cache) ([]mirror, []Skipped, []Skipp
 			m.spec, m.labels = &spec, mirrorLabels(opts)
 		}
 		mirrors = append(mirrors, m)
-		if opts.EndpointsAPI == Endpoints && m.addrs > MaxEndpointsPerSlice {
-			warnings = append(warnings, Skipped{Service: m.remote, Mirror: m.name, Reason: ReasonOverSliceLimit,
-				Message: fmt.Sprintf("%d addresses in Endpoints: kube-proxy reads the EndpointSlices the local mirroring controller makes of them, which hold %d at most; render endpointslices (--endpoints-api endpointslices or both)", m.addrs, MaxEndpointsPerSlice)})
-		}
 	}
 	// The same Service objects as the last render's go back to their
 	// places; anything else is sorted, and ranked for the next render.
@@ -134,22 +128,7 @@ func plan(state State, opts Options, cache *Cache) ([]mirror, []Skipped, []Skipp
 		sortMirrors(mirrors)
 	}
 	kept, skipped := distinct(mirrors, skipped)
-	return kept, skipped, warnings
-}
-
-// addresses counts the endpoint addresses the mirror's remote objects
-// hold.
-func (m mirror) addresses() int {
-	n := 0
-	for _, e := range m.eps {
-		for _, ss := range e.Subsets {
-			n += len(ss.Addresses) + len(ss.NotReadyAddresses)
-		}
-	}
-	for _, s := range m.slcs {
-		n += len(s.Endpoints)
-	}
-	return n
+	return kept, skipped
 }
 
 // check reports why a Service cannot be mirrored, if it cannot.
@@ -161,6 +140,9 @@ func (m mirror) check() (Skipped, bool) {
 	if errs := validation.IsDNS1035Label(m.name); len(errs) > 0 {
 		return Skipped{Service: m.remote, Mirror: m.name, Reason: ReasonInvalidName,
 			Message: fmt.Sprintf("mirror name %q (%d characters) is not a valid Service name: %s", m.name, len(m.name), strings.Join(errs, "; "))}, false
+	}
+	if r := checkPorts(m.svc.Spec.Ports, portRules{}); r != nil {
+		return r.skippedFor(m.remote, m.name), false
 	}
 	return Skipped{}, true
 }
@@ -276,15 +258,17 @@ func sliceKey(s *discoveryv1.EndpointSlice) (objectKey, bool) {
 
 // endpointGroups normalises the endpoints of svc: EndpointSlices when there
 // are any, else Endpoints. Ports are kept when their name matches a Service
-// port; addresses are deduplicated by IP (ready wins) and sorted; groups with
-// equal port sets are merged. Remote-only fields (targetRef, nodeName, zone)
-// are dropped here.
-func endpointGroups(svc *corev1.Service, eps []*corev1.Endpoints, slcs []*discoveryv1.EndpointSlice) []group {
+// port; addresses are screened (see screenAddress; deny: the ranges denied
+// besides), deduplicated by IP (ready wins) and sorted; groups with equal
+// port sets are merged. Remote-only fields (targetRef, nodeName, zone) are
+// dropped here. It fails with a *refusal when a port kept is one no API
+// server accepts.
+func endpointGroups(svc *corev1.Service, eps []*corev1.Endpoints, slcs []*discoveryv1.EndpointSlice, deny []netip.Prefix) ([]group, screening, error) {
 	wanted := map[string]bool{}
 	for _, p := range svc.Spec.Ports {
 		wanted[p.Name] = true
 	}
-	m := groupMerger{wanted: wanted, portless: len(svc.Spec.Ports) == 0, groups: map[string]*mergedGroup{}}
+	m := groupMerger{wanted: wanted, portless: len(svc.Spec.Ports) == 0, groups: map[string]*mergedGroup{}, deny: deny}
 	if len(slcs) > 0 {
 		for _, s := range slcs {
 			m.addSlice(s)
@@ -296,7 +280,10 @@ func endpointGroups(svc *corev1.Service, eps []*corev1.Endpoints, slcs []*discov
 			}
 		}
 	}
-	return m.result()
+	if m.refused != nil {
+		return nil, screening{}, m.refused
+	}
+	return m.result(), m.screen, nil
 }
 
 type mergedGroup struct {
@@ -308,6 +295,11 @@ type groupMerger struct {
 	wanted   map[string]bool
 	portless bool
 	groups   map[string]*mergedGroup
+	deny     []netip.Prefix
+	screen   screening
+	// refused is the port problem of the smallest message, so that the
+	// one reported does not depend on the order of the input.
+	refused *refusal
 }
 
 func (m *groupMerger) addSubset(ss corev1.EndpointSubset) {
@@ -320,10 +312,10 @@ func (m *groupMerger) addSubset(ss corev1.EndpointSubset) {
 		return
 	}
 	for _, a := range ss.Addresses {
-		g.add(epAddr{hostname: a.Hostname, ready: true}, a.IP)
+		m.add(g, epAddr{hostname: a.Hostname, ready: true}, a.IP)
 	}
 	for _, a := range ss.NotReadyAddresses {
-		g.add(epAddr{hostname: a.Hostname}, a.IP)
+		m.add(g, epAddr{hostname: a.Hostname}, a.IP)
 	}
 }
 
@@ -345,7 +337,7 @@ func (m *groupMerger) addSlice(s *discoveryv1.EndpointSlice) {
 		}
 		// A nil ready condition means unknown, which consumers treat as ready.
 		ready := e.Conditions.Ready == nil || *e.Conditions.Ready
-		g.add(epAddr{hostname: deref(e.Hostname), zone: deref(e.Zone), ready: ready, serving: e.Conditions.Serving, terminating: e.Conditions.Terminating}, e.Addresses[0])
+		m.add(g, epAddr{hostname: deref(e.Hostname), zone: deref(e.Zone), ready: ready, serving: e.Conditions.Serving, terminating: e.Conditions.Terminating}, e.Addresses[0])
 	}
 }
 
@@ -367,6 +359,7 @@ func (m *groupMerger) group(ports []epPort) *mergedGroup {
 	}
 	slices.SortFunc(kept, comparePorts)
 	kept = slices.CompactFunc(kept, func(a, b epPort) bool { return comparePorts(a, b) == 0 })
+	m.checkPorts(kept)
 	k := portsKey(kept)
 	g := m.groups[k]
 	if g == nil {
@@ -376,13 +369,34 @@ func (m *groupMerger) group(ports []epPort) *mergedGroup {
 	return g
 }
 
-// add adds a, whose IP is ip, unless another entry for the IP wins over it.
-func (g *mergedGroup) add(a epAddr, ip string) {
-	addr, err := netip.ParseAddr(ip)
-	if err != nil || addr.Zone() != "" {
-		return // not an address any cluster could route to
+// checkPorts notes a port of kept, sorted by name, that no API server
+// accepts in an Endpoints object or an EndpointSlice.
+func (m *groupMerger) checkPorts(kept []epPort) {
+	for i, p := range kept {
+		id := func() string { return fmt.Sprintf("endpoint port %q (%d)", p.name, p.port) }
+		r := checkPort(id, p.name, p.port, p.protocol, p.appProtocol, p.appProtocol != "")
+		if r == nil && i > 0 && kept[i-1].name == p.name {
+			r = &refusal{ReasonInvalidPort, id() + ": a second endpoint port of that name"}
+		}
+		if r != nil && (m.refused == nil || r.msg < m.refused.msg) {
+			m.refused = r
+		}
 	}
-	addr = addr.Unmap()
+}
+
+// add adds a, whose IP is ip, to g unless the address policy refuses it
+// or another entry for the IP wins over it. A hostname that is not a
+// DNS-1123 label is left out.
+func (m *groupMerger) add(g *mergedGroup, a epAddr, ip string) {
+	addr, why := screenAddress(ip, m.deny)
+	if why != "" {
+		m.screen.dropAddress(ip, why)
+		return
+	}
+	if a.hostname != "" && len(validation.IsDNS1123Label(a.hostname)) > 0 {
+		m.screen.dropHostname(a.hostname)
+		a.hostname = ""
+	}
 	a.ip = addr
 	if old, ok := g.addrs[addr]; ok && !preferAddr(a, old) {
 		return

@@ -2,6 +2,7 @@ package generate
 
 import (
 	"cmp"
+	"fmt"
 	"path"
 	"slices"
 	"strconv"
@@ -74,17 +75,38 @@ func (c kindCounts) addTo(objects map[string]int) {
 	}
 }
 
-// render appends the mirror's documents to buf and counts them by kind.
-func (m mirror) render(buf []byte, opts Options, counts *kindCounts) ([]byte, error) {
+// made is what rendering a mirror makes besides its bytes: its objects by
+// kind, and its warnings; a Cache keeps both with the bytes, so that a
+// mirror taken from it warns as one rendered anew.
+type made struct {
+	counts kindCounts
+	notes  []Skipped
+}
+
+// render appends the mirror's documents to buf, counts them by kind and
+// notes its warnings in out. It fails with a *refusal when the endpoints
+// hold a port no API server accepts.
+func (m mirror) render(buf []byte, opts Options, out *made) ([]byte, error) {
 	if m.lazy {
-		m.groups = endpointGroups(m.svc, m.eps, m.slcs)
+		var sc screening
+		var err error
+		if m.groups, sc, err = endpointGroups(m.svc, m.eps, m.slcs, opts.DenyCIDRs); err != nil {
+			return nil, err
+		}
+		out.notes = sc.notes(m.remote, m.name, "endpoint addresses")
 	}
 	var docs []any
 	if m.spec != nil {
 		docs = append(docs, m.service(opts))
 	}
 	if opts.EndpointsAPI == Endpoints || opts.EndpointsAPI == Both {
-		docs = append(docs, m.endpoints(opts))
+		ep, total := m.endpoints(opts)
+		docs = append(docs, ep)
+		if kept := MaxEndpointsPerSlice; opts.EndpointsAPI == Endpoints && total > kept {
+			out.notes = append(out.notes, Skipped{Service: m.remote, Mirror: m.name, Reason: ReasonOverSliceLimit,
+				Message: fmt.Sprintf("%d addresses, %d left out: the Endpoints object holds %d, ready ones first, annotated %s: %s as Kubernetes' endpoints controller does; render endpointslices (--endpoints-api endpointslices or both) to mirror them all",
+					total, total-kept, kept, corev1.EndpointsOverCapacity, overCapacity)})
+		}
 	}
 	if opts.EndpointsAPI == EndpointSlices || opts.EndpointsAPI == Both {
 		for _, s := range m.endpointSlices(opts) {
@@ -103,11 +125,11 @@ func (m mirror) render(buf []byte, opts Options, counts *kindCounts) ([]byte, er
 	for _, d := range docs {
 		switch d.(type) {
 		case serviceDoc:
-			counts.services++
+			out.counts.services++
 		case *corev1.Endpoints:
-			counts.endpoints++
+			out.counts.endpoints++
 		case *discoveryv1.EndpointSlice:
-			counts.slices++
+			out.counts.slices++
 		}
 	}
 	return buf, nil
@@ -153,7 +175,10 @@ func (m mirror) service(opts Options) serviceDoc {
 	}
 }
 
-func (m mirror) endpoints(opts Options) *corev1.Endpoints {
+// endpoints is the mirror's Endpoints object, of at most
+// MaxEndpointsPerSlice addresses, and how many addresses it would hold
+// without that limit.
+func (m mirror) endpoints(opts Options) (*corev1.Endpoints, int) {
 	var extra map[string]string
 	if opts.EndpointsAPI == Both {
 		extra = map[string]string{LabelSkipMirror: "true"}
@@ -177,7 +202,51 @@ func (m mirror) endpoints(opts Options) *corev1.Endpoints {
 		}
 		ep.Subsets = append(ep.Subsets, ss)
 	}
-	return ep
+	var total int
+	if ep.Subsets, total = truncateSubsets(ep.Subsets, MaxEndpointsPerSlice); total > MaxEndpointsPerSlice {
+		ep.Annotations[corev1.EndpointsOverCapacity] = overCapacity
+	}
+	return ep, total
+}
+
+// overCapacity is the endpoints.kubernetes.io/over-capacity value of a
+// truncated Endpoints object.
+const overCapacity = "truncated"
+
+// truncateSubsets keeps at most limit addresses of subsets, as Kubernetes'
+// endpoints controller does (truncateEndpoints): ready addresses first;
+// the addresses of the kind that does not fit all are shared among the
+// subsets in proportion to what each holds, rounded up, until none is
+// left. Subsets left without addresses go, as the API server refuses them.
+// It returns the subsets and how many addresses they held before.
+func truncateSubsets(subsets []corev1.EndpointSubset, limit int) ([]corev1.EndpointSubset, int) {
+	ready, notReady := 0, 0
+	for _, ss := range subsets {
+		ready, notReady = ready+len(ss.Addresses), notReady+len(ss.NotReadyAddresses)
+	}
+	if ready+notReady <= limit {
+		return subsets, ready + notReady
+	}
+	truncateReady := ready > limit
+	room, of := limit-ready, notReady // what the truncated kind may keep, of how many
+	if truncateReady {
+		room, of = limit, ready
+	}
+	left := room
+	kept := subsets[:0]
+	for _, ss := range subsets {
+		addrs := &ss.NotReadyAddresses
+		if truncateReady {
+			addrs, ss.NotReadyAddresses = &ss.Addresses, nil
+		}
+		share := min((len(*addrs)*room+of-1)/of, left, len(*addrs)) // ⌈len·room/of⌉
+		*addrs = (*addrs)[:share]
+		left -= share
+		if len(ss.Addresses)+len(ss.NotReadyAddresses) > 0 {
+			kept = append(kept, ss)
+		}
+	}
+	return kept, ready + notReady
 }
 
 // endpointSlices splits the groups by address family and into slices of at

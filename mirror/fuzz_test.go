@@ -33,7 +33,11 @@ const fuzzMirrorNS = "remote-mirrors"
 // with valid names in the mirror namespace, listed exactly by their
 // directory's kustomization.yaml; rendering is deterministic, whatever the
 // order of the input, and does not modify it; a Tree of two clusters holds
-// exactly what Manifests renders for each.
+// exactly what Manifests renders for each. What a remote controls is
+// screened: no rendered address is one the address policy refuses (nor in
+// fuzzDeny), no port, protocol, appProtocol, port name or hostname is one
+// the API server would refuse, and no Endpoints object holds over 1,000
+// addresses.
 //
 // api picks the remote endpoints API read (bit 0), the endpoints API
 // rendered (bits 1-2), and whether the Tree's clusters also select their
@@ -49,10 +53,16 @@ func FuzzSnapshotRender(f *testing.F) {
 		}
 		f.Add(b, uint8(i))
 		f.Add(b, uint8(i)^0b1011)
+		f.Add(b, uint8(i)^0b0110)
 		// The JSON form too (of the first document), which the decoder
 		// reads without YAML's limits on characters.
 		if j, err := yaml.YAMLToJSON(b); err == nil {
 			f.Add(j, uint8(i)^0b0101)
+		}
+	}
+	for _, seed := range hostileSeeds {
+		for api := range uint8(16) {
+			f.Add([]byte(seed), api)
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte, api uint8) {
@@ -63,7 +73,8 @@ func FuzzSnapshotRender(f *testing.F) {
 		}
 		state := generate.State{Services: st.Services, Endpoints: st.Endpoints, EndpointSlices: st.EndpointSlices}
 		before := deepCopy(state)
-		opts := generate.Options{ServicePrefix: "remote", MirrorNamespace: fuzzMirrorNS, EndpointsAPI: generate.EndpointsAPIs[int(api>>1&3)%3]}
+		opts := generate.Options{ServicePrefix: "remote", MirrorNamespace: fuzzMirrorNS, EndpointsAPI: generate.EndpointsAPIs[int(api>>1&3)%3],
+			DenyCIDRs: fuzzDeny}
 		res, err := generate.Manifests(state, opts)
 		if err != nil {
 			t.Fatalf("Manifests refuses a parsed snapshot: %v", err)
@@ -227,6 +238,7 @@ func checkManifest(t *testing.T, p string, b []byte) {
 			if errs := validation.IsDNS1035Label(name); len(errs) > 0 || name != stem {
 				t.Fatalf("%s: Service %q in file %s: %v", p, name, stem, errs)
 			}
+			checkServicePorts(t, p, o.Spec.Ports)
 		case "Endpoints":
 			var o corev1.Endpoints
 			strict(t, p, j, &o)
@@ -234,6 +246,7 @@ func checkManifest(t *testing.T, p string, b []byte) {
 			if name != stem {
 				t.Fatalf("%s: Endpoints %q in file %s", p, name, stem)
 			}
+			checkEndpoints(t, p, &o)
 		case "EndpointSlice":
 			var o discoveryv1.EndpointSlice
 			strict(t, p, j, &o)
@@ -245,6 +258,7 @@ func checkManifest(t *testing.T, p string, b []byte) {
 			if errs := validation.IsDNS1035Label(svc); len(errs) > 0 || svc != stem {
 				t.Fatalf("%s: EndpointSlice %q of Service %q in file %s: %v", p, name, svc, stem, errs)
 			}
+			checkSlice(t, p, &o)
 		default:
 			t.Fatalf("%s, document %d: kind %q\n%s", p, n+1, head.Kind, doc)
 		}

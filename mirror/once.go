@@ -117,7 +117,7 @@ func readReads(ctx context.Context, cfg config.Config, c config.Cluster, opts Op
 	if cfg.Layout == config.Flat {
 		what = map[bool]string{false: "remote", true: "local cluster"}[c.Local]
 	}
-	r := &reader{what: what, cluster: c, opts: opts}
+	r := &reader{what: what, cluster: c, opts: opts, maxSnapshot: cfg.MaxSnapshotSize}
 	st := clusterState{}
 	for _, rd := range c.Reads {
 		s, err := r.read(ctx, rd.Selection)
@@ -137,16 +137,21 @@ func readReads(ctx context.Context, cfg config.Config, c config.Cluster, opts Op
 // reader reads a cluster once: its snapshot file, or a list of its API
 // through a client made on first use.
 type reader struct {
-	what    string
-	cluster config.Cluster
-	opts    Options
-	host    string
-	client  source.Client
+	what        string
+	cluster     config.Cluster
+	opts        Options
+	maxSnapshot int64 // bytes; 0: source's default
+	host        string
+	client      source.Client
 }
 
 func (r *reader) read(ctx context.Context, sel source.Selection) (source.State, error) {
 	if r.cluster.FromFile != "" {
-		return source.LoadFile(r.cluster.FromFile, sel, r.opts.Stdin)
+		st, err := source.LoadFile(r.cluster.FromFile, sel, r.opts.Stdin, r.maxSnapshot)
+		if _, ok := errors.AsType[*source.SnapshotTooLargeError](err); ok {
+			return st, fmt.Errorf("%w (--max-snapshot-size raises it)", err)
+		}
+		return st, err
 	}
 	if r.client == nil {
 		if err := r.connect(ctx); err != nil {

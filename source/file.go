@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apiresource "k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -27,8 +28,27 @@ var snapshotCodecs = func() serializer.CodecFactory {
 	return serializer.NewCodecFactory(s)
 }()
 
-// LoadFile reads a snapshot from path, or from stdin when path is "-".
-func LoadFile(path string, sel Selection, stdin io.Reader) (State, error) {
+// DefaultMaxSnapshotSize is the size of the largest snapshot read when no
+// other limit is given: generous (a remote of 10,000 Services with ten
+// endpoints each is about 40 MiB of YAML), and what parsing it takes
+// (three times as much memory, or more) is still a fraction of a machine.
+const DefaultMaxSnapshotSize = 256 << 20
+
+// SnapshotTooLargeError is a snapshot over its size limit.
+type SnapshotTooLargeError struct{ Limit int64 }
+
+func (e *SnapshotTooLargeError) Error() string {
+	return "over the snapshot size limit of " + apiresource.NewQuantity(e.Limit, apiresource.BinarySI).String()
+}
+
+// LoadFile reads a snapshot from path, or from stdin when path is "-", of
+// at most maxSize bytes (0: DefaultMaxSnapshotSize). A file known to be
+// larger is refused before it is read; stdin (or a pipe) is refused once
+// it is.
+func LoadFile(path string, sel Selection, stdin io.Reader, maxSize int64) (State, error) {
+	if maxSize <= 0 {
+		maxSize = DefaultMaxSnapshotSize
+	}
 	var r io.Reader = stdin
 	name := "stdin"
 	if path != "-" {
@@ -38,8 +58,11 @@ func LoadFile(path string, sel Selection, stdin io.Reader) (State, error) {
 		}
 		defer f.Close()
 		r, name = f, path
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > maxSize {
+			return State{}, fmt.Errorf("read snapshot %s (%d bytes): %w", name, fi.Size(), &SnapshotTooLargeError{Limit: maxSize})
+		}
 	}
-	st, err := Parse(r, sel)
+	st, err := parse(r, sel, maxSize)
 	if err != nil {
 		return State{}, fmt.Errorf("read snapshot %s: %w", name, err)
 	}
@@ -48,17 +71,27 @@ func LoadFile(path string, sel Selection, stdin io.Reader) (State, error) {
 
 // Parse reads a snapshot: what `kubectl get services,endpoints,endpointslices
 // -A -o yaml` prints (a v1 List), typed lists, or single objects, as JSON or
-// multi-document YAML. The selection applies exactly as to a live cluster.
+// multi-document YAML, of at most DefaultMaxSnapshotSize bytes. The
+// selection applies exactly as to a live cluster.
 func Parse(r io.Reader, sel Selection) (State, error) {
+	return parse(r, sel, DefaultMaxSnapshotSize)
+}
+
+func parse(r io.Reader, sel Selection, maxSize int64) (State, error) {
 	selector, api, err := sel.parse()
 	if err != nil {
 		return State{}, err
 	}
 	st := State{NoServices: true}
-	dec := utilyaml.NewYAMLOrJSONDecoder(bufio.NewReaderSize(r, 1<<16), 4096)
+	lr := &limitedReader{r: r, left: maxSize, limit: maxSize}
+	dec := utilyaml.NewYAMLOrJSONDecoder(bufio.NewReaderSize(lr, 1<<16), 4096)
 	for doc := 1; ; doc++ {
 		var raw runtime.RawExtension
-		if err := dec.Decode(&raw); errors.Is(err, io.EOF) {
+		err := dec.Decode(&raw)
+		if lr.over { // whatever the decoder made of the cut
+			return State{}, &SnapshotTooLargeError{Limit: maxSize}
+		}
+		if errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
 			return State{}, fmt.Errorf("document %d: %w", doc, err)
@@ -72,6 +105,30 @@ func Parse(r io.Reader, sel Selection) (State, error) {
 		}
 	}
 	return st, nil
+}
+
+// limitedReader fails once more than limit bytes have been read of r, so
+// that a snapshot of no known size is refused as soon as it passes its
+// limit, not once all of it sits in memory.
+type limitedReader struct {
+	r           io.Reader
+	left, limit int64
+	over        bool
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.over {
+		return 0, &SnapshotTooLargeError{Limit: l.limit}
+	}
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1] // one byte past the limit tells a file of exactly limit bytes from a larger one
+	}
+	n, err := l.r.Read(p)
+	if l.left -= int64(n); l.left < 0 {
+		l.over = true
+		return 0, &SnapshotTooLargeError{Limit: l.limit}
+	}
+	return n, err
 }
 
 // filter is a parsed Selection.
@@ -136,16 +193,14 @@ func isKnown(gvk *schema.GroupVersionKind) bool {
 
 func (st *State) addNode(n *corev1.Node, want bool) {
 	if want {
-		strip(&n.ObjectMeta)
+		strip(n)
 		st.Nodes = append(st.Nodes, n)
 	}
 }
 
 func (st *State) addNamespace(n *corev1.Namespace, want bool) {
 	if want {
-		strip(&n.ObjectMeta)
-		n.Spec, n.Status = corev1.NamespaceSpec{}, corev1.NamespaceStatus{}
-		st.Namespaces = append(st.Namespaces, n)
+		st.Namespaces = append(st.Namespaces, strip(n).(*corev1.Namespace))
 	}
 }
 
@@ -163,17 +218,14 @@ func (st *State) add(obj runtime.Object, f filter) {
 	}
 	switch o := obj.(type) {
 	case *corev1.Service:
-		strip(&o.ObjectMeta)
-		st.Services = append(st.Services, o)
+		st.Services = append(st.Services, strip(o).(*corev1.Service))
 	case *corev1.Endpoints:
 		if f.api == Endpoints {
-			strip(&o.ObjectMeta)
-			st.Endpoints = append(st.Endpoints, o)
+			st.Endpoints = append(st.Endpoints, strip(o).(*corev1.Endpoints))
 		}
 	case *discoveryv1.EndpointSlice:
 		if f.api == EndpointSlices {
-			strip(&o.ObjectMeta)
-			st.EndpointSlices = append(st.EndpointSlices, o)
+			st.EndpointSlices = append(st.EndpointSlices, strip(o).(*discoveryv1.EndpointSlice))
 		}
 	}
 }

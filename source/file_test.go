@@ -32,7 +32,7 @@ const multiDoc = `
 apiVersion: v1
 kind: Service
 metadata: {name: a, namespace: x, labels: {mirror: "true"}, managedFields: [{manager: kubectl}],
-  annotations: {kubectl.kubernetes.io/last-applied-configuration: "{}", keep: "yes"}}
+  annotations: {kubectl.kubernetes.io/last-applied-configuration: "{}", tfw.io/barrelman: ignore, other: "no"}}
 spec: {ports: [{port: 80}]}
 ---
 # a comment-only document
@@ -103,8 +103,8 @@ func TestParseStrips(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := st.Services[0]
-	if a.ManagedFields != nil || a.Annotations["kubectl.kubernetes.io/last-applied-configuration"] != "" || a.Annotations["keep"] != "yes" {
-		t.Errorf("metadata not stripped as expected: %+v", a.ObjectMeta)
+	if a.ManagedFields != nil || len(a.Annotations) != 1 || a.Annotations["tfw.io/barrelman"] != "ignore" || a.Labels["mirror"] != "true" {
+		t.Errorf("metadata not stripped to what ssm reads: %+v", a.ObjectMeta)
 	}
 }
 
@@ -139,18 +139,18 @@ func TestLoadFile(t *testing.T) {
 	if err := os.WriteFile(p, []byte(multiDoc), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	fromFile, err := source.LoadFile(p, source.Selection{LabelSelector: "mirror=true"}, nil)
+	fromFile, err := source.LoadFile(p, source.Selection{LabelSelector: "mirror=true"}, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fromStdin, err := source.LoadFile("-", source.Selection{LabelSelector: "mirror=true"}, strings.NewReader(multiDoc))
+	fromStdin, err := source.LoadFile("-", source.Selection{LabelSelector: "mirror=true"}, strings.NewReader(multiDoc), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(names(fromFile), names(fromStdin)); diff != "" || len(names(fromFile)) != 3 {
 		t.Errorf("file and stdin differ or are empty: %v (-file +stdin):\n%s", names(fromFile), diff)
 	}
-	_, err = source.LoadFile(filepath.Join(t.TempDir(), "missing.yaml"), source.Selection{}, nil)
+	_, err = source.LoadFile(filepath.Join(t.TempDir(), "missing.yaml"), source.Selection{}, nil, 0)
 	if err == nil || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Errorf("missing file: error = %v, want one naming the file", err)
 	}

@@ -1,12 +1,14 @@
 // Package source reads the remote state that ssm mirrors: live from a
 // Kubernetes API (a one-shot List, or informers that keep it current) or
 // from a snapshot file as `kubectl get -o yaml` prints it. Both apply the
-// same label selection and strip what the API server owns (managedFields,
-// last-applied annotations). Of this module, it imports only the leaf
-// internal/redact, which masks the secrets of URLs in messages.
+// same label selection and strip what rendering never reads (managedFields,
+// annotations but the one ssm reads, pod references). Of this module, it
+// imports only the leaf internal/redact, which masks the secrets of URLs
+// in messages.
 package source
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/tools/cache"
 )
 
 // EndpointsAPI selects which remote objects carry the endpoints of a Service.
@@ -87,11 +90,96 @@ func (s Selection) Validate() error {
 
 const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
-// strip removes what ssm never needs from an object's metadata, so caches
-// and snapshots hold only what rendering reads.
-func strip(m *metav1.ObjectMeta) {
-	m.ManagedFields = nil
-	if _, ok := m.Annotations[lastApplied]; ok {
-		delete(m.Annotations, lastApplied)
+// serviceAnnotations are the only annotations ssm reads of what it lists:
+// barrelman's mark on a remote Service that keeps it from being mirrored
+// (generate.LabelBarrelman, which this package may not import). Every
+// other annotation, up to 256 KiB each and chosen by the remote, is
+// dropped before it reaches a cache or a render.
+var serviceAnnotations = []string{"tfw.io/barrelman"}
+
+// strip removes what ssm never needs from an object before it is kept, so
+// caches and snapshots hold only what rendering reads: managedFields and
+// annotations everywhere (a Service keeps serviceAnnotations), the pod and
+// node each endpoint names (a targetRef is about 200 bytes an address), a
+// Service's status, a node's labels, images and volumes, and a namespace's
+// spec and status. The labels of endpoint objects go too (the endpoints
+// controller copies all of the Service's), but for the EndpointSlice's
+// kubernetes.io/service-name, which ties it to its Service: they are
+// selected before (by the API server, or by Parse), and rendering never
+// reads them. Services and namespaces keep their labels: global routing
+// selects on a Service's, and ownership is read of both. It returns obj.
+func strip(obj any) any {
+	if m, err := metaOf(obj); err == nil {
+		m.SetManagedFields(nil)
+		var keep []string
+		if _, ok := m.(*corev1.Service); ok {
+			keep = serviceAnnotations
+		}
+		trimAnnotations(m, keep)
 	}
+	switch o := obj.(type) {
+	case *corev1.Endpoints:
+		o.Labels = nil
+		for i := range o.Subsets {
+			forgetPods(o.Subsets[i].Addresses)
+			forgetPods(o.Subsets[i].NotReadyAddresses)
+		}
+	case *discoveryv1.EndpointSlice:
+		switch svc, ok := o.Labels[discoveryv1.LabelServiceName]; {
+		case !ok:
+			o.Labels = nil
+		case len(o.Labels) > 1:
+			o.Labels = map[string]string{discoveryv1.LabelServiceName: svc}
+		}
+		for i := range o.Endpoints {
+			e := &o.Endpoints[i]
+			e.TargetRef, e.NodeName, e.DeprecatedTopology = nil, nil, nil
+		}
+	case *corev1.Service:
+		o.Status = corev1.ServiceStatus{}
+	case *corev1.Node:
+		o.Labels = nil
+		o.Status.Images, o.Status.VolumesInUse, o.Status.VolumesAttached = nil, nil, nil
+	case *corev1.Namespace:
+		o.Spec, o.Status = corev1.NamespaceSpec{}, corev1.NamespaceStatus{}
+	}
+	return obj
+}
+
+// trimAnnotations leaves m only the annotations keep names, allocating
+// nothing when it has none of them.
+func trimAnnotations(m metav1.Object, keep []string) {
+	a := m.GetAnnotations()
+	if len(a) == 0 {
+		return
+	}
+	var kept map[string]string
+	for _, k := range keep {
+		if v, ok := a[k]; ok {
+			if kept == nil {
+				kept = map[string]string{}
+			}
+			kept[k] = v
+		}
+	}
+	if len(kept) != len(a) {
+		m.SetAnnotations(kept)
+	}
+}
+
+func forgetPods(addrs []corev1.EndpointAddress) {
+	for i := range addrs {
+		addrs[i].TargetRef, addrs[i].NodeName = nil, nil
+	}
+}
+
+func metaOf(obj any) (metav1.Object, error) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return nil, errors.New("not an object")
+	}
+	return m, nil
 }

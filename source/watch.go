@@ -7,10 +7,7 @@ import (
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/cache"
 )
 
 // WatchOptions configures a Watcher.
@@ -276,65 +273,7 @@ func (w *Watcher) CurrentRevisions(ctx context.Context) (Revisions, error) {
 	return out, nil
 }
 
-// stripTransform drops what rendering never reads before objects enter
-// the cache, where it would dominate memory: managedFields and
-// last-applied annotations everywhere, the pod and node each endpoint
-// names (a targetRef is about 200 bytes an address), a Service's status,
-// and a node's images and volumes. The labels of endpoint objects go too
-// (the endpoints controller copies all of the Service's), but for the
-// EndpointSlice's kubernetes.io/service-name, which ties it to its
-// Service: the API server selects them, and rendering never reads them.
-func stripTransform(obj any) (any, error) {
-	if m, err := metaOf(obj); err == nil {
-		m.SetManagedFields(nil)
-		if a := m.GetAnnotations(); a != nil {
-			if _, ok := a[lastApplied]; ok {
-				delete(a, lastApplied)
-				m.SetAnnotations(a)
-			}
-		}
-	}
-	switch o := obj.(type) {
-	case *corev1.Endpoints:
-		o.Labels = nil
-		for i := range o.Subsets {
-			forgetPods(o.Subsets[i].Addresses)
-			forgetPods(o.Subsets[i].NotReadyAddresses)
-		}
-	case *discoveryv1.EndpointSlice:
-		switch svc, ok := o.Labels[discoveryv1.LabelServiceName]; {
-		case !ok:
-			o.Labels = nil
-		case len(o.Labels) > 1:
-			o.Labels = map[string]string{discoveryv1.LabelServiceName: svc}
-		}
-		for i := range o.Endpoints {
-			e := &o.Endpoints[i]
-			e.TargetRef, e.NodeName, e.DeprecatedTopology = nil, nil, nil
-		}
-	case *corev1.Service:
-		o.Status = corev1.ServiceStatus{}
-	case *corev1.Node:
-		o.Status.Images, o.Status.VolumesInUse, o.Status.VolumesAttached = nil, nil, nil
-	case *corev1.Namespace:
-		o.Spec, o.Status = corev1.NamespaceSpec{}, corev1.NamespaceStatus{}
-	}
-	return obj, nil
-}
-
-func forgetPods(addrs []corev1.EndpointAddress) {
-	for i := range addrs {
-		addrs[i].TargetRef, addrs[i].NodeName = nil, nil
-	}
-}
-
-func metaOf(obj any) (metav1.Object, error) {
-	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = d.Obj
-	}
-	m, ok := obj.(metav1.Object)
-	if !ok {
-		return nil, errors.New("not an object")
-	}
-	return m, nil
-}
+// stripTransform strips objects (see strip) before they enter an
+// informer's cache, where what rendering never reads would dominate
+// memory.
+func stripTransform(obj any) (any, error) { return strip(obj), nil }

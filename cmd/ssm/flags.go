@@ -61,9 +61,11 @@ func renderFlags() []cli.Flag {
 		&cli.StringFlag{Name: "endpoints-api", Category: catRender, EnvVars: env("endpoints-api"), Value: string(config.DefaultEndpointsAPI),
 			Usage: "endpoint objects to render: endpoints, endpointslices, or both (Endpoints then carry endpointslice.kubernetes.io/skip-mirror)"},
 		&cli.BoolFlag{Name: "skip-invalid", Category: catRender, EnvVars: env("skip-invalid"),
-			Usage: "exit 0 even when some remote Services cannot be mirrored (mirror name over 63 characters or invalid)"},
+			Usage: "exit 0 even when some remote Services cannot be mirrored (a mirror name over 63 characters or invalid, a port or protocol no API server accepts)"},
 		&cli.StringFlag{Name: "layout", Category: catRender, EnvVars: env("layout"), Value: "flat",
 			Usage: "flat: every mirror in one folder; namespaces: a folder per remote namespace (with its kustomization.yaml), so that a change rewrites one small git tree instead of one listing every mirror (large clusters; docs/scale.md)"},
+		&cli.StringSliceFlag{Name: "deny-cidr", Category: catRender, EnvVars: env("deny-cidr"),
+			Usage: "CIDR range no endpoint or node address of a remote may point into, such as the local cluster's Service and node ranges (repeatable; adds to the configuration file's denyCIDRs); loopback, unspecified, link-local, multicast, broadcast and IPv4-mapped addresses are always left out (docs/safety.md)"},
 		&cli.StringFlag{Name: "max-removals", Category: catRender, EnvVars: env("max-removals"), Value: config.DefaultMaxRemovals,
 			Usage: "most mirrors of one cluster a render may remove at once: a count (3) or a percentage of its stored mirrors (50%, rounded down; 100% turns the guard off). render writes nothing beyond it (exit 4); run holds that cluster's removals until approved"},
 	}
@@ -142,12 +144,14 @@ func overrides(c *cli.Context) config.Overrides {
 		LocalKubeConfig: str("kube-config"), LocalContext: str("kube-context"), LocalFromFile: str("local-from-file"),
 		ReadLocal: given(c, "read-local", c.Bool), AdoptServices: given(c, "adopt-service", c.StringSlice),
 
-		SkipInvalid: c.Bool("skip-invalid"),
-		MaxRemovals: str("max-removals"),
-		Layout:      str("layout"),
-		AllowEmpty:  c.Bool("allow-empty"),
-		UserAgent:   "ssm/" + version,
-		InCluster:   os.Getenv("KUBERNETES_SERVICE_HOST") != "",
+		DenyCIDRs:       c.StringSlice("deny-cidr"),
+		SkipInvalid:     c.Bool("skip-invalid"),
+		MaxRemovals:     str("max-removals"),
+		Layout:          str("layout"),
+		AllowEmpty:      c.Bool("allow-empty"),
+		MaxSnapshotSize: str("max-snapshot-size"),
+		UserAgent:       "ssm/" + version,
+		InCluster:       os.Getenv("KUBERNETES_SERVICE_HOST") != "",
 	}
 }
 

@@ -22,6 +22,7 @@ type metrics struct {
 	lastSuccess   prometheus.Gauge
 	objects       *prometheus.GaugeVec
 	skipped       *prometheus.GaugeVec
+	dropped       *prometheus.GaugeVec
 	commits       prometheus.Counter
 	syncFailures  prometheus.Counter
 	pushRetries   prometheus.Counter
@@ -44,9 +45,11 @@ func newMetrics() *metrics {
 			Help: "Time to render the manifests from the cached remote state.", Buckets: buckets}),
 		syncSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "ssm", Name: "sync_duration_seconds",
 			Help: "Time to write the rendered files to the sink (git: fetch, commit and push).", Buckets: buckets}),
-		lastSuccess:  prometheus.NewGauge(prometheus.GaugeOpts(f("last_successful_sync_timestamp_seconds", "Unix time of the last sync that succeeded, with or without a change."))),
-		objects:      prometheus.NewGaugeVec(prometheus.GaugeOpts(f("mirrored_objects", "Objects in the last render, by cluster (global: global Services) and kind.")), []string{"cluster", "kind"}),
-		skipped:      prometheus.NewGaugeVec(prometheus.GaugeOpts(f("skipped_services", "Remote Services not mirrored in the last render, by cluster and reason.")), []string{"cluster", "reason"}),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts(f("last_successful_sync_timestamp_seconds", "Unix time of the last sync that succeeded, with or without a change."))),
+		objects:     prometheus.NewGaugeVec(prometheus.GaugeOpts(f("mirrored_objects", "Objects in the last render, by cluster (global: global Services) and kind.")), []string{"cluster", "kind"}),
+		skipped:     prometheus.NewGaugeVec(prometheus.GaugeOpts(f("skipped_services", "Remote Services not mirrored in the last render, by cluster and reason.")), []string{"cluster", "reason"}),
+		dropped: prometheus.NewGaugeVec(prometheus.GaugeOpts(f("dropped_addresses", "Endpoint and node addresses of the cluster left out of the last render by the address policy, by why: Loopback, Unspecified, LinkLocal, Multicast, Broadcast, IPv4Mapped, Denied or Invalid.")),
+			[]string{"cluster", "reason"}),
 		commits:      prometheus.NewCounter(prometheus.CounterOpts(f("commits_total", "Syncs that changed the sink: git commits pushed, or directory updates."))),
 		syncFailures: prometheus.NewCounter(prometheus.CounterOpts(f("sync_failures_total", "Syncs that failed and will be retried."))),
 		pushRetries:  prometheus.NewCounter(prometheus.CounterOpts(f("push_retries_total", "Git pushes retried because the branch moved."))),
@@ -61,7 +64,7 @@ func newMetrics() *metrics {
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts(f("build_info", "1, labelled with the version, commit and Go version of the binary.")),
 		[]string{"version", "commit", "goversion"})
 	build.WithLabelValues(version, commit, runtime.Version()).Set(1)
-	m.own = []prometheus.Collector{build, m.renderSeconds, m.syncSeconds, m.lastSuccess, m.objects, m.skipped, m.commits, m.syncFailures,
+	m.own = []prometheus.Collector{build, m.renderSeconds, m.syncSeconds, m.lastSuccess, m.objects, m.skipped, m.dropped, m.commits, m.syncFailures,
 		m.pushRetries, m.watchEvents, m.watchErrors, m.remoteUp, m.heldRemovals, m.removals, m.behind}
 	m.reg.MustRegister(m.own...)
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -124,6 +127,12 @@ func (o *observer) Rendered(res generate.Result, took time.Duration) {
 	o.m.skipped.Reset()
 	for _, s := range res.Skipped {
 		o.m.skipped.WithLabelValues(s.Cluster, s.Reason).Inc()
+	}
+	o.m.dropped.Reset()
+	for _, w := range res.Warnings {
+		for why, n := range w.Dropped {
+			o.m.dropped.WithLabelValues(w.Cluster, why).Add(float64(n))
+		}
 	}
 }
 

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"regexp"
 	"slices"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ssm-dev/ssm/generate"
 )
 
 // ownMetricNames lists the names of ssm's own metrics.
@@ -45,4 +48,49 @@ func TestAlertsUseRealMetrics(t *testing.T) {
 			t.Errorf("the alerts query %s, which ssm does not serve (it serves %v)", u, names)
 		}
 	}
+}
+
+// TestDroppedAddressesMetric: ssm_dropped_addresses counts a render's
+// dropped addresses by cluster and why, the last render's only.
+func TestDroppedAddressesMetric(t *testing.T) {
+	m := newMetrics()
+	o := &observer{m: m, h: &health{}}
+	o.Rendered(generate.Result{Warnings: []generate.Skipped{
+		{Cluster: "east", Service: "a/b", Reason: generate.ReasonAddressDropped, Dropped: map[string]int{generate.AddressLoopback: 2, generate.AddressDenied: 1}},
+		{Cluster: "east", Service: "a/c", Reason: generate.ReasonAddressDropped, Dropped: map[string]int{generate.AddressLoopback: 1}},
+		{Cluster: "west", Reason: generate.ReasonAddressDropped, Dropped: map[string]int{generate.AddressLinkLocal: 4}},
+		{Cluster: "west", Service: "a/d", Reason: generate.ReasonNoNodePort},
+	}}, 0)
+	want := []string{`east Denied 1`, `east Loopback 3`, `west LinkLocal 4`}
+	if got := droppedSeries(t, m); !slices.Equal(got, want) {
+		t.Errorf("ssm_dropped_addresses %q, want %q", got, want)
+	}
+	o.Rendered(generate.Result{}, 0)
+	if got := droppedSeries(t, m); len(got) != 0 {
+		t.Errorf("ssm_dropped_addresses %q after a render that dropped nothing, want none", got)
+	}
+}
+
+// droppedSeries lists ssm_dropped_addresses as "cluster reason value", sorted.
+func droppedSeries(t *testing.T, m *metrics) []string {
+	t.Helper()
+	families, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, f := range families {
+		if f.GetName() != "ssm_dropped_addresses" {
+			continue
+		}
+		for _, s := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range s.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			out = append(out, fmt.Sprintf("%s %s %v", labels["cluster"], labels["reason"], s.GetGauge().GetValue()))
+		}
+	}
+	slices.Sort(out)
+	return out
 }

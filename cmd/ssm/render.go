@@ -30,6 +30,8 @@ func renderCommand() *cli.Command {
 			Usage: "write nothing; print how --output differs from the remote state and exit 1 if it does"},
 		&cli.BoolFlag{Name: "allow-empty", Category: catRemote, EnvVars: env("allow-empty"),
 			Usage: "render a snapshot that holds no Service at all (else an error: an empty or wrong file would remove every mirror)"},
+		&cli.StringFlag{Name: "max-snapshot-size", Category: catRemote, EnvVars: env("max-snapshot-size"), Value: "256Mi",
+			Usage: "largest snapshot read (--from-file, --local-from-file, a configuration file's fromFile), as a size such as 512Mi or 1Gi: a larger one is an error, before it is parsed"},
 	)
 	return &cli.Command{
 		Name:  "render",
