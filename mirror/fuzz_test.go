@@ -41,7 +41,8 @@ const fuzzMirrorNS = "remote-mirrors"
 //
 // api picks the remote endpoints API read (bit 0), the endpoints API
 // rendered (bits 1-2), and whether the Tree's clusters also select their
-// Services as global (bit 3).
+// Services as global (bit 3); bit 4 renders NodePort mode instead
+// (fuzzNodePort, which reads bits 5-7 too).
 func FuzzSnapshotRender(f *testing.F) {
 	files, _ := filepath.Glob("../testdata/render/*.yaml")
 	more, _ := filepath.Glob("../examples/multi/*.yaml")
@@ -65,7 +66,16 @@ func FuzzSnapshotRender(f *testing.F) {
 			f.Add([]byte(seed), api)
 		}
 	}
+	for _, seed := range append(nodePortSeeds, hostileSeeds...) {
+		for _, api := range []uint8{16, 16 | 2, 16 | 4, 16 | 32, 16 | 64, 16 | 128, 16 | 64 | 128 | 2} {
+			f.Add([]byte(seed), api)
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte, api uint8) {
+		if api&16 != 0 {
+			fuzzNodePort(t, data, api)
+			return
+		}
 		remoteAPI := []source.EndpointsAPI{source.Endpoints, source.EndpointSlices}[api&1]
 		st, err := source.Parse(bytes.NewReader(data), source.Selection{EndpointsAPI: remoteAPI})
 		if err != nil {
