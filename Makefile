@@ -68,11 +68,15 @@ bench:
 # local bare repository. BASELINE=<git revision> also measures ssm built at
 # that revision, PEER=<binary> semaphore-service-mirror (hack/scale/peer.sh)
 # at 1,000 Services; SSM_SCALE_* variables set the rest (docs/scale.md).
+# FLEET=10,20,40 also runs the fleet harness (e2e TestFleet): that many
+# kube-apiservers on one etcd, SSM_FLEET_SERVICES (250) Services each, one
+# `ssm run --config` over them; SCALE= alone skips the 10,000-Service run.
 SCALE ?= 10000
+FLEET ?=
 scale: build e2e-bins
 	@base=; if [ -n "$(BASELINE)" ]; then base=$$(hack/scale/baseline.sh "$(BASELINE)" $(CURDIR)/.cache/scale) || exit 1; fi; \
-	set -x; SSM_SCALE=$(SCALE) SSM_SCALE_BASELINE=$$base SSM_SCALE_PEER=$(PEER) SSM_TESTBIN=$(TESTBIN) SSM_BIN=$(CURDIR)/$(BIN) \
-		$(GO) test -count=1 -timeout 240m -v -run '^TestScale$$' ./e2e
+	set -x; SSM_SCALE=$(SCALE) SSM_FLEET=$(FLEET) SSM_SCALE_BASELINE=$$base SSM_SCALE_PEER=$(PEER) SSM_TESTBIN=$(TESTBIN) SSM_BIN=$(CURDIR)/$(BIN) \
+		$(GO) test -count=1 -timeout 240m -v -run '^(TestScale|TestFleet)$$' ./e2e
 
 # The container image from the Dockerfile, with podman, or docker where
 # podman is missing (or ENGINE=docker).

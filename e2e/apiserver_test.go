@@ -51,6 +51,10 @@ type apiServer struct {
 	controllers *exec.Cmd
 	// extra are more kube-apiserver flags, kept across restarts.
 	extra []string
+	// sharedEtcd marks an etcd (etcdURL) started by someone else, shared
+	// with other API servers under their own --etcd-prefix: Start and Stop
+	// leave it alone.
+	sharedEtcd bool
 }
 
 func freePort() (int, error) {
@@ -65,7 +69,16 @@ func freePort() (int, error) {
 // startAPIServer starts etcd and kube-apiserver from bin under dir, with
 // extra kube-apiserver flags.
 func startAPIServer(ctx context.Context, bin, dir, name string, extra ...string) (*apiServer, error) {
-	s := &apiServer{name: name, dir: filepath.Join(dir, name), extra: extra}
+	return startAPIServerOn(ctx, bin, dir, name, "", extra...)
+}
+
+// startAPIServerOn starts kube-apiserver on etcdURL, an etcd shared with
+// other API servers ("" starts one of its own), under the prefix /name.
+func startAPIServerOn(ctx context.Context, bin, dir, name, etcdURL string, extra ...string) (*apiServer, error) {
+	s := &apiServer{name: name, dir: filepath.Join(dir, name), extra: extra, etcdURL: etcdURL, sharedEtcd: etcdURL != ""}
+	if s.sharedEtcd {
+		s.extra = append(s.extra, "--etcd-prefix=/"+name)
+	}
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -110,6 +123,31 @@ func (s *apiServer) writeSecrets() error {
 // Start starts (or restarts, keeping its data and address) the server and
 // waits until it is ready.
 func (s *apiServer) Start(ctx context.Context, bin string) error {
+	if !s.sharedEtcd {
+		if err := s.startEtcd(bin); err != nil {
+			return err
+		}
+	}
+	args := []string{"--etcd-servers=" + s.etcdURL,
+		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port=" + strconv.Itoa(s.port),
+		"--cert-dir=" + filepath.Join(s.dir, "certs"),
+		"--token-auth-file=" + filepath.Join(s.dir, "tokens.csv"),
+		"--authorization-mode=RBAC",
+		"--service-account-issuer=https://kubernetes.default.svc",
+		"--service-account-key-file=" + filepath.Join(s.dir, "sa.key"),
+		"--service-account-signing-key-file=" + filepath.Join(s.dir, "sa.key"),
+		"--service-cluster-ip-range=10.96.0.0/16",
+		"--enable-priority-and-fairness=false", "--profiling=false", "--v=0"}
+	s.kube = command(filepath.Join(bin, "kube-apiserver"), filepath.Join(s.dir, "kube-apiserver.log"), append(args, s.extra...)...)
+	if err := s.kube.Start(); err != nil {
+		return fmt.Errorf("start kube-apiserver: %w", err)
+	}
+	return s.waitReady(ctx)
+}
+
+// startEtcd starts the server's own etcd, at the address it had before
+// when restarted.
+func (s *apiServer) startEtcd(bin string) error {
 	if s.etcdURL == "" {
 		cp, err := freePort()
 		if err != nil {
@@ -130,21 +168,7 @@ func (s *apiServer) Start(ctx context.Context, bin string) error {
 	if err := s.etcd.Start(); err != nil {
 		return fmt.Errorf("start etcd: %w", err)
 	}
-	args := []string{"--etcd-servers=" + s.etcdURL,
-		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port=" + strconv.Itoa(s.port),
-		"--cert-dir=" + filepath.Join(s.dir, "certs"),
-		"--token-auth-file=" + filepath.Join(s.dir, "tokens.csv"),
-		"--authorization-mode=RBAC",
-		"--service-account-issuer=https://kubernetes.default.svc",
-		"--service-account-key-file=" + filepath.Join(s.dir, "sa.key"),
-		"--service-account-signing-key-file=" + filepath.Join(s.dir, "sa.key"),
-		"--service-cluster-ip-range=10.96.0.0/16",
-		"--enable-priority-and-fairness=false", "--profiling=false", "--v=0"}
-	s.kube = command(filepath.Join(bin, "kube-apiserver"), filepath.Join(s.dir, "kube-apiserver.log"), append(args, s.extra...)...)
-	if err := s.kube.Start(); err != nil {
-		return fmt.Errorf("start kube-apiserver: %w", err)
-	}
-	return s.waitReady(ctx)
+	return nil
 }
 
 func command(path, logFile string, args ...string) *exec.Cmd {

@@ -53,12 +53,12 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	if os.Getenv("SSM_SCALE") != "" {
+	if os.Getenv("SSM_SCALE") != "" || os.Getenv("SSM_FLEET") != "" {
 		if err := buildSSM(tmp); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		scaleOnly, skipReason = true, "SSM_SCALE runs the scale harness (TestScale) alone"
+		scaleOnly, skipReason = true, "SSM_SCALE and SSM_FLEET run the scale harnesses (TestScale, TestFleet) alone"
 		return m.Run()
 	}
 	if err := collectOutput(tmp); err != nil {
