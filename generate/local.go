@@ -64,13 +64,20 @@ func ownersOf(l *Local, opts Options) owners {
 		if s.Labels[LabelManagedBy] == ManagedBy {
 			continue
 		}
-		o.services[objectKey{s.Namespace, s.Name}] = s
+		// A snapshot may list a name twice: the claim must not depend on
+		// which comes last, so one barrelman did not make wins.
+		k := objectKey{s.Namespace, s.Name}
+		if have, ok := o.services[k]; !ok || have.Labels[LabelBarrelman] == BarrelmanManaged {
+			o.services[k] = s
+		}
 		o.foreign[s.Namespace]++
 	}
 	if opts.Mode == ModeNodePort {
 		o.namespaces = make(map[string]*corev1.Namespace, len(l.Namespaces))
 		for _, n := range l.Namespaces {
-			o.namespaces[n.Name] = n
+			if have, ok := o.namespaces[n.Name]; !ok || have.Labels[LabelManagedBy] == ManagedBy {
+				o.namespaces[n.Name] = n
+			}
 		}
 	}
 	return o

@@ -48,7 +48,13 @@ func nodePortPlan(state State, opts Options) (mirrors []mirror, namespaces []loc
 	local := ownersOf(state.Local, opts)
 	manual := map[string]bool{}
 	if state.Local != nil && opts.ManualEndpoints {
-		for _, svc := range sortedServices(state.Local.Services) {
+		hand, twice := sortedServices(state.Local.Services)
+		for _, svc := range twice {
+			if svc.Labels[LabelBarrelman] == BarrelmanManual {
+				skipped = append(skipped, listedTwice(svc, "local"))
+			}
+		}
+		for _, svc := range hand {
 			if svc.Labels[LabelBarrelman] != BarrelmanManual {
 				continue
 			}
@@ -72,7 +78,11 @@ func nodePortPlan(state State, opts Options) (mirrors []mirror, namespaces []loc
 		}
 	}
 	ns := map[string]bool{}
-	for _, svc := range sortedServices(state.Services) {
+	remote, twice := sortedServices(state.Services)
+	for _, svc := range twice {
+		skipped = append(skipped, listedTwice(svc, "remote"))
+	}
+	for _, svc := range remote {
 		if slices.Contains(opts.IgnoreNamespaces, svc.Namespace) || svc.Annotations[LabelBarrelman] == BarrelmanIgnore ||
 			(svc.Spec.Type != corev1.ServiceTypeNodePort && svc.Spec.Type != corev1.ServiceTypeLoadBalancer) {
 			continue
@@ -142,12 +152,33 @@ func nodePortNames(svc *corev1.Service, opts Options) (Skipped, bool) {
 	return Skipped{}, false
 }
 
-func sortedServices(svcs []*corev1.Service) []*corev1.Service {
+// sortedServices sorts svcs by namespace and name, and sets apart those
+// listed more than once (only a snapshot file can): which one to render
+// would depend on the order of the input, so none is.
+func sortedServices(svcs []*corev1.Service) (once, twice []*corev1.Service) {
 	out := slices.Clone(svcs)
 	slices.SortFunc(out, func(a, b *corev1.Service) int {
 		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
 	})
-	return slices.CompactFunc(out, func(a, b *corev1.Service) bool { return a.Namespace == b.Namespace && a.Name == b.Name })
+	for i := 0; i < len(out); {
+		j := i + 1
+		for j < len(out) && out[j].Namespace == out[i].Namespace && out[j].Name == out[i].Name {
+			j++
+		}
+		if j-i == 1 {
+			once = append(once, out[i])
+		} else {
+			twice = append(twice, out[i])
+		}
+		i = j
+	}
+	return once, twice
+}
+
+// listedTwice is the Skipped of a Service a snapshot lists more than once.
+func listedTwice(svc *corev1.Service, cluster string) Skipped {
+	return Skipped{Service: key(svc.Namespace, svc.Name), Mirror: svc.Name, Reason: ReasonNameCollision,
+		Message: fmt.Sprintf("the %s snapshot lists more than one Service %s/%s", cluster, svc.Namespace, svc.Name)}
 }
 
 // nodePortFile is where NodePort mode renders svc's mirror:
