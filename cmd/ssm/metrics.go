@@ -8,8 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/generate"
-	"github.com/ssm-dev/ssm/gitsync"
 	"github.com/ssm-dev/ssm/mirror"
 )
 
@@ -127,7 +127,7 @@ func (o *observer) Rendered(res generate.Result, took time.Duration) {
 	}
 }
 
-func (o *observer) Synced(r gitsync.Result, err error, took time.Duration) {
+func (o *observer) Synced(r fileset.Result, err error, took time.Duration) {
 	o.m.syncSeconds.Observe(took.Seconds())
 	o.m.pushRetries.Add(float64(r.Retries))
 	if err != nil {

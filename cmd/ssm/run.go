@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ssm-dev/ssm/config"
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/gitsync"
 	"github.com/ssm-dev/ssm/internal/redact"
 	"github.com/ssm-dev/ssm/mirror"
@@ -169,7 +170,7 @@ func sinkFrom(c *cli.Context, logger *slog.Logger) (mirror.Sink, string, error) 
 	case out == "-":
 		return nil, "", errors.New("run needs a directory or a git repository: --output - is for render")
 	case out != "":
-		return mirror.DirSink{Dir: out}, out, nil
+		return fileset.DirSink{Dir: out, Ownership: mirror.Ownership}, out, nil
 	case url == "":
 		return nil, "", errors.New("give --git-url (and --git-path) or --output")
 	case c.String("git-path") == "":
