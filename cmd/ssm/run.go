@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ssm-dev/ssm/cmd/ssm/internal/server"
 	"github.com/ssm-dev/ssm/config"
 	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/gitsync"
@@ -105,21 +106,21 @@ func runAction(c *cli.Context) error {
 	if err := checkAdminAddress(c.String("admin-address"), c.String("admin-token-file")); err != nil {
 		return err
 	}
-	m, h, approvals := newMetrics(), &health{maxAge: readyAge(cfg, c.Duration("resync-period"), t)}, mirror.NewApprovals()
+	m, h, approvals := server.NewMetrics(version, commit), &server.Health{MaxAge: readyAge(cfg, c.Duration("resync-period"), t)}, mirror.NewApprovals()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
-	public, err := listen(c.String("listen-address"))
+	public, err := server.Listen(c.String("listen-address"))
 	if err != nil {
 		return err
 	}
-	serve(ctx, public, "health and metrics", publicMux(m, h), logger, &wg)
+	server.Serve(ctx, public, "health and metrics", server.Public(m, h), logger, &wg)
 	how, err := serveAdmin(ctx, c, approvals, logger, &wg)
 	if err != nil {
 		return err
 	}
-	return mirror.Run(ctx, cfg, sink, mirror.Options{Logger: logger.With("sink", where), Observer: &observer{m: m, h: h},
+	return mirror.Run(ctx, cfg, sink, mirror.Options{Logger: logger.With("sink", where), Observer: server.Observer(m, h),
 		Timing: t, Resync: c.Duration("resync-period"), Approvals: approvals, HowToApprove: how})
 }
 
@@ -132,7 +133,7 @@ func serveAdmin(ctx context.Context, c *cli.Context, approvals *mirror.Approvals
 			return []any{"approve", "approvals are off (--admin-address is empty): raise --max-removals, or restart with an --admin-address"}
 		}, nil
 	}
-	l, err := listen(addr)
+	l, err := server.Listen(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -141,9 +142,31 @@ func serveAdmin(ctx context.Context, c *cli.Context, approvals *mirror.Approvals
 		l.Close()
 		return nil, fmt.Errorf("--admin-address %s listens on %s, beyond loopback: give --admin-token-file too", addr, bound)
 	}
-	a := &admin{approvals: approvals, logger: logger, tokenFile: tokenFile, anyHost: !bound.IP.IsLoopback()}
-	serve(ctx, l, "approvals", a.handler(), logger, wg)
-	return approveHint(bound.Port, tokenFile != "", podOf()), nil
+	a := &server.Admin{Approvals: approvals, Logger: logger, TokenFile: tokenFile, AnyHost: !bound.IP.IsLoopback()}
+	server.Serve(ctx, l, "approvals", a.Handler(), logger, wg)
+	return server.ApproveHint(bound.Port, tokenFile != "", server.PodOf()), nil
+}
+
+// checkAdminAddress refuses a listener beyond loopback without a token,
+// and a token file that cannot be read or holds no usable token.
+func checkAdminAddress(addr, tokenFile string) error {
+	if tokenFile != "" {
+		if _, err := server.ReadToken(tokenFile); err != nil {
+			return fmt.Errorf("--admin-token-file: %w", err)
+		}
+	}
+	if addr == "" || tokenFile != "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--admin-address %q: %w", addr, err)
+	}
+	if !server.LoopbackHost(host) {
+		return fmt.Errorf("--admin-address %s listens beyond loopback: give --admin-token-file too, so that approving takes a token "+
+			"(or keep it on 127.0.0.1 and use kubectl port-forward; docs/safety.md)", addr)
+	}
+	return nil
 }
 
 // readyAge is how long /readyz stays ready without a successful write:

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"os"
@@ -13,7 +13,7 @@ import (
 func ownMetricNames(t *testing.T) []string {
 	t.Helper()
 	ch := make(chan *prometheus.Desc, 64)
-	for _, c := range newMetrics().own {
+	for _, c := range NewMetrics("dev", "unknown").own {
 		c.Describe(ch)
 	}
 	close(ch)
@@ -31,7 +31,7 @@ func ownMetricNames(t *testing.T) []string {
 // TestAlertsUseRealMetrics: every ssm_ metric the example alerts query is
 // one ssm serves, so that a renamed metric cannot silence an alert.
 func TestAlertsUseRealMetrics(t *testing.T) {
-	rules, err := os.ReadFile("../../examples/monitoring/prometheusrule.yaml")
+	rules, err := os.ReadFile("../../../../examples/monitoring/prometheusrule.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
