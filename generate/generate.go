@@ -1,7 +1,8 @@
 // Package generate renders the manifests that mirror a remote cluster's
 // Services locally: pure functions from remote state and options to a file
 // set, byte-for-byte deterministic whatever the input order. It does no I/O,
-// keeps no clock, logs nothing and imports no other package of this module.
+// keeps no clock, logs nothing and imports no other package of this module
+// but its own leaf internal/yamlemit, which writes the YAML.
 package generate
 
 import (

@@ -11,6 +11,8 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/ssm-dev/ssm/generate/internal/yamlemit"
 )
 
 // MaxEndpointsPerSlice is the API's limit of endpoints in one EndpointSlice.
@@ -96,7 +98,7 @@ func (m mirror) render(buf []byte, opts Options, counts *kindCounts) ([]byte, er
 			buf = append(buf, "---\n"...)
 		}
 		var err error
-		if buf, err = marshalYAML(buf, d); err != nil {
+		if buf, err = yamlemit.Marshal(buf, d); err != nil {
 			return nil, err
 		}
 	}
