@@ -127,11 +127,8 @@ func TestResolveFlatErrors(t *testing.T) {
 		{name: "some required", ov: Overrides{LabelSelector: ptr("a")}, want: "required flags not set: --svc-prefix, --mirror-ns"},
 		{name: "global selector", ov: with(func(o *Overrides) { o.GlobalSvcLabelSelector = ptr("g") }), want: "--global-svc-label-selector: global Services merge several clusters"},
 		{name: "routing label", ov: with(func(o *Overrides) { o.GlobalSvcRoutingStrategyLabel = ptr("r") }), want: "--global-svc-routing-strategy-label:"},
-		{name: "mode", ov: with(func(o *Overrides) { o.Mode = ptr("mesh") }), want: `--mode "mesh": want one of [endpoints nodeport]`},
 		{name: "selector", ov: with(func(o *Overrides) { o.LabelSelector = ptr("a=(b") }), want: `--label-selector "a=(b"`},
 		{name: "remote endpoints API", ov: with(func(o *Overrides) { o.RemoteEndpointsAPI = ptr("slices") }), want: `--remote-endpoints-api "slices": want endpoints or endpointslices`},
-		{name: "prefix", ov: with(func(o *Overrides) { o.ServicePrefix = ptr("East") }), want: `--svc-prefix "East"`},
-		{name: "prefix in nodeport mode", ov: Overrides{Mode: ptr("nodeport"), ServicePrefix: ptr("p")}, want: "--svc-prefix and --mirror-ns are for endpoints mode"},
 		{name: "snapshot and remote", ov: with(func(o *Overrides) { o.FromFile, o.KubeConfig = ptr("f"), ptr("k") }), want: "--from-file reads a snapshot"},
 		{name: "stdin twice", ov: Overrides{Mode: ptr("nodeport"), FromFile: ptr("-"), LocalFromFile: ptr("-")}, want: "cannot both read stdin"},
 	}

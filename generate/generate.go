@@ -2,19 +2,22 @@
 // Services locally: pure functions from remote state and options to a file
 // set, byte-for-byte deterministic whatever the input order. It does no I/O,
 // keeps no clock, logs nothing and imports no other package of this module
-// but its own leaf internal/yamlemit, which writes the YAML.
+// but its own leaf internal/yamlemit, which writes the YAML, and the leaf
+// internal/field, whose errors name the option at fault.
 package generate
 
 import (
-	"errors"
 	"fmt"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/ssm-dev/ssm/internal/field"
 )
 
 // Labels and annotations ssm writes. The first two are semaphore-service-mirror's.
@@ -183,25 +186,27 @@ func (r Result) Invalid() []Skipped {
 	return out
 }
 
-// Validate reports options that cannot produce any valid manifest.
+// Validate reports options that cannot produce any valid manifest, as a
+// *field.Error naming the fields at fault.
 func (o Options) Validate() error {
 	if o.Mode != "" && !slices.Contains(Modes, o.Mode) {
-		return fmt.Errorf("mode %q: must be one of %v", o.Mode, Modes)
+		return field.Invalid("Mode", "mode", strconv.Quote(string(o.Mode)), fmt.Sprintf("want one of %v", Modes))
 	}
 	if o.EndpointsAPI != "" && !slices.Contains(EndpointsAPIs, o.EndpointsAPI) {
-		return fmt.Errorf("endpoints API %q: must be one of %v", o.EndpointsAPI, EndpointsAPIs)
+		return field.Invalid("EndpointsAPI", "endpoints API", strconv.Quote(string(o.EndpointsAPI)), fmt.Sprintf("want one of %v", EndpointsAPIs))
 	}
 	if o.Mode == ModeNodePort {
 		if o.ServicePrefix != "" || o.MirrorNamespace != "" {
-			return errors.New("service prefix and mirror namespace are for endpoints mode: nodeport mode keeps namespaces and names")
+			return &field.Error{Fields: []field.Field{{Go: "ServicePrefix", Name: "service prefix"}, {Go: "MirrorNamespace", Name: "mirror namespace"}},
+				Text: " are for endpoints mode: nodeport mode keeps namespaces and names"}
 		}
 		return nil
 	}
 	if errs := validation.IsDNS1123Label(o.MirrorNamespace); len(errs) > 0 {
-		return fmt.Errorf("mirror namespace %q: %s", o.MirrorNamespace, strings.Join(errs, "; "))
+		return field.Invalid("MirrorNamespace", "mirror namespace", strconv.Quote(o.MirrorNamespace), strings.Join(errs, "; "))
 	}
 	if errs := validation.IsDNS1035Label(o.ServicePrefix); len(errs) > 0 {
-		return fmt.Errorf("service prefix %q: %s", o.ServicePrefix, strings.Join(errs, "; "))
+		return field.Invalid("ServicePrefix", "service prefix", strconv.Quote(o.ServicePrefix), strings.Join(errs, "; "))
 	}
 	return nil
 }

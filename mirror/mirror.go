@@ -5,7 +5,8 @@
 // calls the same rendering after every batch of changes, as `ssm run`
 // does. Watch events only schedule work. What is reported goes to an
 // Observer, so that this package knows nothing of Prometheus or HTTP. It
-// imports config, source, generate, fileset and gitsync of this module.
+// imports config, source, generate, fileset and gitsync of this module, and
+// the leaf internal/field, whose errors name the option at fault.
 package mirror
 
 import (

@@ -49,7 +49,7 @@ func renderAction(c *cli.Context) error {
 	}
 	cfg, err := config.Resolve(c.String("config"), overrides(c))
 	if err != nil {
-		return err
+		return flagged(err)
 	}
 	logNotes(logger, cfg)
 	if check { // a check shows every difference, removals included

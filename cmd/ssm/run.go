@@ -91,12 +91,12 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 	t := mirror.Timing{Debounce: c.Duration("debounce"), MaxDelay: c.Duration("max-delay"), BackoffMin: time.Second, BackoffMax: 2 * time.Minute}
-	if t.Debounce <= 0 || t.MaxDelay < t.Debounce {
-		return fmt.Errorf("--debounce %s and --max-delay %s: want 0 < debounce <= max-delay", t.Debounce, t.MaxDelay)
+	if err := t.Validate(); err != nil {
+		return flagged(err)
 	}
 	cfg, err := config.Resolve(c.String("config"), overrides(c))
 	if err != nil {
-		return err
+		return flagged(err)
 	}
 	logNotes(logger, cfg)
 	sink, where, err := sinkFrom(c, logger)
