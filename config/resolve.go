@@ -12,6 +12,7 @@ import (
 
 	"github.com/ssm-dev/ssm/generate"
 	"github.com/ssm-dev/ssm/internal/field"
+	"github.com/ssm-dev/ssm/internal/kubeapi"
 	"github.com/ssm-dev/ssm/source"
 )
 
@@ -86,19 +87,19 @@ func flat(ov Overrides) (Config, error) {
 		FromFile: or(ov.FromFile, ""),
 		Options: generate.Options{Mode: generate.Mode(or(ov.Mode, string(generate.ModeEndpoints))),
 			Cluster: or(ov.Name, ""), ServicePrefix: or(ov.ServicePrefix, ""), MirrorNamespace: or(ov.MirrorNamespace, ""),
-			EndpointsAPI: generate.EndpointsAPI(or(ov.EndpointsAPI, string(DefaultEndpointsAPI)))},
+			EndpointsAPI: kubeapi.EndpointsAPI(or(ov.EndpointsAPI, string(DefaultEndpointsAPI)))},
 	}
 	remote.Options.Cluster = cmp.Or(remote.Options.Cluster, remote.Options.ServicePrefix)
 	// A name for logs and metrics even in NodePort mode without
 	// --remote-name; the mirrors carry none then.
 	remote.Name = cmp.Or(remote.Options.Cluster, "remote")
 	sel := source.Selection{LabelSelector: or(ov.LabelSelector, ""),
-		EndpointsAPI: source.EndpointsAPI(or(ov.RemoteEndpointsAPI, string(DefaultRemoteEndpointsAPI)))}
+		EndpointsAPI: kubeapi.EndpointsAPI(or(ov.RemoteEndpointsAPI, string(DefaultRemoteEndpointsAPI)))}
 	cfg := Config{Layout: Flat, SkipInvalid: ov.SkipInvalid}
 	gen := &remote.Options
 	switch gen.Mode {
 	case generate.ModeNodePort:
-		sel.EndpointsAPI, sel.Nodes = source.NoEndpoints, true
+		sel.EndpointsAPI, sel.Nodes = kubeapi.NoEndpoints, true
 		gen.IgnoreNamespaces = or(ov.IgnoreNamespaces, DefaultIgnoreNamespaces())
 		gen.ExcludeUnschedulable = or(ov.ExcludeUnschedulable, false)
 		gen.NodePortService = or(ov.NodePortService, false)
@@ -180,8 +181,8 @@ func flagErrors(sel source.Selection, gen generate.Options) error {
 	if _, err := labels.Parse(sel.LabelSelector); err != nil {
 		return fmt.Errorf("--label-selector %q: %w", sel.LabelSelector, err)
 	}
-	if api := sel.EndpointsAPI; api != source.Endpoints && api != source.EndpointSlices && api != source.NoEndpoints {
-		return fmt.Errorf("--remote-endpoints-api %q: want %s or %s", api, source.Endpoints, source.EndpointSlices)
+	if api := sel.EndpointsAPI; api != kubeapi.Endpoints && api != kubeapi.EndpointSlices && api != kubeapi.NoEndpoints {
+		return fmt.Errorf("--remote-endpoints-api %q: want %s or %s", api, kubeapi.Endpoints, kubeapi.EndpointSlices)
 	}
 	return gen.Validate()
 }
@@ -195,7 +196,7 @@ func localCluster(name, kubeConfig, context, from, userAgent string, timeout tim
 // the Services of the mirror namespace or, in NodePort mode, every
 // Service (its hand-written ones among them) and every namespace.
 func ownersRead(nodePort bool, mirrorNamespace string) Read {
-	sel := source.Selection{EndpointsAPI: source.NoEndpoints, Namespace: mirrorNamespace}
+	sel := source.Selection{EndpointsAPI: kubeapi.NoEndpoints, Namespace: mirrorNamespace}
 	if nodePort {
 		sel.Namespace, sel.Namespaces = "", true
 	}

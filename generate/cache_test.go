@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ssm-dev/ssm/generate"
+	"github.com/ssm-dev/ssm/internal/kubeapi"
 )
 
 // changingCluster is a remote whose objects change as an informer's cache
@@ -123,7 +124,7 @@ func TestCacheEqualsFullRender(t *testing.T) {
 	c.setService("collides", 80, false)
 	c.services["collides"].Namespace, c.services["collides"].Name = "ns-73736d-x", "y"
 	cache := &generate.Cache{}
-	opts := generate.Options{ServicePrefix: "p", MirrorNamespace: "m", Cluster: "east", EndpointsAPI: generate.Both}
+	opts := generate.Options{ServicePrefix: "p", MirrorNamespace: "m", Cluster: "east", EndpointsAPI: kubeapi.Both}
 	totalMisses, lastDup := 0, false
 	for step := range 600 {
 		name := fmt.Sprintf("s%d", r.IntN(45))
@@ -155,7 +156,7 @@ func TestCacheEqualsFullRender(t *testing.T) {
 		case op < 9:
 			delete(c.eps, name)
 		default:
-			opts.EndpointsAPI = []generate.EndpointsAPI{generate.Endpoints, generate.EndpointSlices, generate.Both}[r.IntN(3)]
+			opts.EndpointsAPI = []kubeapi.EndpointsAPI{kubeapi.Endpoints, kubeapi.EndpointSlices, kubeapi.Both}[r.IntN(3)]
 			opts.ByNamespace = r.IntN(2) == 0
 			optsChanged = true
 		}
@@ -212,7 +213,7 @@ func TestOverSliceLimitWarning(t *testing.T) {
 	}
 	c.setEndpoints("big", ips...)
 	st := c.state(rand.New(rand.NewPCG(1, 1)), false)
-	for api, want := range map[generate.EndpointsAPI]int{generate.Endpoints: 1, generate.Both: 0, generate.EndpointSlices: 0} {
+	for api, want := range map[kubeapi.EndpointsAPI]int{kubeapi.Endpoints: 1, kubeapi.Both: 0, kubeapi.EndpointSlices: 0} {
 		res, err := generate.Manifests(st, generate.Options{ServicePrefix: "p", MirrorNamespace: "m", EndpointsAPI: api})
 		if err != nil {
 			t.Fatal(err)

@@ -10,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/ssm-dev/ssm/internal/kubeapi"
 )
 
 // mirror is a remote Service planned for rendering, with its endpoints
@@ -118,7 +120,7 @@ func plan(state State, opts Options, cache *Cache) ([]mirror, []Skipped, []Skipp
 			m.spec, m.labels = &spec, mirrorLabels(opts)
 		}
 		mirrors = append(mirrors, m)
-		if opts.EndpointsAPI == Endpoints && m.addrs > MaxEndpointsPerSlice {
+		if opts.EndpointsAPI == kubeapi.Endpoints && m.addrs > MaxEndpointsPerSlice {
 			warnings = append(warnings, Skipped{Service: m.remote, Mirror: m.name, Reason: ReasonOverSliceLimit,
 				Message: fmt.Sprintf("%d addresses in Endpoints: kube-proxy reads the EndpointSlices the local mirroring controller makes of them, which hold %d at most; render endpointslices (--endpoints-api endpointslices or both)", m.addrs, MaxEndpointsPerSlice)})
 		}

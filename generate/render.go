@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/ssm-dev/ssm/generate/internal/yamlemit"
+	"github.com/ssm-dev/ssm/internal/kubeapi"
 )
 
 // MaxEndpointsPerSlice is the API's limit of endpoints in one EndpointSlice.
@@ -85,10 +86,10 @@ func (m mirror) render(buf []byte, opts Options, counts *kindCounts) ([]byte, er
 	if m.spec != nil {
 		docs = append(docs, m.service(opts))
 	}
-	if opts.EndpointsAPI == Endpoints || opts.EndpointsAPI == Both {
+	if opts.EndpointsAPI == kubeapi.Endpoints || opts.EndpointsAPI == kubeapi.Both {
 		docs = append(docs, m.endpoints(opts))
 	}
-	if opts.EndpointsAPI == EndpointSlices || opts.EndpointsAPI == Both {
+	if opts.EndpointsAPI == kubeapi.EndpointSlices || opts.EndpointsAPI == kubeapi.Both {
 		for _, s := range m.endpointSlices(opts) {
 			docs = append(docs, s)
 		}
@@ -157,7 +158,7 @@ func (m mirror) service(opts Options) serviceDoc {
 
 func (m mirror) endpoints(opts Options) *corev1.Endpoints {
 	var extra map[string]string
-	if opts.EndpointsAPI == Both {
+	if opts.EndpointsAPI == kubeapi.Both {
 		extra = map[string]string{LabelSkipMirror: "true"}
 	}
 	ep := &corev1.Endpoints{

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ssm-dev/ssm/generate"
+	"github.com/ssm-dev/ssm/internal/kubeapi"
 	"github.com/ssm-dev/ssm/source"
 )
 
@@ -56,7 +57,7 @@ func FuzzSnapshotRender(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte, api uint8) {
-		remoteAPI := []source.EndpointsAPI{source.Endpoints, source.EndpointSlices}[api&1]
+		remoteAPI := []kubeapi.EndpointsAPI{kubeapi.Endpoints, kubeapi.EndpointSlices}[api&1]
 		st, err := source.Parse(bytes.NewReader(data), source.Selection{EndpointsAPI: remoteAPI})
 		if err != nil {
 			return

@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/ssm-dev/ssm/internal/kubeapi"
 )
 
 // snapshotScheme knows only the kinds a snapshot may hold; anything else in
@@ -77,7 +79,7 @@ func Parse(r io.Reader, sel Selection) (State, error) {
 // filter is a parsed Selection.
 type filter struct {
 	labels labels.Selector
-	api    EndpointsAPI
+	api    kubeapi.EndpointsAPI
 	Selection
 }
 
@@ -166,12 +168,12 @@ func (st *State) add(obj runtime.Object, f filter) {
 		strip(&o.ObjectMeta)
 		st.Services = append(st.Services, o)
 	case *corev1.Endpoints:
-		if f.api == Endpoints {
+		if f.api == kubeapi.Endpoints {
 			strip(&o.ObjectMeta)
 			st.Endpoints = append(st.Endpoints, o)
 		}
 	case *discoveryv1.EndpointSlice:
-		if f.api == EndpointSlices {
+		if f.api == kubeapi.EndpointSlices {
 			strip(&o.ObjectMeta)
 			st.EndpointSlices = append(st.EndpointSlices, o)
 		}
