@@ -143,6 +143,15 @@ func (o RepoOptions) transportOptions(log *slog.Logger) remote.Options {
 	}
 }
 
+// String describes where o commits, for logs: the URL redacted, the
+// branch (the push branch and its base) and the owned path.
+func (o RepoOptions) String() string {
+	if o.PushBranch != "" {
+		return fmt.Sprintf("%s (branch %s from %s, path %s)", redact.URL(o.URL), o.PushBranch, o.Branch, o.Path)
+	}
+	return fmt.Sprintf("%s (branch %s, path %s)", redact.URL(o.URL), o.Branch, o.Path)
+}
+
 // identity is the author and committer of ssm's commits, as git writes it.
 func (o RepoOptions) identity() string { return o.AuthorName + " <" + o.AuthorEmail + ">" }
 

@@ -408,3 +408,16 @@ func TestSyncLocalNeedsNoGitBinary(t *testing.T) {
 		t.Errorf("commits = %s, want 2", got)
 	}
 }
+
+// TestRepoOptionsString: a git sink is described for logs without the
+// secrets its URL may carry.
+func TestRepoOptionsString(t *testing.T) {
+	o := RepoOptions{URL: "https://ssm:s3cret@git.example/fleet.git?token=t0k", Branch: "main", Path: "clusters/prod"}
+	if got, want := o.String(), "https://xxxxx@git.example/fleet.git?token=xxxxx (branch main, path clusters/prod)"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	o.PushBranch = "ssm/proposal"
+	if got := o.String(); got != "https://xxxxx@git.example/fleet.git?token=xxxxx (branch ssm/proposal from main, path clusters/prod)" {
+		t.Errorf("with a push branch: %q", got)
+	}
+}

@@ -165,30 +165,10 @@ func given[T any](c *cli.Context, name string, get func(string) T) *T {
 // config, generate and mirror report as a *field.Error, by the field's Go
 // name: the one place where those errors get their flag's name.
 var flagOf = map[string]string{
-	"Mode": "mode", "ServicePrefix": "svc-prefix", "MirrorNamespace": "mirror-ns", "EndpointsAPI": "endpoints-api",
-	"Domain": "domain", "ClusterDomain": "cluster-domain", "Debounce": "debounce", "MaxDelay": "max-delay",
+	"Mode": "--mode", "ServicePrefix": "--svc-prefix", "MirrorNamespace": "--mirror-ns", "EndpointsAPI": "--endpoints-api",
+	"Domain": "--domain", "ClusterDomain": "--cluster-domain", "Debounce": "--debounce", "MaxDelay": "--max-delay",
 }
 
 // flagged names, in a *field.Error about values the flags gave, the flags
-// that gave them; other errors, and field errors wrapped in another (a
-// configuration file's), are returned as they are.
-func flagged(err error) error {
-	fe, ok := err.(*field.Error)
-	if !ok {
-		return err
-	}
-	return &flagError{msg: fe.Renamed(func(f string) string {
-		if flag, ok := flagOf[f]; ok {
-			return "--" + flag
-		}
-		return ""
-	}), err: fe}
-}
-
-type flagError struct {
-	msg string
-	err error
-}
-
-func (e *flagError) Error() string { return e.msg }
-func (e *flagError) Unwrap() error { return e.err }
+// that gave them (field.Rename).
+func flagged(err error) error { return field.Rename(err, flagOf) }

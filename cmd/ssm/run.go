@@ -16,7 +16,6 @@ import (
 	"github.com/ssm-dev/ssm/config"
 	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/gitsync"
-	"github.com/ssm-dev/ssm/internal/redact"
 	"github.com/ssm-dev/ssm/mirror"
 )
 
@@ -111,40 +110,20 @@ func runAction(c *cli.Context) error {
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
-	public, err := server.Listen(c.String("listen-address"))
-	if err != nil {
+	how, err := server.Start(ctx, server.Options{Address: c.String("listen-address"), AdminAddress: c.String("admin-address"),
+		AdminTokenFile: c.String("admin-token-file"), Metrics: m, Health: h, Approvals: approvals, Logger: logger}, &wg)
+	if bl, ok := errors.AsType[*server.BeyondLoopbackError](err); ok {
+		return fmt.Errorf("--admin-address %s listens on %s, beyond loopback: give --admin-token-file too", bl.Address, bl.Bound)
+	} else if err != nil {
 		return err
 	}
-	server.Serve(ctx, public, "health and metrics", server.Public(m, h), logger, &wg)
-	how, err := serveAdmin(ctx, c, approvals, logger, &wg)
-	if err != nil {
-		return err
+	if how == nil {
+		how = func(string, string) []any {
+			return []any{"approve", "approvals are off (--admin-address is empty): raise --max-removals, or restart with an --admin-address"}
+		}
 	}
 	return mirror.Run(ctx, cfg, sink, mirror.Options{Logger: logger.With("sink", where), Observer: server.Observer(m, h),
 		Timing: t, Resync: c.Duration("resync-period"), Approvals: approvals, HowToApprove: how})
-}
-
-// serveAdmin serves the admin endpoints on --admin-address, if given, and
-// returns how an operator approves a held removal there.
-func serveAdmin(ctx context.Context, c *cli.Context, approvals *mirror.Approvals, logger *slog.Logger, wg *sync.WaitGroup) (func(cluster, digest string) []any, error) {
-	addr, tokenFile := c.String("admin-address"), c.String("admin-token-file")
-	if addr == "" {
-		return func(string, string) []any {
-			return []any{"approve", "approvals are off (--admin-address is empty): raise --max-removals, or restart with an --admin-address"}
-		}, nil
-	}
-	l, err := server.Listen(addr)
-	if err != nil {
-		return nil, err
-	}
-	bound := l.Addr().(*net.TCPAddr)
-	if tokenFile == "" && !bound.IP.IsLoopback() { // localhost resolved beyond loopback
-		l.Close()
-		return nil, fmt.Errorf("--admin-address %s listens on %s, beyond loopback: give --admin-token-file too", addr, bound)
-	}
-	a := &server.Admin{Approvals: approvals, Logger: logger, TokenFile: tokenFile, AnyHost: !bound.IP.IsLoopback()}
-	server.Serve(ctx, l, "approvals", a.Handler(), logger, wg)
-	return server.ApproveHint(bound.Port, tokenFile != "", server.PodOf()), nil
 }
 
 // checkAdminAddress refuses a listener beyond loopback without a token,
@@ -220,10 +199,5 @@ func sinkFrom(c *cli.Context, logger *slog.Logger) (mirror.Sink, string, error) 
 		}
 		sink.Template = t
 	}
-	shown := redact.URL(url)
-	where := fmt.Sprintf("%s (branch %s, path %s)", shown, opts.Branch, opts.Path)
-	if opts.PushBranch != "" {
-		where = fmt.Sprintf("%s (branch %s from %s, path %s)", shown, opts.PushBranch, opts.Branch, opts.Path)
-	}
-	return sink, where, nil
+	return sink, opts.String(), nil
 }

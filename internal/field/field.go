@@ -5,7 +5,9 @@
 // module.
 package field
 
-import "strings"
+import (
+	"strings"
+)
 
 // Error is a wrong value of one or more fields of an options struct.
 type Error struct {
@@ -52,3 +54,24 @@ func (e *Error) Renamed(name func(goName string) string) string {
 	}
 	return b.String() + e.Text
 }
+
+// Rename returns err with each field named as names says ("MirrorNamespace"
+// → "--mirror-ns"), if err is an *Error itself; any other error, an
+// *Error wrapped in another included, is returned as it is: the wrapping
+// says where the value came from.
+func Rename(err error, names map[string]string) error {
+	fe, ok := err.(*Error)
+	if !ok {
+		return err
+	}
+	return &renamed{msg: fe.Renamed(func(f string) string { return names[f] }), err: fe}
+}
+
+// renamed is an *Error with its fields named otherwise.
+type renamed struct {
+	msg string
+	err *Error
+}
+
+func (r *renamed) Error() string { return r.msg }
+func (r *renamed) Unwrap() error { return r.err }

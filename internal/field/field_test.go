@@ -1,6 +1,10 @@
 package field
 
-import "testing"
+import (
+	"errors"
+	"fmt"
+	"testing"
+)
 
 func TestRenamed(t *testing.T) {
 	flags := func(f string) string {
@@ -23,5 +27,24 @@ func TestRenamed(t *testing.T) {
 		if got := tt.err.Renamed(flags); got != tt.flagged {
 			t.Errorf("Renamed = %q, want %q", got, tt.flagged)
 		}
+	}
+}
+
+// TestRename: only an *Error itself is renamed; wrapped, it speaks of where
+// its wrapper says the value came from, and stays as it is.
+func TestRename(t *testing.T) {
+	names := map[string]string{"MirrorNamespace": "--mirror-ns"}
+	err := Invalid("MirrorNamespace", "mirror namespace", `"a.b"`, "no dots")
+	got := Rename(err, names)
+	if got.Error() != `--mirror-ns "a.b": no dots` || !errors.Is(got, err) {
+		t.Errorf("Rename = %v (wrapping it: %v)", got, errors.Is(got, err))
+	}
+	wrapped := fmt.Errorf("config c.yaml: %w", err)
+	if got := Rename(wrapped, names); got != wrapped {
+		t.Errorf("Rename of a wrapped error = %v", got)
+	}
+	other := errors.New("other")
+	if got := Rename(other, names); got != other {
+		t.Errorf("Rename of another error = %v", got)
 	}
 }
