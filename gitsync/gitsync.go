@@ -3,11 +3,11 @@
 // read-modify-write: the caller's fileset.Plan decides what to write from
 // what the branch head stores, in the same attempt that is committed and
 // pushed. It knows nothing about Kubernetes; it moves bytes. Of this
-// module it imports fileset, whose file set, plan and ownership it writes
-// and whose crash-safe helpers its local repository store uses, the leaf
-// internal/redact, and its own internal packages: remote, which reads and
-// pushes a branch over http(s), ssh or a local path behind one interface,
-// and flock, which serialises writers that share a directory.
+// module it imports fileset, whose file set, plan and ownership it writes,
+// the leaf internal/redact, and its own internal packages: remote, which
+// reads and pushes a branch over http(s), ssh or a local path behind one
+// interface; pack, the objects a commit adds; and localrepo, below remote,
+// a local bare repository written as git writes it.
 package gitsync
 
 import (
