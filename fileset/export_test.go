@@ -8,3 +8,17 @@ func WriteDir(dir string, files Files, own Ownership) (Result, error) {
 	}
 	return ApplyDir(dir, own, func(Stored) (Write, error) { return Write{Files: files}, nil })
 }
+
+// DiffDir returns how the directory dir differs from files, without
+// writing: what CheckSink reports. A directory that does not exist differs
+// by every file.
+func DiffDir(dir string, files Files) ([]Change, error) {
+	if err := files.Validate(); err != nil {
+		return nil, err
+	}
+	stored, err := ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return Diff(stored, files), nil
+}

@@ -31,19 +31,6 @@ func ReadDir(dir string) (Files, error) {
 	return stored.files, nil
 }
 
-// DiffDir returns how the directory dir differs from files, without writing.
-// A directory that does not exist differs by every file.
-func DiffDir(dir string, files Files) ([]Change, error) {
-	if err := files.Validate(); err != nil {
-		return nil, err
-	}
-	stored, err := ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	return Diff(stored, files), nil
-}
-
 // dirState is what a directory holds.
 type dirState struct {
 	files Files
