@@ -57,7 +57,7 @@ test: deps fmt-check vet build e2e-bins gator coredns-bin argocd-bin flux-bin pr
 
 # Unit tests only: no API server needed.
 unit:
-	$(GO) test -race -count=1 ./generate/... ./source/... ./gitsync/... ./config/... ./mirror/... ./cmd/...
+	$(GO) test -race -count=1 ./generate/... ./source/... ./fileset/... ./gitsync/... ./config/... ./mirror/... ./cmd/...
 
 # Benchmarks report ratios against a baseline measured in the same run.
 bench:
@@ -91,7 +91,7 @@ image:
 FUZZTIME  ?= 10m
 FUZZFLAGS ?= -fuzzminimizetime 100x
 fuzz:
-	$(GO) test ./generate -run '^$$' -fuzz '^FuzzEmitter$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
+	$(GO) test ./generate/internal/yamlemit -run '^$$' -fuzz '^FuzzEmitter$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./mirror -run '^$$' -fuzz '^FuzzSnapshotRender$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./config -run '^$$' -fuzz '^FuzzConfig$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./gitsync -run '^$$' -fuzz '^FuzzPathValidate$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)

@@ -3,9 +3,11 @@
 // SSM_* variables — into a typed Config: the clusters to read, what to read
 // of each and in which role, and how to render them. Plain flags without a
 // file become a one-cluster Config, so render, run and coredns share one
-// path. Errors name the key (by its path in the file) or the flag at fault.
-// It never sees the command line parser; it imports source and generate
-// of this module.
+// path. Errors name the key (by its path in the file) or the flag at fault;
+// a wrong value of an Overrides field that generate checks is a
+// *field.Error naming the field, which cmd/ssm names by its flag. It never
+// sees the command line parser; it imports source and generate of this
+// module, and the leaf internal/field.
 package config
 
 import (

@@ -4,15 +4,14 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ssm-dev/ssm/generate"
-	"github.com/ssm-dev/ssm/source"
+	"github.com/ssm-dev/ssm/internal/kubeapi"
 )
 
 // Defaults of what neither the file nor an override sets.
 const (
 	DefaultTimeout            = 30 * time.Second
-	DefaultRemoteEndpointsAPI = source.Endpoints
-	DefaultEndpointsAPI       = generate.Endpoints
+	DefaultRemoteEndpointsAPI = kubeapi.Endpoints
+	DefaultEndpointsAPI       = kubeapi.Endpoints
 )
 
 // DefaultIgnoreNamespaces are the remote namespaces NodePort mode never mirrors.

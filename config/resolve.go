@@ -4,14 +4,16 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"slices"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/ssm-dev/ssm/generate"
-	"github.com/ssm-dev/ssm/source"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/ssm-dev/ssm/generate"
+	"github.com/ssm-dev/ssm/internal/field"
+	"github.com/ssm-dev/ssm/internal/kubeapi"
+	"github.com/ssm-dev/ssm/source"
 )
 
 // Hints appended to errors reading the local cluster: why it is read and
@@ -98,30 +100,32 @@ func flat(ov Overrides) (Config, error) {
 		FromFile: or(ov.FromFile, ""),
 		Options: generate.Options{Mode: generate.Mode(or(ov.Mode, string(generate.ModeEndpoints))),
 			Cluster: or(ov.Name, ""), ServicePrefix: or(ov.ServicePrefix, ""), MirrorNamespace: or(ov.MirrorNamespace, ""),
-			EndpointsAPI: generate.EndpointsAPI(or(ov.EndpointsAPI, string(DefaultEndpointsAPI)))},
+			EndpointsAPI: kubeapi.EndpointsAPI(or(ov.EndpointsAPI, string(DefaultEndpointsAPI)))},
 	}
 	remote.Options.Cluster = cmp.Or(remote.Options.Cluster, remote.Options.ServicePrefix)
 	// A name for logs and metrics even in NodePort mode without
 	// --remote-name; the mirrors carry none then.
 	remote.Name = cmp.Or(remote.Options.Cluster, "remote")
 	sel := source.Selection{LabelSelector: or(ov.LabelSelector, ""),
-		EndpointsAPI: source.EndpointsAPI(or(ov.RemoteEndpointsAPI, string(DefaultRemoteEndpointsAPI)))}
+		EndpointsAPI: kubeapi.EndpointsAPI(or(ov.RemoteEndpointsAPI, string(DefaultRemoteEndpointsAPI)))}
 	cfg := Config{Layout: Flat, SkipInvalid: ov.SkipInvalid}
 	gen := &remote.Options
-	switch {
-	case !slices.Contains(generate.Modes, gen.Mode):
-		return Config{}, fmt.Errorf("--mode %q: want one of %v", gen.Mode, generate.Modes)
-	case gen.Mode == generate.ModeNodePort:
-		sel.EndpointsAPI, sel.Nodes = source.NoEndpoints, true
+	switch gen.Mode {
+	case generate.ModeNodePort:
+		sel.EndpointsAPI, sel.Nodes = kubeapi.NoEndpoints, true
 		gen.IgnoreNamespaces = or(ov.IgnoreNamespaces, DefaultIgnoreNamespaces())
 		gen.ExcludeUnschedulable = or(ov.ExcludeUnschedulable, false)
 		gen.NodePortService = or(ov.NodePortService, false)
 		gen.ManualEndpoints = or(ov.ManualEndpoints, true)
-	default:
+	case generate.ModeEndpoints:
 		if err := required(map[string]string{"label-selector": sel.LabelSelector, "svc-prefix": gen.ServicePrefix, "mirror-ns": gen.MirrorNamespace},
 			"label-selector", "svc-prefix", "mirror-ns"); err != nil {
 			return Config{}, err
 		}
+	default:
+		// Named by its Overrides field, as generate names its own: cmd/ssm
+		// names the flag. An explicit "" is not endpoints mode here.
+		return Config{}, field.Invalid("Mode", "mode", strconv.Quote(string(gen.Mode)), fmt.Sprintf("want one of %v", generate.Modes))
 	}
 	gen.Adopt = or(ov.AdoptServices, nil)
 	for _, a := range gen.Adopt {
@@ -183,30 +187,17 @@ func required(values map[string]string, names ...string) error {
 	return nil
 }
 
-// flagErrors names the flag at fault in what the flags select and render.
+// flagErrors checks what the flags select and render: the selection here,
+// naming its flags; the rendering options by generate's Validate, whose
+// *field.Error names the options at fault (cmd/ssm names their flags).
 func flagErrors(sel source.Selection, gen generate.Options) error {
 	if _, err := labels.Parse(sel.LabelSelector); err != nil {
 		return fmt.Errorf("--label-selector %q: %w", sel.LabelSelector, err)
 	}
-	if api := sel.EndpointsAPI; api != source.Endpoints && api != source.EndpointSlices && api != source.NoEndpoints {
-		return fmt.Errorf("--remote-endpoints-api %q: want %s or %s", api, source.Endpoints, source.EndpointSlices)
+	if api := sel.EndpointsAPI; api != kubeapi.Endpoints && api != kubeapi.EndpointSlices && api != kubeapi.NoEndpoints {
+		return fmt.Errorf("--remote-endpoints-api %q: want %s or %s", api, kubeapi.Endpoints, kubeapi.EndpointSlices)
 	}
-	if !slices.Contains(generate.EndpointsAPIs, gen.EndpointsAPI) {
-		return fmt.Errorf("--endpoints-api %q: want one of %v", gen.EndpointsAPI, generate.EndpointsAPIs)
-	}
-	if gen.Mode == generate.ModeNodePort {
-		if gen.ServicePrefix != "" || gen.MirrorNamespace != "" {
-			return errors.New("--svc-prefix and --mirror-ns are for endpoints mode: nodeport mode keeps namespaces and names")
-		}
-		return nil
-	}
-	if errs := validation.IsDNS1123Label(gen.MirrorNamespace); len(errs) > 0 {
-		return fmt.Errorf("--mirror-ns %q: %s", gen.MirrorNamespace, strings.Join(errs, "; "))
-	}
-	if errs := validation.IsDNS1035Label(gen.ServicePrefix); len(errs) > 0 {
-		return fmt.Errorf("--svc-prefix %q: %s", gen.ServicePrefix, strings.Join(errs, "; "))
-	}
-	return gen.Validate() // what the checks above miss, if ever
+	return gen.Validate()
 }
 
 func localCluster(name, kubeConfig, context, from, userAgent string, timeout time.Duration) Cluster {
@@ -218,7 +209,7 @@ func localCluster(name, kubeConfig, context, from, userAgent string, timeout tim
 // the Services of the mirror namespace or, in NodePort mode, every
 // Service (its hand-written ones among them) and every namespace.
 func ownersRead(nodePort bool, mirrorNamespace string) Read {
-	sel := source.Selection{EndpointsAPI: source.NoEndpoints, Namespace: mirrorNamespace}
+	sel := source.Selection{EndpointsAPI: kubeapi.NoEndpoints, Namespace: mirrorNamespace}
 	if nodePort {
 		sel.Namespace, sel.Namespaces = "", true
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ssm-dev/ssm/generate"
+	"github.com/ssm-dev/ssm/internal/kubeapi"
 	"github.com/ssm-dev/ssm/source"
 )
 
@@ -24,9 +25,9 @@ func TestResolveFlat(t *testing.T) {
 	want := Config{Layout: Flat, SkipInvalid: true, MaxRemovals: RemovalLimit{N: 50, Percent: true}, Clusters: []Cluster{{
 		Name:  "east",
 		Conn:  source.Connection{KubeConfig: "k", UserAgent: "ssm/test", Timeout: DefaultTimeout},
-		Reads: []Read{{Role: RoleMirrored, Selection: source.Selection{LabelSelector: "mirror=true", EndpointsAPI: source.Endpoints}}},
+		Reads: []Read{{Role: RoleMirrored, Selection: source.Selection{LabelSelector: "mirror=true", EndpointsAPI: kubeapi.Endpoints}}},
 		Options: generate.Options{Mode: generate.ModeEndpoints, Cluster: "east", ServicePrefix: "east", MirrorNamespace: "mirrors",
-			EndpointsAPI: generate.Endpoints},
+			EndpointsAPI: kubeapi.Endpoints},
 	}}}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
@@ -46,7 +47,7 @@ func TestResolveFlatNodePort(t *testing.T) {
 		t.Fatalf("config = %+v", cfg)
 	}
 	remote, local := cfg.Clusters[0], cfg.Clusters[1]
-	if sel, ok := remote.Selection(RoleMirrored); !ok || !sel.Nodes || sel.EndpointsAPI != source.NoEndpoints {
+	if sel, ok := remote.Selection(RoleMirrored); !ok || !sel.Nodes || sel.EndpointsAPI != kubeapi.NoEndpoints {
 		t.Errorf("remote selection %+v", sel)
 	}
 	if o := remote.Options; !o.NodePortService || o.ExcludeUnschedulable || !cmp.Equal(o.IgnoreNamespaces, []string{"a", "b"}) {
@@ -127,11 +128,8 @@ func TestResolveFlatErrors(t *testing.T) {
 		{name: "some required", ov: Overrides{LabelSelector: ptr("a")}, want: "required flags not set: --svc-prefix, --mirror-ns"},
 		{name: "global selector", ov: with(func(o *Overrides) { o.GlobalSvcLabelSelector = ptr("g") }), want: "--global-svc-label-selector: global Services merge several clusters"},
 		{name: "routing label", ov: with(func(o *Overrides) { o.GlobalSvcRoutingStrategyLabel = ptr("r") }), want: "--global-svc-routing-strategy-label:"},
-		{name: "mode", ov: with(func(o *Overrides) { o.Mode = ptr("mesh") }), want: `--mode "mesh": want one of [endpoints nodeport]`},
 		{name: "selector", ov: with(func(o *Overrides) { o.LabelSelector = ptr("a=(b") }), want: `--label-selector "a=(b"`},
 		{name: "remote endpoints API", ov: with(func(o *Overrides) { o.RemoteEndpointsAPI = ptr("slices") }), want: `--remote-endpoints-api "slices": want endpoints or endpointslices`},
-		{name: "prefix", ov: with(func(o *Overrides) { o.ServicePrefix = ptr("East") }), want: `--svc-prefix "East"`},
-		{name: "prefix in nodeport mode", ov: Overrides{Mode: ptr("nodeport"), ServicePrefix: ptr("p")}, want: "--svc-prefix and --mirror-ns are for endpoints mode"},
 		{name: "snapshot and remote", ov: with(func(o *Overrides) { o.FromFile, o.KubeConfig = ptr("f"), ptr("k") }), want: "--from-file reads a snapshot"},
 		{name: "stdin twice", ov: Overrides{Mode: ptr("nodeport"), FromFile: ptr("-"), LocalFromFile: ptr("-")}, want: "cannot both read stdin"},
 	}
@@ -165,16 +163,16 @@ func TestResolveTree(t *testing.T) {
 	if east.FromFile != filepath.Join("../examples/multi", "east.yaml") || east.Resync != 10*time.Minute || east.Conn.Timeout != time.Minute {
 		t.Errorf("east = %+v", east)
 	}
-	if east.Options.MirrorNamespace != "elsewhere" || east.Options.EndpointsAPI != generate.Both || cfg.Global.MirrorNamespace != "elsewhere" {
+	if east.Options.MirrorNamespace != "elsewhere" || east.Options.EndpointsAPI != kubeapi.Both || cfg.Global.MirrorNamespace != "elsewhere" {
 		t.Errorf("overrides not applied: %+v, %+v", east.Options, cfg.Global)
 	}
-	if sel, _ := west.Selection(RoleMirrored); sel.EndpointsAPI != source.EndpointSlices || sel.LabelSelector != "mirror.semaphore.uw.io/mirror-service=true" {
+	if sel, _ := west.Selection(RoleMirrored); sel.EndpointsAPI != kubeapi.EndpointSlices || sel.LabelSelector != "mirror.semaphore.uw.io/mirror-service=true" {
 		t.Errorf("west mirror selection %+v", sel)
 	}
 	if sel, ok := west.Selection(RoleGlobal); !ok || sel.LabelSelector != "mirror.semaphore.uw.io/global-service=true" {
 		t.Errorf("west global selection %+v", sel)
 	}
-	if sel, ok := local.Selection(RoleGlobal); !local.Local || !ok || sel.EndpointsAPI != source.EndpointSlices {
+	if sel, ok := local.Selection(RoleGlobal); !local.Local || !ok || sel.EndpointsAPI != kubeapi.EndpointSlices {
 		t.Errorf("local = %+v", local)
 	}
 	if cfg.Layout != Tree || cfg.Remotes() != "east, west" || cfg.Local() != 2 || !cmp.Equal(cfg.Global.LocalZones, []string{"europe-west2-a", "europe-west2-b"}) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ssm-dev/ssm/generate"
+	"github.com/ssm-dev/ssm/internal/kubeapi"
 	"github.com/ssm-dev/ssm/source"
 )
 
@@ -40,7 +41,7 @@ func tree(f *File, ov Overrides) (Config, error) {
 	switch {
 	case localRead:
 		if g.GlobalSvcLabelSelector != "" {
-			local.Reads = append(local.Reads, Read{Role: RoleGlobal, Selection: source.Selection{LabelSelector: g.GlobalSvcLabelSelector, EndpointsAPI: source.EndpointSlices}})
+			local.Reads = append(local.Reads, Read{Role: RoleGlobal, Selection: source.Selection{LabelSelector: g.GlobalSvcLabelSelector, EndpointsAPI: kubeapi.EndpointSlices}})
 		}
 		local.Reads, local.Hint = append(local.Reads, ownersRead(nodePort, g.MirrorNamespace)), ownersHint
 		if nodePort {
@@ -70,10 +71,10 @@ func timeout(ov Overrides) time.Duration { return or(ov.Timeout, DefaultTimeout)
 func remoteCluster(p string, r RemoteCluster, g Global, ov Overrides, timeout time.Duration) (c Cluster, err error) {
 	c = Cluster{Name: r.Name, Conn: r.Connection(), FromFile: r.FromFile, Resync: r.ResyncPeriod.Duration}
 	c.Conn.UserAgent, c.Conn.Timeout = ov.UserAgent, cmp.Or(r.Timeout.Duration, timeout)
-	remoteAPI := source.EndpointsAPI(cmp.Or(r.RemoteEndpointsAPI, string(DefaultRemoteEndpointsAPI)))
-	endpointsAPI := generate.EndpointsAPI(cmp.Or(r.EndpointsAPI, string(DefaultEndpointsAPI)))
+	remoteAPI := kubeapi.EndpointsAPI(cmp.Or(r.RemoteEndpointsAPI, string(DefaultRemoteEndpointsAPI)))
+	endpointsAPI := kubeapi.EndpointsAPI(cmp.Or(r.EndpointsAPI, string(DefaultEndpointsAPI)))
 	if generate.Mode(r.Mode) == generate.ModeNodePort {
-		c.Reads = []Read{{Role: RoleMirrored, Selection: source.Selection{LabelSelector: r.LabelSelector, EndpointsAPI: source.NoEndpoints, Nodes: true}}}
+		c.Reads = []Read{{Role: RoleMirrored, Selection: source.Selection{LabelSelector: r.LabelSelector, EndpointsAPI: kubeapi.NoEndpoints, Nodes: true}}}
 		c.Options = generate.Options{Mode: generate.ModeNodePort, EndpointsAPI: endpointsAPI, IgnoreNamespaces: r.IgnoreNamespaces,
 			ExcludeUnschedulable: boolOr(ov.ExcludeUnschedulable, r.ExcludeUnschedulableNodes, false),
 			NodePortService:      boolOr(ov.NodePortService, r.NodePortService, false),

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/ssm-dev/ssm/generate"
+	"github.com/ssm-dev/ssm/internal/kubeapi"
 	"github.com/ssm-dev/ssm/source"
 )
 
@@ -143,10 +144,10 @@ func (r RemoteCluster) validateReads(p string) []string {
 			out = append(out, fmt.Sprintf("%s.labelSelector: %v", p, err))
 		}
 	}
-	if a := r.RemoteEndpointsAPI; a != "" && a != string(source.Endpoints) && a != string(source.EndpointSlices) {
-		out = append(out, fmt.Sprintf("%s.remoteEndpointsAPI: %q: want %s or %s", p, a, source.Endpoints, source.EndpointSlices))
+	if a := r.RemoteEndpointsAPI; a != "" && a != string(kubeapi.Endpoints) && a != string(kubeapi.EndpointSlices) {
+		out = append(out, fmt.Sprintf("%s.remoteEndpointsAPI: %q: want %s or %s", p, a, kubeapi.Endpoints, kubeapi.EndpointSlices))
 	}
-	if a := r.EndpointsAPI; a != "" && !slices.Contains(generate.EndpointsAPIs, generate.EndpointsAPI(a)) {
+	if a := r.EndpointsAPI; a != "" && !slices.Contains(generate.EndpointsAPIs, kubeapi.EndpointsAPI(a)) {
 		out = append(out, fmt.Sprintf("%s.endpointsAPI: %q: want one of %v", p, a, generate.EndpointsAPIs))
 	}
 	for _, d := range []struct {

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ssm-dev/ssm/generate"
+	"github.com/ssm-dev/ssm/internal/kubeapi"
 	"github.com/ssm-dev/ssm/source"
 )
 
@@ -87,7 +88,7 @@ func renderedObjects(b *testing.B, files map[string][]byte) []any {
 // read from a snapshot, next to the floor: marshalling the same output
 // objects with sigs.k8s.io/yaml and nothing else. It reports the ratio as x-floor.
 func BenchmarkRender(b *testing.B) {
-	for _, api := range []generate.EndpointsAPI{generate.Endpoints, generate.Both} {
+	for _, api := range []kubeapi.EndpointsAPI{kubeapi.Endpoints, kubeapi.Both} {
 		b.Run(string(api), func(b *testing.B) {
 			st, err := source.Parse(bytes.NewReader(bigSnapshot(b, 10000, 10)), source.Selection{LabelSelector: "mirror=true"})
 			if err != nil {

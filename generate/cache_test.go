@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ssm-dev/ssm/generate"
+	"github.com/ssm-dev/ssm/internal/kubeapi"
 )
 
 // changingCluster is a remote whose objects change as an informer's cache
@@ -127,7 +128,7 @@ func TestCacheEqualsFullRender(t *testing.T) {
 	cache := &generate.Cache{}
 	// Addresses the policy refuses, and a denied range: a mirror taken
 	// from the cache must warn of them as one rendered anew.
-	opts := generate.Options{ServicePrefix: "p", MirrorNamespace: "m", Cluster: "east", EndpointsAPI: generate.Both,
+	opts := generate.Options{ServicePrefix: "p", MirrorNamespace: "m", Cluster: "east", EndpointsAPI: kubeapi.Both,
 		DenyCIDRs: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/25")}}
 	totalMisses, lastDup, dropsFromCache := 0, false, 0
 	for step := range 600 {
@@ -160,7 +161,7 @@ func TestCacheEqualsFullRender(t *testing.T) {
 		case op < 9:
 			delete(c.eps, name)
 		default:
-			opts.EndpointsAPI = []generate.EndpointsAPI{generate.Endpoints, generate.EndpointSlices, generate.Both}[r.IntN(3)]
+			opts.EndpointsAPI = []kubeapi.EndpointsAPI{kubeapi.Endpoints, kubeapi.EndpointSlices, kubeapi.Both}[r.IntN(3)]
 			opts.ByNamespace = r.IntN(2) == 0
 			optsChanged = true
 		}
@@ -223,7 +224,7 @@ func TestOverSliceLimitWarning(t *testing.T) {
 	}
 	c.setEndpoints("big", ips...)
 	st := c.state(rand.New(rand.NewPCG(1, 1)), false)
-	for api, want := range map[generate.EndpointsAPI]int{generate.Endpoints: 1, generate.Both: 0, generate.EndpointSlices: 0} {
+	for api, want := range map[kubeapi.EndpointsAPI]int{kubeapi.Endpoints: 1, kubeapi.Both: 0, kubeapi.EndpointSlices: 0} {
 		res, err := generate.Manifests(st, generate.Options{ServicePrefix: "p", MirrorNamespace: "m", EndpointsAPI: api})
 		if err != nil {
 			t.Fatal(err)

@@ -3,9 +3,12 @@ package generate
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/ssm-dev/ssm/internal/field"
 )
 
 // CorefileOptions describe the DNS names of one remote cluster's mirrors.
@@ -20,15 +23,15 @@ func (o CorefileOptions) validate() error {
 	if err := (Options{ServicePrefix: o.ServicePrefix, MirrorNamespace: o.MirrorNamespace}).Validate(); err != nil {
 		return err
 	}
-	for _, d := range []struct{ what, value string }{{"domain", o.Domain}, {"cluster domain", o.ClusterDomain}} {
+	for _, d := range []struct{ goName, what, value string }{{"Domain", "domain", o.Domain}, {"ClusterDomain", "cluster domain", o.ClusterDomain}} {
 		if errs := validation.IsDNS1123Subdomain(d.value); len(errs) > 0 {
-			return fmt.Errorf("%s %q: %s", d.what, d.value, strings.Join(errs, "; "))
+			return field.Invalid(d.goName, d.what, strconv.Quote(d.value), strings.Join(errs, "; "))
 		}
 	}
 	// The block answers for everything under Domain: rewritten names must
 	// leave it, or they would be answered NXDOMAIN by the block itself.
 	if o.ClusterDomain == o.Domain || strings.HasSuffix(o.ClusterDomain, "."+o.Domain) {
-		return fmt.Errorf("domain %q: must not contain the local cluster domain %q", o.Domain, o.ClusterDomain)
+		return field.Invalid("Domain", "domain", strconv.Quote(o.Domain), fmt.Sprintf("must not contain the local cluster domain %q", o.ClusterDomain))
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/ssm-dev/ssm/generate"
+	"github.com/ssm-dev/ssm/internal/kubeapi"
 )
 
 var deny = []netip.Prefix{netip.MustParsePrefix("10.96.0.0/12"), netip.MustParsePrefix("fd00:96::/32")}
@@ -43,7 +44,7 @@ func TestDenyCIDRs(t *testing.T) {
 			t.Errorf("%s: dropped %v, want %v (warnings %+v)", what, got, want, warnings)
 		}
 	}
-	opts := generate.Options{ServicePrefix: "p", MirrorNamespace: "m", EndpointsAPI: generate.Both, DenyCIDRs: deny}
+	opts := generate.Options{ServicePrefix: "p", MirrorNamespace: "m", EndpointsAPI: kubeapi.Both, DenyCIDRs: deny}
 	t.Run("endpoints", func(t *testing.T) {
 		var addrs []corev1.EndpointAddress
 		for _, ip := range all {
@@ -69,7 +70,7 @@ func TestDenyCIDRs(t *testing.T) {
 		s := svc("ns", "web", corev1.ServicePort{Name: "http", Port: 80, NodePort: 30080})
 		s.Spec.Type = corev1.ServiceTypeNodePort
 		st := generate.State{Services: []*corev1.Service{s}, Nodes: []*corev1.Node{node("a", all[:2]...), node("b", all[2:]...)}}
-		res, err := generate.Manifests(st, generate.Options{Mode: generate.ModeNodePort, EndpointsAPI: generate.Both, DenyCIDRs: deny})
+		res, err := generate.Manifests(st, generate.Options{Mode: generate.ModeNodePort, EndpointsAPI: kubeapi.Both, DenyCIDRs: deny})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ssm-dev/ssm/generate"
+	"github.com/ssm-dev/ssm/internal/kubeapi"
 )
 
 func svc(ns, name string, ports ...corev1.ServicePort) *corev1.Service {
@@ -82,7 +83,7 @@ func TestOptionsValidate(t *testing.T) {
 		{name: "empty mirror namespace", opts: generate.Options{ServicePrefix: "east"}, want: `mirror namespace ""`},
 		{name: "mirror namespace with a dot", opts: generate.Options{ServicePrefix: "east", MirrorNamespace: "a.b"}, want: `mirror namespace "a.b"`},
 		{name: "unknown endpoints API", opts: generate.Options{ServicePrefix: "east", MirrorNamespace: "m", EndpointsAPI: "slices"}, want: `endpoints API "slices"`},
-		{name: "valid", opts: generate.Options{ServicePrefix: "east", MirrorNamespace: "m", EndpointsAPI: generate.Both}},
+		{name: "valid", opts: generate.Options{ServicePrefix: "east", MirrorNamespace: "m", EndpointsAPI: kubeapi.Both}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -108,7 +109,7 @@ func TestSliceSplit(t *testing.T) {
 		Endpoints: []*corev1.Endpoints{{ObjectMeta: metav1.ObjectMeta{Namespace: "n", Name: "big"}, Subsets: []corev1.EndpointSubset{{Addresses: addrs, Ports: []corev1.EndpointPort{{Name: "http", Port: 8080}}}}}},
 	}
 	o := opts
-	o.EndpointsAPI = generate.EndpointSlices
+	o.EndpointsAPI = kubeapi.EndpointSlices
 	res, err := generate.Manifests(st, o)
 	if err != nil {
 		t.Fatal(err)

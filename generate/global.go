@@ -14,6 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/ssm-dev/ssm/generate/internal/yamlemit"
 )
 
 // semaphore-service-mirror's names for global Services and their slices,
@@ -289,7 +291,7 @@ func (gs *globalService) render(buf []byte, g GlobalOptions, res *Result) ([]byt
 		Spec: gs.spec,
 	}
 	var err error
-	if buf, err = marshalYAML(buf[:0], svc); err != nil {
+	if buf, err = yamlemit.Marshal(buf[:0], svc); err != nil {
 		return nil, err
 	}
 	file := path.Join(GlobalDir, gs.name+".yaml")
@@ -302,7 +304,7 @@ func (gs *globalService) render(buf []byte, g GlobalOptions, res *Result) ([]byt
 			if i > 0 {
 				buf = append(buf, "---\n"...)
 			}
-			if buf, err = marshalYAML(buf, s); err != nil {
+			if buf, err = yamlemit.Marshal(buf, s); err != nil {
 				return nil, err
 			}
 			res.Objects["EndpointSlice"]++

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ssm-dev/ssm/generate"
+	"github.com/ssm-dev/ssm/internal/kubeapi"
 	"github.com/ssm-dev/ssm/source"
 )
 
@@ -22,7 +23,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 type goldenCase struct {
 	Snapshot           string
 	LabelSelector      string
-	RemoteEndpointsAPI source.EndpointsAPI
+	RemoteEndpointsAPI kubeapi.EndpointsAPI
 	Nodes              bool
 	LocalSnapshot      string // the local cluster: its Services (and NodePort mode's hand-written ones) and namespaces
 	Options            generate.Options
@@ -37,7 +38,7 @@ type treeCluster struct {
 	Name, Snapshot                string
 	Local                         bool
 	LabelSelector, GlobalSelector string
-	RemoteEndpointsAPI            source.EndpointsAPI
+	RemoteEndpointsAPI            kubeapi.EndpointsAPI
 	Options                       generate.Options
 }
 
@@ -54,7 +55,7 @@ func loadCase(t *testing.T, dir string) (generate.State, generate.Options) {
 	}
 	state := stateOf(st)
 	if c.LocalSnapshot != "" {
-		sel := source.Selection{EndpointsAPI: source.NoEndpoints, Namespace: c.Options.MirrorNamespace, Namespaces: c.Options.Mode == generate.ModeNodePort}
+		sel := source.Selection{EndpointsAPI: kubeapi.NoEndpoints, Namespace: c.Options.MirrorNamespace, Namespaces: c.Options.Mode == generate.ModeNodePort}
 		local, err := source.LoadFile(filepath.Join(goldenRoot, c.LocalSnapshot), sel, nil, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -92,7 +93,7 @@ func renderCase(t *testing.T, dir string) (generate.Result, error) {
 
 func loadTree(t *testing.T, c goldenCase) []generate.Cluster {
 	t.Helper()
-	read := func(file, sel string, api source.EndpointsAPI) generate.State {
+	read := func(file, sel string, api kubeapi.EndpointsAPI) generate.State {
 		if sel == "" {
 			return generate.State{}
 		}

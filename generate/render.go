@@ -12,6 +12,9 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/ssm-dev/ssm/generate/internal/yamlemit"
+	"github.com/ssm-dev/ssm/internal/kubeapi"
 )
 
 // MaxEndpointsPerSlice is the API's limit of endpoints in one EndpointSlice.
@@ -99,16 +102,16 @@ func (m mirror) render(buf []byte, opts Options, out *made) ([]byte, error) {
 	if m.spec != nil {
 		docs = append(docs, m.service(opts))
 	}
-	if opts.EndpointsAPI == Endpoints || opts.EndpointsAPI == Both {
+	if opts.EndpointsAPI == kubeapi.Endpoints || opts.EndpointsAPI == kubeapi.Both {
 		ep, total := m.endpoints(opts)
 		docs = append(docs, ep)
-		if kept := MaxEndpointsPerSlice; opts.EndpointsAPI == Endpoints && total > kept {
+		if kept := MaxEndpointsPerSlice; opts.EndpointsAPI == kubeapi.Endpoints && total > kept {
 			out.notes = append(out.notes, Skipped{Service: m.remote, Mirror: m.name, Reason: ReasonOverSliceLimit,
 				Message: fmt.Sprintf("%d addresses, %d left out: the Endpoints object holds %d, ready ones first, annotated %s: %s as Kubernetes' endpoints controller does; render endpointslices (--endpoints-api endpointslices or both) to mirror them all",
 					total, total-kept, kept, corev1.EndpointsOverCapacity, overCapacity)})
 		}
 	}
-	if opts.EndpointsAPI == EndpointSlices || opts.EndpointsAPI == Both {
+	if opts.EndpointsAPI == kubeapi.EndpointSlices || opts.EndpointsAPI == kubeapi.Both {
 		for _, s := range m.endpointSlices(opts) {
 			docs = append(docs, s)
 		}
@@ -118,7 +121,7 @@ func (m mirror) render(buf []byte, opts Options, out *made) ([]byte, error) {
 			buf = append(buf, "---\n"...)
 		}
 		var err error
-		if buf, err = marshalYAML(buf, d); err != nil {
+		if buf, err = yamlemit.Marshal(buf, d); err != nil {
 			return nil, err
 		}
 	}
@@ -180,7 +183,7 @@ func (m mirror) service(opts Options) serviceDoc {
 // without that limit.
 func (m mirror) endpoints(opts Options) (*corev1.Endpoints, int) {
 	var extra map[string]string
-	if opts.EndpointsAPI == Both {
+	if opts.EndpointsAPI == kubeapi.Both {
 		extra = map[string]string{LabelSkipMirror: "true"}
 	}
 	ep := &corev1.Endpoints{

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ssm-dev/ssm/generate"
+	"github.com/ssm-dev/ssm/internal/kubeapi"
 )
 
 // The reasons are spelled out: they are what logs, metrics and docs show.
@@ -96,7 +97,7 @@ func TestAddressPolicy(t *testing.T) {
 				} else {
 					st.EndpointSlices = slicesOf("n", "s", append(slices.Clone(good), tc.ip), httpSlicePort(8080))
 				}
-				res, err := generate.Manifests(st, generate.Options{ServicePrefix: "p", MirrorNamespace: "m", EndpointsAPI: generate.Both})
+				res, err := generate.Manifests(st, generate.Options{ServicePrefix: "p", MirrorNamespace: "m", EndpointsAPI: kubeapi.Both})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -135,7 +136,7 @@ func TestAddressPolicyAllGone(t *testing.T) {
 	t.Parallel()
 	st := generate.State{Services: []*corev1.Service{svc("n", "s", port("http", 80))},
 		Endpoints: []*corev1.Endpoints{endpointsOf("n", "s", []corev1.EndpointAddress{{IP: "127.0.0.1"}}, []corev1.EndpointAddress{{IP: "169.254.169.254"}}, httpEndpointPort(8080))}}
-	res, err := generate.Manifests(st, generate.Options{ServicePrefix: "p", MirrorNamespace: "m", EndpointsAPI: generate.Both})
+	res, err := generate.Manifests(st, generate.Options{ServicePrefix: "p", MirrorNamespace: "m", EndpointsAPI: kubeapi.Both})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func TestInvalidHostname(t *testing.T) {
 		Endpoints: []*corev1.Endpoints{endpointsOf("n", "s",
 			[]corev1.EndpointAddress{{IP: "10.0.0.1", Hostname: "ok-0"}, {IP: "10.0.0.2", Hostname: "a.b"}, {IP: "10.0.0.3", Hostname: "x\x1b[31m"}},
 			nil, httpEndpointPort(8080))}}
-	res, err := generate.Manifests(st, generate.Options{ServicePrefix: "p", MirrorNamespace: "m", EndpointsAPI: generate.Both})
+	res, err := generate.Manifests(st, generate.Options{ServicePrefix: "p", MirrorNamespace: "m", EndpointsAPI: kubeapi.Both})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +297,7 @@ func TestNodeAddressPolicy(t *testing.T) {
 			s := svc("ns", "web", corev1.ServicePort{Name: "http", Port: 80, NodePort: 30080})
 			s.Spec.Type = corev1.ServiceTypeNodePort
 			st := generate.State{Services: []*corev1.Service{s}, Nodes: []*corev1.Node{node("good", "10.0.0.1"), node("bad", tc.ip)}}
-			res, err := generate.Manifests(st, generate.Options{Mode: generate.ModeNodePort, EndpointsAPI: generate.Both})
+			res, err := generate.Manifests(st, generate.Options{Mode: generate.ModeNodePort, EndpointsAPI: kubeapi.Both})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -404,7 +405,7 @@ func TestEndpointsCap(t *testing.T) {
 			for _, ss := range tt.subsets {
 				total += len(ss.Addresses) + len(ss.NotReadyAddresses)
 			}
-			for _, api := range []generate.EndpointsAPI{generate.Endpoints, generate.Both} {
+			for _, api := range []kubeapi.EndpointsAPI{kubeapi.Endpoints, kubeapi.Both} {
 				res, err := generate.Manifests(st, generate.Options{ServicePrefix: "p", MirrorNamespace: "m", EndpointsAPI: api})
 				if err != nil {
 					t.Fatal(err)
@@ -428,7 +429,7 @@ func TestEndpointsCap(t *testing.T) {
 					t.Errorf("%s: over-capacity annotation %q, want it set: %v", api, got, tt.annotated)
 				}
 				warned := slices.ContainsFunc(res.Warnings, func(w generate.Skipped) bool { return w.Reason == reasonOverSliceLimit })
-				if want := tt.warn && api == generate.Endpoints; warned != want {
+				if want := tt.warn && api == kubeapi.Endpoints; warned != want {
 					t.Errorf("%s: warned %v (%+v), want %v", api, warned, res.Warnings, want)
 				}
 				if warned && !strings.Contains(res.Warnings[0].Message, fmt.Sprintf("%d addresses, %d left out: the Endpoints object holds 1000,", total, total-1000)) {
@@ -442,7 +443,7 @@ func TestEndpointsCap(t *testing.T) {
 					}
 					slices += len(s.Endpoints)
 				}
-				if api == generate.Both && slices != total {
+				if api == kubeapi.Both && slices != total {
 					t.Errorf("%s: EndpointSlices hold %d endpoints, want all %d", api, slices, total)
 				}
 			}

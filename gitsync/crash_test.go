@@ -11,7 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssm-dev/ssm/gitsync/internal/crashtest"
+	"github.com/ssm-dev/ssm/fileset"
+	"github.com/ssm-dev/ssm/internal/crashtest"
 	"github.com/ssm-dev/ssm/internal/gittest"
 )
 
@@ -25,18 +26,14 @@ import (
 // kill: a dead child's lock is young.
 const crashStaleLockAfter = 50 * time.Millisecond
 
-// crashOwnership is the directory sink's ownership as ssm passes it.
-var crashOwnership = Ownership{File: "kustomization.yaml", Prefix: []byte("# ours\n"), Placeholder: []byte("# ours\nresources: []\n")}
-
 // crashScenario is one write a child is killed in.
 type crashScenario struct {
 	name string
-	git  bool // the git sink into a local bare repository; else a directory
 	// setup builds the state before the write at target, with the test's
 	// own writes; old is what the owned path holds then.
 	setup func(t *testing.T, target string)
-	old   Files
-	new   Files // what the write asks for
+	old   fileset.Files
+	new   fileset.Files // what the write asks for
 	// syscalls, if set, restricts the kills to these system calls: those
 	// of what the scenario adds to another.
 	syscalls []string
@@ -46,10 +43,10 @@ type crashScenario struct {
 }
 
 // kustomized returns files with a kustomization.yaml listing them.
-func kustomized(files map[string]string) Files {
-	out := Files{}
+func kustomized(files map[string]string) fileset.Files {
+	out := fileset.Files{}
 	k := "# ours\nresources:\n"
-	for _, p := range Files(toFiles(files)).Paths() {
+	for _, p := range fileset.Files(toFiles(files)).Paths() {
 		out[p] = []byte(files[p])
 		k += "- " + p + "\n"
 	}
@@ -62,26 +59,20 @@ func crashScenarios() []crashScenario {
 	v2 := kustomized(map[string]string{"a.yaml": "a2\n", "sub/b.yaml": "b\n"})
 	many := kustomized(map[string]string(under("", manyFiles(105, "v2"))))
 	return []crashScenario{
-		{name: "dir-first", new: v2, setup: func(*testing.T, string) {}},
-		{name: "dir-update", old: v1, new: v2, setup: func(t *testing.T, dir string) {
-			if _, err := WriteDir(dir, v1, crashOwnership); err != nil {
-				t.Fatal(err)
-			}
-		}},
 		// A first push into a repository shared with a group that logs
 		// every ref: modes are adjusted and reflogs created.
-		{name: "git-first", git: true, new: v2, setup: func(t *testing.T, bare string) {
+		{name: "git-first", new: v2, setup: func(t *testing.T, bare string) {
 			gitInitBare(t, bare, "--shared=group")
 			gitConfig(t, bare, "core.logAllRefUpdates", "always")
 		}},
-		{name: "git-update", git: true, old: v1, new: v2, setup: func(t *testing.T, bare string) {
+		{name: "git-update", old: v1, new: v2, setup: func(t *testing.T, bare string) {
 			gitInitBare(t, bare)
 			gitConfig(t, bare, "core.logAllRefUpdates", "true")
 			mustSync(t, open(t, bare, "p"), v1)
 		}},
 		// A ref lock left by a writer that died: moved aside, checked and
 		// removed before the push.
-		{name: "git-stale-lock", git: true, old: v1, new: v2, syscalls: []string{"flock", "renameat", "unlinkat"}, setup: func(t *testing.T, bare string) {
+		{name: "git-stale-lock", old: v1, new: v2, syscalls: []string{"flock", "renameat", "unlinkat"}, setup: func(t *testing.T, bare string) {
 			gitInitBare(t, bare)
 			mustSync(t, open(t, bare, "p"), v1)
 			lock := filepath.Join(bare, "refs", "heads", "main.lock")
@@ -95,7 +86,7 @@ func crashScenarios() []crashScenario {
 		}},
 		// A push branch deleted, as main holds the render: its name is in
 		// packed-refs, which is written anew, and its reflog goes.
-		{name: "git-withdraw", git: true, withdraw: true, old: v1, new: v1, setup: func(t *testing.T, bare string) {
+		{name: "git-withdraw", withdraw: true, old: v1, new: v1, setup: func(t *testing.T, bare string) {
 			gitInitBare(t, bare)
 			gitConfig(t, bare, "core.logAllRefUpdates", "always")
 			mustSync(t, open(t, bare, "p"), v1)
@@ -103,7 +94,7 @@ func crashScenarios() []crashScenario {
 			gittest.Git(t, bare, "pack-refs", "--all")
 		}},
 		// More than 100 objects: a pack and its index.
-		{name: "git-pack", git: true, old: v1, new: many, setup: func(t *testing.T, bare string) {
+		{name: "git-pack", old: v1, new: many, setup: func(t *testing.T, bare string) {
 			gitInitBare(t, bare)
 			mustSync(t, open(t, bare, "p"), v1)
 		}},
@@ -134,10 +125,6 @@ func TestHelperProcess(t *testing.T) {
 
 // write makes the scenario's write into target, as a restarted ssm would.
 func (sc crashScenario) write(ctx context.Context, target string, log *slog.Logger) error {
-	if !sc.git {
-		_, err := WriteDir(target, sc.new, crashOwnership)
-		return err
-	}
 	opts := RepoOptions{URL: target, Path: "p", Logger: log, staleLockAfter: crashStaleLockAfter}
 	if sc.withdraw {
 		opts.PushBranch = review
@@ -165,16 +152,13 @@ func TestCrashAtEverySystemCall(t *testing.T) {
 				t.Fatal(err)
 			}
 			calls, probed := run.Probe(t)
-			run.Check = func(target string) error { return sc.checkDir(t, target) }
-			if sc.git {
-				oldHead, oldCount := gitHead(t, run.Template)
-				modes := modesByKind(t, probed) // what a write killed nowhere leaves
-				run.Check = func(target string) error {
-					if err := sc.checkGit(t, oldHead, oldCount, target); err != nil {
-						return err
-					}
-					return checkModes(t, target, modes)
+			oldHead, oldCount := gitHead(t, run.Template)
+			modes := modesByKind(t, probed) // what a write killed nowhere leaves
+			run.Check = func(target string) error {
+				if err := sc.checkGit(t, oldHead, oldCount, target); err != nil {
+					return err
 				}
+				return checkModes(t, target, modes)
 			}
 			for _, res := range run.Kill(t, calls) {
 				total.Add(int64(res.Kills))

@@ -1,12 +1,9 @@
 package gitsync
 
 import (
-	"bytes"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -17,70 +14,6 @@ import (
 
 	"github.com/ssm-dev/ssm/internal/gittest"
 )
-
-// checkDir checks that each file in dir is whole, old or new; that a
-// directory holding any file is claimed by the ownership file, which lists
-// only files that are there; and that the next write leaves exactly the
-// new files, without temporary files or empty directories.
-func (sc crashScenario) checkDir(t *testing.T, dir string) error {
-	t.Helper()
-	got := readDirAll(t, dir)
-	for p, b := range got {
-		switch {
-		case isTempName(path.Base(p)):
-		case p == crashOwnership.File && bytes.Equal(b, crashOwnership.Placeholder):
-		case sc.old[p] != nil && bytes.Equal(b, sc.old[p]), sc.new[p] != nil && bytes.Equal(b, sc.new[p]):
-		default:
-			return fmt.Errorf("%s holds %q: neither its old nor its new contents", p, b)
-		}
-		if isTempName(path.Base(p)) {
-			continue
-		}
-		k, ok := got[crashOwnership.File]
-		if !ok || !bytes.HasPrefix(k, crashOwnership.Prefix) {
-			return fmt.Errorf("%s is there but the directory is not claimed", p)
-		}
-	}
-	for _, line := range strings.Split(string(got[crashOwnership.File]), "\n") {
-		if listed, ok := strings.CutPrefix(line, "- "); ok && got[listed] == nil {
-			return fmt.Errorf("%s lists %s, which is not there", crashOwnership.File, listed)
-		}
-	}
-	if err := sc.write(t.Context(), dir, testLogger(t)); err != nil {
-		return fmt.Errorf("the next write: %w", err)
-	}
-	if diff := cmp.Diff(sc.new, Files(readDirAll(t, dir))); diff != "" {
-		return fmt.Errorf("after the next write (-want +got):\n%s", diff)
-	}
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
-			return err
-		}
-		if entries, err := os.ReadDir(p); err != nil || len(entries) == 0 {
-			return fmt.Errorf("empty directory %s left: %v", p, err)
-		}
-		return nil
-	})
-}
-
-// readDirAll returns every file below dir, dot files included.
-func readDirAll(t *testing.T, dir string) map[string][]byte {
-	t.Helper()
-	files := map[string][]byte{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		rel, _ := filepath.Rel(dir, p)
-		files[filepath.ToSlash(rel)] = b
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
-}
 
 // checkGit checks that the branch points at old, the commit it pointed at
 // before, or at one on top of it holding the new files; that the next write succeeds

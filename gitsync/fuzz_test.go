@@ -15,6 +15,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/internal/gittest"
 )
 
@@ -37,7 +38,7 @@ func FuzzPathValidate(f *testing.F) {
 	}
 	git := newGitChecker(f)
 	f.Fuzz(func(t *testing.T, p string) {
-		err := Files{p: nil}.Validate()
+		err := fileset.Files{p: nil}.Validate()
 		if err != nil {
 			if !strings.Contains(err.Error(), strconv.Quote(p)) {
 				t.Fatalf("error does not name the path: %v", err)
@@ -258,7 +259,7 @@ func TestValidateAgainstGit(t *testing.T) {
 		if strings.Contains(p, "\x00") {
 			continue // no argument can hold NUL
 		}
-		err, gitErr := Files{p: nil}.Validate(), git.addPath(p)
+		err, gitErr := fileset.Files{p: nil}.Validate(), git.addPath(p)
 		switch {
 		case err == nil && gitErr != nil:
 			t.Errorf("Validate accepts %q, git refuses it: %v", p, gitErr)

@@ -15,6 +15,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/gitsync/internal/remote"
 	"github.com/ssm-dev/ssm/internal/redact"
 )
@@ -94,7 +95,7 @@ type RepoOptions struct {
 	MaxRetries int
 	// Ownership, as for WriteDir: Sync refuses to take over a non-empty path
 	// that lacks the ownership file.
-	Ownership Ownership
+	Ownership fileset.Ownership
 	// Logger receives what was pushed and why a push was retried; nil
 	// discards.
 	Logger *slog.Logger
@@ -142,6 +143,15 @@ func (o RepoOptions) transportOptions(log *slog.Logger) remote.Options {
 	}
 }
 
+// String describes where o commits, for logs: the URL redacted, the
+// branch (the push branch and its base) and the owned path.
+func (o RepoOptions) String() string {
+	if o.PushBranch != "" {
+		return fmt.Sprintf("%s (branch %s from %s, path %s)", redact.URL(o.URL), o.PushBranch, o.Branch, o.Path)
+	}
+	return fmt.Sprintf("%s (branch %s, path %s)", redact.URL(o.URL), o.Branch, o.Path)
+}
+
 // identity is the author and committer of ssm's commits, as git writes it.
 func (o RepoOptions) identity() string { return o.AuthorName + " <" + o.AuthorEmail + ">" }
 
@@ -176,12 +186,12 @@ func (o RepoOptions) withDefaults() (RepoOptions, []string, error) {
 		o.Path = ""
 	}
 	if o.Path != "" {
-		if why := pathProblem(o.Path); why != "" {
+		if why := fileset.PathProblem(o.Path); why != "" {
 			return o, nil, fmt.Errorf("invalid git path %q: %s", o.Path, why)
 		}
 		parts = strings.Split(o.Path, "/")
 	}
-	if err := o.Ownership.validate(); err != nil {
+	if err := o.Ownership.Validate(); err != nil {
 		return o, nil, err
 	}
 	o.AuthorName = cmp.Or(o.AuthorName, "ssm")
@@ -300,7 +310,7 @@ func Open(ctx context.Context, opts RepoOptions) (*Repo, error) {
 
 // Diff returns how the owned path at the branch head differs from files,
 // fetching the head first. It writes nothing.
-func (r *Repo) Diff(ctx context.Context, files Files) ([]Change, error) {
+func (r *Repo) Diff(ctx context.Context, files fileset.Files) ([]fileset.Change, error) {
 	if err := files.Validate(); err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/internal/gittest"
 )
 
@@ -27,7 +28,7 @@ func BenchmarkSync(b *testing.B) {
 		for _, n := range []int{100, 10000} {
 			for _, impl := range []struct {
 				name string
-				run  func(*testing.B, Files, string)
+				run  func(*testing.B, fileset.Files, string)
 			}{{"git-cli", benchSyncGitCLI}, {"ssm", benchSyncSSM}} {
 				b.Run(fmt.Sprintf("%s/layout=%s/files=%d", impl.name, layout, n), func(b *testing.B) {
 					b.ReportAllocs()
@@ -52,9 +53,9 @@ func BenchmarkSync(b *testing.B) {
 // kustomization.yaml files listing them, and the path of one of them. Flat,
 // all are in one folder; byNamespace, in folders of 100 (a remote
 // namespace each), with a kustomization.yaml at the top listing the folders.
-func benchFiles(n int, byNamespace bool) (Files, string) {
+func benchFiles(n int, byNamespace bool) (fileset.Files, string) {
 	const perFolder = 100
-	files := Files{}
+	files := fileset.Files{}
 	folders := map[string][]string{}
 	var target string
 	for i := range n {
@@ -104,7 +105,7 @@ func benchManifest(name string, version int) []byte {
 	return []byte(s.String())
 }
 
-func benchSyncSSM(b *testing.B, files Files, target string) {
+func benchSyncSSM(b *testing.B, files fileset.Files, target string) {
 	bare := gittest.NewBare(b)
 	gittest.HumanPush(b, bare, func(w string) {
 		gittest.WriteFiles(b, w, map[string]string{"README.md": "# fleet\n", "clusters/dev/app.yaml": "kind: ConfigMap\n"})
@@ -123,7 +124,7 @@ func benchSyncSSM(b *testing.B, files Files, target string) {
 	}
 }
 
-func benchSyncGitCLI(b *testing.B, files Files, target string) {
+func benchSyncGitCLI(b *testing.B, files fileset.Files, target string) {
 	bare := gittest.NewBare(b)
 	work := b.TempDir()
 	gittest.Git(b, work, "init", "-q", "-b", "main")

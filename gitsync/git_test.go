@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/internal/gittest"
 )
 
@@ -19,7 +20,7 @@ func TestSyncFirstCommitIntoEmptyRepo(t *testing.T) {
 	r := open(t, bare, "clusters/prod", func(o *RepoOptions) {
 		o.AuthorName, o.AuthorEmail = "Renderer", "renderer@example.com"
 	})
-	files := Files{
+	files := fileset.Files{
 		"kustomization.yaml": []byte("resources: [a.yaml]\n"),
 		"a.yaml":             []byte("kind: Service\n"),
 		"sub/deeper/b.yaml":  []byte("kind: Endpoints\n"),
@@ -28,7 +29,7 @@ func TestSyncFirstCommitIntoEmptyRepo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Result{Changed: true, Added: []string{"a.yaml", "kustomization.yaml", "sub/deeper/b.yaml"},
+	want := fileset.Result{Changed: true, Added: []string{"a.yaml", "kustomization.yaml", "sub/deeper/b.yaml"},
 		Commit: gittest.Git(t, bare, "rev-parse", "main")}
 	if diff := cmp.Diff(want, res); diff != "" {
 		t.Errorf("Result (-want +got):\n%s", diff)
@@ -62,7 +63,7 @@ func TestSyncKeepsContentOutsidePath(t *testing.T) {
 	gittest.HumanPush(t, bare, func(w string) { gittest.WriteFiles(t, w, outside) }, "human")
 	before := gittest.Git(t, bare, "ls-tree", "-r", "main")
 	r := open(t, bare, "clusters/prod")
-	files := Files{"a.yaml": []byte("a\n"), "b/c.yaml": []byte("c\n")}
+	files := fileset.Files{"a.yaml": []byte("a\n"), "b/c.yaml": []byte("c\n")}
 	mustSync(t, r, files)
 	if diff := cmp.Diff(merge(outside, under("clusters/prod/", files)), gittest.BranchFiles(t, bare, "main")); diff != "" {
 		t.Errorf("branch files (-want +got):\n%s", diff)
@@ -83,7 +84,7 @@ func TestSyncKeepsContentOutsidePath(t *testing.T) {
 func TestSyncWithoutChangeMakesNoCommit(t *testing.T) {
 	t.Parallel()
 	bare := gittest.NewBare(t)
-	files := Files{"a.yaml": []byte("a\n"), "d/b.yaml": []byte("b\n")}
+	files := fileset.Files{"a.yaml": []byte("a\n"), "d/b.yaml": []byte("b\n")}
 	r := open(t, bare, "")
 	mustSync(t, r, files)
 	head := gittest.Git(t, bare, "rev-parse", "main")
@@ -99,7 +100,7 @@ func TestSyncWithoutChangeMakesNoCommit(t *testing.T) {
 	}
 	// An empty file set on a branch that does not exist commits nothing either.
 	empty := gittest.NewBare(t)
-	if res := mustSync(t, open(t, empty, "x"), Files{}); res.Changed {
+	if res := mustSync(t, open(t, empty, "x"), fileset.Files{}); res.Changed {
 		t.Errorf("Sync of no files = %+v, want no change", res)
 	}
 	if refs := gittest.Git(t, empty, "for-each-ref"); refs != "" {
@@ -112,7 +113,7 @@ func TestSyncUpdatesAndPrunes(t *testing.T) {
 	bare := gittest.NewBare(t)
 	gittest.HumanPush(t, bare, func(w string) { gittest.WriteFiles(t, w, map[string]string{"other/keep.yaml": "keep\n"}) }, "human")
 	r := open(t, bare, "out")
-	mustSync(t, r, Files{
+	mustSync(t, r, fileset.Files{
 		"a.yaml":       []byte("a1\n"),
 		"b.yaml":       []byte("b\n"),
 		"old/x.yaml":   []byte("x\n"),
@@ -122,7 +123,7 @@ func TestSyncUpdatesAndPrunes(t *testing.T) {
 		"file":         []byte("becomes a directory\n"),
 		"dir/f.yaml":   []byte("becomes a file\n"),
 	})
-	files := Files{
+	files := fileset.Files{
 		"a.yaml":        []byte("a2\n"),
 		"b.yaml":        []byte("b\n"),
 		"n/keep.yaml":   []byte("k\n"),
@@ -131,7 +132,7 @@ func TestSyncUpdatesAndPrunes(t *testing.T) {
 		"dir":           []byte("now a file\n"),
 	}
 	res := mustSync(t, r, files)
-	want := Result{
+	want := fileset.Result{
 		Changed: true,
 		Added:   []string{"dir", "file/f.yaml", "new/deep.yaml"},
 		Updated: []string{"a.yaml"},
@@ -149,7 +150,7 @@ func TestSyncUpdatesAndPrunes(t *testing.T) {
 		t.Errorf("emptied directory old/ is still in the tree: %q", got)
 	}
 	// Removing everything removes the path, and only it.
-	res = mustSync(t, r, Files{})
+	res = mustSync(t, r, fileset.Files{})
 	if len(res.Removed) != len(files) {
 		t.Errorf("Removed = %v, want all %d files", res.Removed, len(files))
 	}
@@ -161,7 +162,7 @@ func TestSyncUpdatesAndPrunes(t *testing.T) {
 
 func TestSyncRefusesForeignPath(t *testing.T) {
 	t.Parallel()
-	own := Ownership{File: ".ssm", Prefix: []byte("# written by ssm")}
+	own := fileset.Ownership{File: ".ssm", Prefix: []byte("# written by ssm")}
 	withOwn := func(o *RepoOptions) { o.Ownership = own }
 	tests := []struct {
 		name    string
@@ -182,7 +183,7 @@ func TestSyncRefusesForeignPath(t *testing.T) {
 				gittest.WriteFiles(t, w, map[string]string{"README": "r\n"})
 			}, "human")
 			r := open(t, bare, "owned", withOwn)
-			_, err := r.Sync(t.Context(), Files{".ssm": []byte("# written by ssm\n"), "a.yaml": []byte("a\n")}, "sync")
+			_, err := r.Sync(t.Context(), fileset.Files{".ssm": []byte("# written by ssm\n"), "a.yaml": []byte("a\n")}, "sync")
 			if tt.wantErr {
 				if err == nil || !strings.Contains(err.Error(), "refusing to write owned") || !strings.Contains(err.Error(), ".ssm") {
 					t.Fatalf("Sync error = %v, want a refusal naming the path and .ssm", err)
@@ -199,8 +200,8 @@ func TestSyncRefusesForeignPath(t *testing.T) {
 	}
 }
 
-func toFiles(m map[string]string) Files {
-	f := Files{}
+func toFiles(m map[string]string) fileset.Files {
+	f := fileset.Files{}
 	for k, v := range m {
 		f[k] = []byte(v)
 	}
@@ -211,7 +212,7 @@ func TestDiff(t *testing.T) {
 	t.Parallel()
 	bare := gittest.NewBare(t)
 	r := open(t, bare, "p")
-	files := Files{"a.yaml": []byte("a\n"), "b.yaml": []byte("b\n")}
+	files := fileset.Files{"a.yaml": []byte("a\n"), "b.yaml": []byte("b\n")}
 	if got, err := r.Diff(t.Context(), files); err != nil || len(got) != 2 {
 		t.Fatalf("Diff on an empty repo = %v, %v; want 2 added", got, err)
 	}
@@ -224,9 +225,9 @@ func TestDiff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Change{
-		{Path: "a.yaml", Kind: Updated, Old: []byte("edited\n"), New: []byte("a\n")},
-		{Path: "c.yaml", Kind: Removed, Old: []byte("c\n")},
+	want := []fileset.Change{
+		{Path: "a.yaml", Kind: fileset.Updated, Old: []byte("edited\n"), New: []byte("a\n")},
+		{Path: "c.yaml", Kind: fileset.Removed, Old: []byte("c\n")},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Diff (-want +got):\n%s", diff)
@@ -243,15 +244,15 @@ func TestSyncFileMovedIntoPath(t *testing.T) {
 			url, bare, auth := newRemoteRepo(t, kind)
 			gittest.HumanPush(t, bare, func(w string) { gittest.WriteFiles(t, w, map[string]string{"elsewhere/x.yaml": "moved\n"}) }, "human")
 			r := open(t, url, "p", auth)
-			mustSync(t, r, Files{"a.yaml": []byte("a\n")})
+			mustSync(t, r, fileset.Files{"a.yaml": []byte("a\n")})
 			gittest.HumanPush(t, bare, func(w string) {
 				gittest.Git(t, w, "mv", "elsewhere/x.yaml", "p/x.yaml")
 			}, "move into p")
-			got, err := r.Diff(t.Context(), Files{"a.yaml": []byte("a\n")})
+			got, err := r.Diff(t.Context(), fileset.Files{"a.yaml": []byte("a\n")})
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := []Change{{Path: "x.yaml", Kind: Removed, Old: []byte("moved\n")}}
+			want := []fileset.Change{{Path: "x.yaml", Kind: fileset.Removed, Old: []byte("moved\n")}}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("Diff (-want +got):\n%s", diff)
 			}
@@ -267,7 +268,7 @@ func TestSyncConflictingPaths(t *testing.T) {
 		t.Errorf("Open with a file on the path: error = %v, want one naming a/b", err)
 	}
 	r := open(t, bare, "x")
-	_, err := r.Sync(t.Context(), Files{"d": []byte("file\n"), "d/e.yaml": []byte("below\n")}, "s")
+	_, err := r.Sync(t.Context(), fileset.Files{"d": []byte("file\n"), "d/e.yaml": []byte("below\n")}, "s")
 	if err == nil || !strings.Contains(err.Error(), "d is both a file and a directory") {
 		t.Errorf("Sync of d and d/e.yaml: error = %v, want a conflict naming d", err)
 	}
@@ -306,7 +307,7 @@ func TestOpenRejectsBadOptions(t *testing.T) {
 		{name: "unparsable url with a token", opts: RepoOptions{URL: "https://secret@127.0.0.1:x/r.git"}, want: "parse git url https://xxxxx@127.0.0.1:x/r.git: "},
 		{name: "token in the query", opts: RepoOptions{URL: "http://127.0.0.1:1/r.git?private_token=secret"}, want: "fetch main from http://127.0.0.1:1/r.git?private_token=xxxxx: "},
 		{name: "reserved path", opts: RepoOptions{URL: bare, Path: "a/.GIT"}, want: `invalid git path "a/.GIT"`},
-		{name: "reserved ownership file", opts: RepoOptions{URL: bare, Ownership: Ownership{File: "git~1/x"}}, want: `invalid ownership file "git~1/x"`},
+		{name: "reserved ownership file", opts: RepoOptions{URL: bare, Ownership: fileset.Ownership{File: "git~1/x"}}, want: `invalid ownership file "git~1/x"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -363,21 +364,21 @@ func TestSyncRejectsPathsGitRefuses(t *testing.T) {
 			t.Parallel()
 			bare := gittest.NewBare(t)
 			r := open(t, bare, "p")
-			_, err := r.Sync(t.Context(), Files{tt.path: []byte("x\n"), "a.yaml": []byte("a\n")}, "s")
+			_, err := r.Sync(t.Context(), fileset.Files{tt.path: []byte("x\n"), "a.yaml": []byte("a\n")}, "s")
 			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), strconv.Quote(tt.path)) {
 				t.Fatalf("Sync error = %v, want %q naming the path", err, tt.want)
 			}
 			if refs := gittest.Git(t, bare, "for-each-ref"); refs != "" {
 				t.Errorf("refs = %q after a rejected Sync, want none", refs)
 			}
-			if _, err := r.Diff(t.Context(), Files{tt.path: nil}); err == nil {
+			if _, err := r.Diff(t.Context(), fileset.Files{tt.path: nil}); err == nil {
 				t.Errorf("Diff accepted %q", tt.path)
 			}
 		})
 	}
 	// What was pushed can be cloned and checked out.
 	bare := gittest.NewBare(t)
-	mustSync(t, open(t, bare, "p"), Files{".gitignore": []byte("x\n"), ".github/ci.yaml": []byte("y\n"), "a.git/b": []byte("z\n")})
+	mustSync(t, open(t, bare, "p"), fileset.Files{".gitignore": []byte("x\n"), ".github/ci.yaml": []byte("y\n"), "a.git/b": []byte("z\n")})
 	gittest.Git(t, "", "clone", "-q", bare, t.TempDir())
 	gittest.Fsck(t, bare)
 }
@@ -394,8 +395,8 @@ func TestSyncLocalNeedsNoGitBinary(t *testing.T) {
 		t.Fatalf("git-receive-pack is still found without PATH: %v", err)
 	}
 	r := open(t, "file://"+bare, "p")
-	mustSync(t, r, Files{"a.yaml": []byte("a\n")})
-	res := mustSync(t, open(t, bare, "p"), Files{"a.yaml": []byte("a2\n")})
+	mustSync(t, r, fileset.Files{"a.yaml": []byte("a\n")})
+	res := mustSync(t, open(t, bare, "p"), fileset.Files{"a.yaml": []byte("a2\n")})
 	if !res.Changed {
 		t.Fatalf("second Sync = %+v, want a change", res)
 	}
@@ -405,5 +406,18 @@ func TestSyncLocalNeedsNoGitBinary(t *testing.T) {
 	}
 	if got := strings.TrimSpace(string(gittest.Run(t, gitBin, bare, nil, "rev-list", "--count", "main"))); got != "2" {
 		t.Errorf("commits = %s, want 2", got)
+	}
+}
+
+// TestRepoOptionsString: a git sink is described for logs without the
+// secrets its URL may carry.
+func TestRepoOptionsString(t *testing.T) {
+	o := RepoOptions{URL: "https://ssm:s3cret@git.example/fleet.git?token=t0k", Branch: "main", Path: "clusters/prod"}
+	if got, want := o.String(), "https://xxxxx@git.example/fleet.git?token=xxxxx (branch main, path clusters/prod)"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	o.PushBranch = "ssm/proposal"
+	if got := o.String(); got != "https://xxxxx@git.example/fleet.git?token=xxxxx (branch ssm/proposal from main, path clusters/prod)" {
+		t.Errorf("with a push branch: %q", got)
 	}
 }

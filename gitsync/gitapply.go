@@ -11,6 +11,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/gitsync/internal/pack"
 	"github.com/ssm-dev/ssm/gitsync/internal/remote"
 )
@@ -28,7 +29,7 @@ import (
 // With a PushBranch the commit goes there instead, on top of the branch's
 // head (propose), and plan is shown the push branch's files while its head
 // is ssm's commit: a proposal not merged yet is what ssm last decided.
-func (r *Repo) Apply(ctx context.Context, plan Plan) (Result, error) {
+func (r *Repo) Apply(ctx context.Context, plan fileset.Plan) (fileset.Result, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	branch := cmp.Or(r.opts.PushBranch, r.opts.Branch)
@@ -40,12 +41,12 @@ func (r *Repo) Apply(ctx context.Context, plan Plan) (Result, error) {
 			return res, err
 		}
 		if attempt > r.opts.MaxRetries {
-			return Result{}, fmt.Errorf("push %s to %s: gave up after %d attempts: %w", branch, r.url, attempt, err)
+			return fileset.Result{}, fmt.Errorf("push %s to %s: gave up after %d attempts: %w", branch, r.url, attempt, err)
 		}
 		wait := backoff(attempt)
 		r.log.Info("push rejected, retrying on the new head", "attempt", attempt, "reason", rejected.Reason, "backoff", wait)
 		if err := sleep(ctx, wait); err != nil {
-			return Result{}, fmt.Errorf("push %s to %s: waiting to retry: %w", branch, r.url, err)
+			return fileset.Result{}, fmt.Errorf("push %s to %s: waiting to retry: %w", branch, r.url, err)
 		}
 	}
 }
@@ -53,16 +54,16 @@ func (r *Repo) Apply(ctx context.Context, plan Plan) (Result, error) {
 // Sync makes the owned path hold exactly files, with subject as the first
 // line of the commit's message: Apply with a plan that ignores what is
 // stored. Apply validates files, as it validates every plan's write.
-func (r *Repo) Sync(ctx context.Context, files Files, subject string) (Result, error) {
-	return r.Apply(ctx, func(Stored) (Write, error) { return Write{Files: files, Subject: subject}, nil })
+func (r *Repo) Sync(ctx context.Context, files fileset.Files, subject string) (fileset.Result, error) {
+	return r.Apply(ctx, func(fileset.Stored) (fileset.Write, error) { return fileset.Write{Files: files, Subject: subject}, nil })
 }
 
 // applyOnce brings the snapshot up to date with the remote, asks plan what
 // to write, builds the commit and pushes it. A rejected push returns a
 // bare *remote.RejectedError.
-func (r *Repo) applyOnce(ctx context.Context, plan Plan) (Result, error) {
+func (r *Repo) applyOnce(ctx context.Context, plan fileset.Plan) (fileset.Result, error) {
 	if err := r.refresh(ctx); err != nil {
-		return Result{}, err
+		return fileset.Result{}, err
 	}
 	base := r.snap
 	if r.pushRef != "" {
@@ -70,26 +71,26 @@ func (r *Repo) applyOnce(ctx context.Context, plan Plan) (Result, error) {
 			return r.propose(ctx, base, plan)
 		}
 		if err := r.checkEmpty(ctx); err != nil {
-			return Result{}, err
+			return fileset.Result{}, err
 		}
 	}
 	if err := r.checkOwnership(base); err != nil {
-		return Result{}, err
+		return fileset.Result{}, err
 	}
 	w, changes, err := r.decide(base, base, plan)
 	if err != nil {
-		return Result{}, err
+		return fileset.Result{}, err
 	}
 	next, objs, err := r.build(base, w, changes)
 	if err != nil || next.tree == base.tree {
-		return Result{}, err
+		return fileset.Result{}, err
 	}
 	if err := r.push(ctx, r.ref, base.commit, next.commit, objs); err != nil {
-		return Result{}, err
+		return fileset.Result{}, err
 	}
 	r.snap = next
 	base.handOver(next, changes)
-	res := resultOf(changes)
+	res := fileset.ResultOf(changes)
 	res.Changed, res.Commit = true, next.commit.String()
 	r.log.Debug("pushed commit", "commit", res.Commit, "parent", hashString(base.commit),
 		"added", len(res.Added), "updated", len(res.Updated), "removed", len(res.Removed))
@@ -98,17 +99,17 @@ func (r *Repo) applyOnce(ctx context.Context, plan Plan) (Result, error) {
 
 // decide asks plan what to write, showing it view, and returns the write
 // with how it changes the owned path of base.
-func (r *Repo) decide(view, base *snapshot, plan Plan) (Write, []Change, error) {
+func (r *Repo) decide(view, base *snapshot, plan fileset.Plan) (fileset.Write, []fileset.Change, error) {
 	w, err := plan(newStoredSnapshot(view))
 	if err != nil {
-		return Write{}, nil, err
+		return fileset.Write{}, nil, err
 	}
 	if err := validTrailers(w.Trailers); err != nil {
-		return Write{}, nil, err
+		return fileset.Write{}, nil, err
 	}
 	changes := base.changesTo(w.Files)
-	if err := validWrites(changes); err != nil {
-		return Write{}, nil, err
+	if err := fileset.ValidWrites(changes); err != nil {
+		return fileset.Write{}, nil, err
 	}
 	return w, changes, nil
 }
@@ -116,7 +117,7 @@ func (r *Repo) decide(view, base *snapshot, plan Plan) (Write, []Change, error) 
 // build returns the snapshot of the commit that makes changes on top of
 // base, with the objects it adds. When the tree would not change it makes
 // no commit: the snapshot's tree is base's.
-func (r *Repo) build(base *snapshot, w Write, changes []Change) (*snapshot, *pack.Objects, error) {
+func (r *Repo) build(base *snapshot, w fileset.Write, changes []fileset.Change) (*snapshot, *pack.Objects, error) {
 	next, objs, err := base.next(r.parts, changes)
 	if err != nil {
 		return nil, nil, fmt.Errorf("build %s for %s: %w", cmp.Or(r.opts.Path, "."), r.url, err)
@@ -155,18 +156,18 @@ type storedSnapshot struct{ snap *snapshot }
 
 func newStoredSnapshot(s *snapshot) *storedSnapshot { return &storedSnapshot{snap: s} }
 
-func (s *storedSnapshot) Files() Files    { return s.snap.storedFiles() }
-func (s *storedSnapshot) Message() string { return s.snap.message }
+func (s *storedSnapshot) Files() fileset.Files { return s.snap.storedFiles() }
+func (s *storedSnapshot) Message() string      { return s.snap.message }
 
 // storedFiles returns the files of the owned path, built on first use only:
 // most plans never ask, and a sync that changes nothing should cost one
 // lookup per rendered file, not a copy of the tree. A commit hands them on
 // to the next snapshot (handOver) instead of a new set being built.
-func (s *snapshot) storedFiles() Files {
+func (s *snapshot) storedFiles() fileset.Files {
 	s.filesMu.Lock()
 	defer s.filesMu.Unlock()
 	if s.files == nil {
-		s.files, s.irregular = make(Files, s.owned.files), 0
+		s.files, s.irregular = make(fileset.Files, s.owned.files), 0
 		s.owned.walk("", func(p string, e *entry) {
 			s.files[p] = e.data
 			if e.mode != filemode.Regular {
@@ -181,7 +182,7 @@ func (s *snapshot) storedFiles() Files {
 // of s, the files of s with the changes made, if s has built them; s has
 // none after. It is called once the commit is pushed, when s is no longer
 // the branch head: its files are shown to no Plan again.
-func (s *snapshot) handOver(next *snapshot, changes []Change) {
+func (s *snapshot) handOver(next *snapshot, changes []fileset.Change) {
 	s.filesMu.Lock()
 	defer s.filesMu.Unlock()
 	files := s.files
@@ -190,7 +191,7 @@ func (s *snapshot) handOver(next *snapshot, changes []Change) {
 	}
 	s.files = nil
 	for _, c := range changes {
-		if c.Kind == Removed {
+		if c.Kind == fileset.Removed {
 			delete(files, c.Path)
 		} else {
 			files[c.Path] = c.New

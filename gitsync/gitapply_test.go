@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/internal/gittest"
 )
 
@@ -23,14 +24,14 @@ func TestApplyDecidesOnTheHeadItPushesOn(t *testing.T) {
 			gittest.HumanPush(t, bare, func(w string) { gittest.WriteFiles(t, w, map[string]string{"p/n": "1"}) }, "seed")
 			r := open(t, url, "p", auth)
 			var seen []string // message and files of each attempt
-			plan := func(s Stored) (Write, error) {
+			plan := func(s fileset.Stored) (fileset.Write, error) {
 				seen = append(seen, s.Message()+"|"+string(s.Files()["n"]))
 				if len(seen) == 1 {
 					// Someone pushes between this attempt's read and its push.
 					gittest.HumanPush(t, bare, func(w string) { gittest.WriteFiles(t, w, map[string]string{"p/n": "2"}) }, "human")
 				}
 				n := string(s.Files()["n"])
-				return Write{Files: Files{"n": []byte(n + "+")}, Subject: "increment", Trailers: []string{"Ssm-Seen: " + n}}, nil
+				return fileset.Write{Files: fileset.Files{"n": []byte(n + "+")}, Subject: "increment", Trailers: []string{"Ssm-Seen: " + n}}, nil
 			}
 			res, err := r.Apply(t.Context(), plan)
 			if err != nil {
@@ -51,11 +52,11 @@ func TestApplyDecidesOnTheHeadItPushesOn(t *testing.T) {
 			}
 			// The next plan sees that message, from memory or from a fresh read alike.
 			for _, repo := range []*Repo{r, open(t, url, "p", auth)} {
-				if _, err := repo.Apply(t.Context(), func(s Stored) (Write, error) {
+				if _, err := repo.Apply(t.Context(), func(s fileset.Stored) (fileset.Write, error) {
 					if s.Message() != msg+"\n" {
 						t.Errorf("Stored.Message = %q, want %q", s.Message(), msg+"\n")
 					}
-					return Write{Files: s.Files()}, nil
+					return fileset.Write{Files: s.Files()}, nil
 				}); err != nil {
 					t.Fatal(err)
 				}
@@ -69,11 +70,11 @@ func TestApplyWritesNothingWithoutChangeOrOnError(t *testing.T) {
 	bare := gittest.NewBare(t)
 	r := open(t, bare, "p")
 	// A branch without commits: nothing stored, no message.
-	res, err := r.Apply(t.Context(), func(s Stored) (Write, error) {
+	res, err := r.Apply(t.Context(), func(s fileset.Stored) (fileset.Write, error) {
 		if s.Message() != "" || len(s.Files()) != 0 {
 			t.Errorf("Stored of an empty branch = %q, %v", s.Message(), s.Files())
 		}
-		return Write{Files: Files{"a": []byte("1")}, Trailers: []string{"K: v"}}, nil
+		return fileset.Write{Files: fileset.Files{"a": []byte("1")}, Trailers: []string{"K: v"}}, nil
 	})
 	if err != nil || !res.Changed {
 		t.Fatalf("first Apply = %+v, %v", res, err)
@@ -81,20 +82,20 @@ func TestApplyWritesNothingWithoutChangeOrOnError(t *testing.T) {
 	head := gittest.Git(t, bare, "rev-parse", "main")
 	tests := []struct {
 		name    string
-		write   Write
+		write   fileset.Write
 		err     error
 		wantErr string
 	}{
-		{name: "same files, other trailers", write: Write{Files: Files{"a": []byte("1")}, Trailers: []string{"K: other"}}},
+		{name: "same files, other trailers", write: fileset.Write{Files: fileset.Files{"a": []byte("1")}, Trailers: []string{"K: other"}}},
 		{name: "plan error", err: errPlan, wantErr: errPlan.Error()},
-		{name: "invalid path", write: Write{Files: Files{"../a": nil}}, wantErr: `invalid file path "../a"`},
-		{name: "trailer without separator", write: Write{Files: Files{"b": nil}, Trailers: []string{"K:v"}}, wantErr: "invalid trailer"},
-		{name: "trailer key with a space", write: Write{Files: Files{"b": nil}, Trailers: []string{"Some key: v"}}, wantErr: "invalid trailer"},
-		{name: "trailer without value", write: Write{Files: Files{"b": nil}, Trailers: []string{"K: "}}, wantErr: "empty value"},
-		{name: "trailer on two lines", write: Write{Files: Files{"b": nil}, Trailers: []string{"K: a\nL: b"}}, wantErr: "newlines"},
+		{name: "invalid path", write: fileset.Write{Files: fileset.Files{"../a": nil}}, wantErr: `invalid file path "../a"`},
+		{name: "trailer without separator", write: fileset.Write{Files: fileset.Files{"b": nil}, Trailers: []string{"K:v"}}, wantErr: "invalid trailer"},
+		{name: "trailer key with a space", write: fileset.Write{Files: fileset.Files{"b": nil}, Trailers: []string{"Some key: v"}}, wantErr: "invalid trailer"},
+		{name: "trailer without value", write: fileset.Write{Files: fileset.Files{"b": nil}, Trailers: []string{"K: "}}, wantErr: "empty value"},
+		{name: "trailer on two lines", write: fileset.Write{Files: fileset.Files{"b": nil}, Trailers: []string{"K: a\nL: b"}}, wantErr: "newlines"},
 	}
 	for _, tt := range tests {
-		res, err := r.Apply(t.Context(), func(Stored) (Write, error) { return tt.write, tt.err })
+		res, err := r.Apply(t.Context(), func(fileset.Stored) (fileset.Write, error) { return tt.write, tt.err })
 		switch {
 		case tt.wantErr == "" && (err != nil || res.Changed):
 			t.Errorf("%s: Apply = %+v, %v; want no change", tt.name, res, err)
@@ -119,7 +120,7 @@ func TestStoredFilesFollowCommits(t *testing.T) {
 	bare := gittest.NewBare(t)
 	r := open(t, bare, "p")
 	rng := rand.New(rand.NewPCG(1, 2))
-	want := Files{}
+	want := fileset.Files{}
 	for step := range 60 {
 		if step%20 == 10 { // someone else changes the owned path
 			gittest.HumanPush(t, bare, func(w string) { gittest.WriteFiles(t, w, map[string]string{"p/human.yaml": fmt.Sprint(step)}) }, "human")
@@ -135,16 +136,16 @@ func TestStoredFilesFollowCommits(t *testing.T) {
 			}
 		}
 		for _, repo := range []*Repo{r, open(t, bare, "p", func(o *RepoOptions) { o.Logger = nil })} {
-			if _, err := repo.Apply(t.Context(), func(s Stored) (Write, error) {
+			if _, err := repo.Apply(t.Context(), func(s fileset.Stored) (fileset.Write, error) {
 				if diff := cmp.Diff(want, s.Files(), cmpopts.EquateEmpty()); diff != "" {
 					t.Fatalf("step %d: stored files (-want +got):\n%s", step, diff)
 				}
-				return Write{Files: s.Files()}, nil
+				return fileset.Write{Files: s.Files()}, nil
 			}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if _, err := r.Apply(t.Context(), func(s Stored) (Write, error) { return Write{Files: next}, nil }); err != nil {
+		if _, err := r.Apply(t.Context(), func(s fileset.Stored) (fileset.Write, error) { return fileset.Write{Files: next}, nil }); err != nil {
 			t.Fatal(err)
 		}
 		want = next

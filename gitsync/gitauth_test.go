@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/internal/gittest"
 )
 
@@ -45,7 +46,7 @@ func TestHTTPBasicAuth(t *testing.T) {
 
 	writePassword(t, pwFile, "first-token")
 	r := open(t, url, "deploy", func(o *RepoOptions) { o.Username, o.PasswordPath = "ssm", pwFile })
-	files := Files{"a.yaml": []byte("a\n"), "sub/b.yaml": []byte("b\n")}
+	files := fileset.Files{"a.yaml": []byte("a\n"), "sub/b.yaml": []byte("b\n")}
 	if res := mustSync(t, r, files); !res.Changed || res.Commit != gittest.Git(t, bare, "rev-parse", "main") {
 		t.Fatalf("Sync = %+v, want the pushed head", res)
 	}
@@ -81,7 +82,7 @@ func TestHTTPPushRejectedThenRetried(t *testing.T) {
 		o.Username, o.PasswordPath = "u", pwFile
 		o.Logger = newTestLogger(t, &logs)
 	})
-	mustSync(t, r, Files{"a.yaml": []byte("a\n")})
+	mustSync(t, r, fileset.Files{"a.yaml": []byte("a\n")})
 
 	// Someone pushes to another path after Sync fetched but before its
 	// push reaches git, so git itself refuses the update.
@@ -91,7 +92,7 @@ func TestHTTPPushRejectedThenRetried(t *testing.T) {
 		foreignc <- gittest.HumanPush(t, bare, func(w string) { gittest.WriteFiles(t, w, map[string]string{"theirs/x.yaml": "x\n"}) }, "theirs")
 		return true
 	})
-	res := mustSync(t, r, Files{"a.yaml": []byte("a2\n")})
+	res := mustSync(t, r, fileset.Files{"a.yaml": []byte("a2\n")})
 	var foreign string
 	select {
 	case foreign = <-foreignc:
@@ -130,7 +131,7 @@ func TestHTTPPushGivesUp(t *testing.T) {
 		gittest.HumanPush(t, bare, func(w string) { gittest.WriteFiles(t, w, map[string]string{"theirs/n": strings.Repeat("x", n)}) }, "theirs")
 		return true
 	})
-	_, err := r.Sync(t.Context(), Files{"a.yaml": []byte("a\n")}, "s")
+	_, err := r.Sync(t.Context(), fileset.Files{"a.yaml": []byte("a\n")}, "s")
 	if err == nil || !strings.Contains(err.Error(), "gave up after 3 attempts") {
 		t.Fatalf("Sync error = %v, want it to give up after 3 attempts", err)
 	}
@@ -150,7 +151,7 @@ func TestHTTPCancelDuringPush(t *testing.T) {
 	pwFile := filepath.Join(t.TempDir(), "pw")
 	writePassword(t, pwFile, "p")
 	r := open(t, srv.URL+"/repo.git", "", func(o *RepoOptions) { o.Username, o.PasswordPath = "u", pwFile })
-	mustSync(t, r, Files{"a": []byte("1")})
+	mustSync(t, r, fileset.Files{"a": []byte("1")})
 	head := gittest.Git(t, bare, "rev-parse", "main")
 
 	ctx, cancel := context.WithCancel(t.Context())
@@ -166,7 +167,7 @@ func TestHTTPCancelDuringPush(t *testing.T) {
 		}
 		return false
 	})
-	_, err := r.Sync(ctx, Files{"a": []byte("2")}, "s")
+	_, err := r.Sync(ctx, fileset.Files{"a": []byte("2")}, "s")
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Sync error = %v, want context.Canceled", err)
 	}
@@ -175,7 +176,7 @@ func TestHTTPCancelDuringPush(t *testing.T) {
 	}
 	// The Repo is still usable.
 	srv.SetBeforePush(nil)
-	if res := mustSync(t, r, Files{"a": []byte("2")}); !res.Changed {
+	if res := mustSync(t, r, fileset.Files{"a": []byte("2")}); !res.Changed {
 		t.Errorf("Sync after cancel = %+v, want a change", res)
 	}
 }
@@ -214,7 +215,7 @@ func TestSSHKnownHosts(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Open: %v", err)
 			}
-			files := Files{"a.yaml": []byte(tt.name)}
+			files := fileset.Files{"a.yaml": []byte(tt.name)}
 			if res := mustSync(t, r, files); !res.Changed {
 				t.Fatalf("Sync = %+v, want a change", res)
 			}
@@ -316,7 +317,7 @@ func TestPushRefusedByHook(t *testing.T) {
 			}
 			var logs strings.Builder
 			r := open(t, url, "p", auth, func(o *RepoOptions) { o.Logger = newTestLogger(t, &logs) })
-			_, err := r.Sync(t.Context(), Files{"a": []byte("1")}, "s")
+			_, err := r.Sync(t.Context(), fileset.Files{"a": []byte("1")}, "s")
 			if err == nil || !strings.Contains(err.Error(), "push main to "+url) ||
 				!strings.Contains(err.Error(), "pre-receive hook declined") || !strings.Contains(err.Error(), "main is protected") {
 				t.Fatalf("Sync error = %v, want the refusal with the hook's words", err)
@@ -375,7 +376,7 @@ func TestSyncCancelledDuringBackoff(t *testing.T) {
 		gittest.HumanPush(t, bare, func(w string) { gittest.WriteFiles(t, w, map[string]string{"theirs": "x"}) }, "theirs")
 		return true
 	})
-	_, err := r.Sync(ctx, Files{"a.yaml": []byte("a\n")}, "s")
+	_, err := r.Sync(ctx, fileset.Files{"a.yaml": []byte("a\n")}, "s")
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "push main to "+url) {
 		t.Errorf("Sync error = %v, want context.Canceled naming the push", err)
 	}
@@ -398,7 +399,7 @@ func TestHTTPSPrivateCA(t *testing.T) {
 		t.Fatalf("Open without the CA: error = %v, want a certificate error", err)
 	}
 	r := open(t, url, "deploy", func(o *RepoOptions) { o.Username, o.PasswordPath, o.CAFile = "ssm", pwFile, caFile })
-	if res := mustSync(t, r, Files{"a.yaml": []byte("a\n")}); !res.Changed || res.Commit != gittest.Git(t, bare, "rev-parse", "main") {
+	if res := mustSync(t, r, fileset.Files{"a.yaml": []byte("a\n")}); !res.Changed || res.Commit != gittest.Git(t, bare, "rev-parse", "main") {
 		t.Fatalf("Sync with the CA = %+v", res)
 	}
 	notPEM := filepath.Join(t.TempDir(), "ca.pem")

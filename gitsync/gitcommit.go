@@ -14,20 +14,21 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/gitsync/internal/pack"
 )
 
 // next returns the snapshot after changes and the objects it adds: a blob
 // per written file and a tree per directory on the path to one, up to the
 // root. Every other entry is kept by hash. The commit is left unset.
-func (s *snapshot) next(parts []string, changes []Change) (*snapshot, *pack.Objects, error) {
+func (s *snapshot) next(parts []string, changes []fileset.Change) (*snapshot, *pack.Objects, error) {
 	objs := &pack.Objects{}
 	if len(changes) == 0 {
 		return s, objs, nil
 	}
 	edits := make([]edit, 0, len(changes))
 	for _, c := range changes {
-		if c.Kind == Removed {
+		if c.Kind == fileset.Removed {
 			edits = append(edits, edit{path: c.Path, remove: true})
 			continue
 		}
@@ -135,14 +136,14 @@ const defaultSubject = "Update rendered files"
 // and the trailers as the last paragraph, where git looks for them. A path
 // with a newline or another control character is quoted, so that each line
 // names one path.
-func commitMessage(subject string, changes []Change, trailers []string) string {
-	counts := map[ChangeKind]int{}
+func commitMessage(subject string, changes []fileset.Change, trailers []string) string {
+	counts := map[fileset.ChangeKind]int{}
 	for _, c := range changes {
 		counts[c.Kind]++
 	}
 	var b strings.Builder
 	b.WriteString(cmp.Or(strings.TrimSpace(subject), defaultSubject))
-	fmt.Fprintf(&b, "\n\n%d added, %d updated, %d removed\n\n", counts[Added], counts[Updated], counts[Removed])
+	fmt.Fprintf(&b, "\n\n%d added, %d updated, %d removed\n\n", counts[fileset.Added], counts[fileset.Updated], counts[fileset.Removed])
 	start := b.Len()
 	for i, c := range changes {
 		line := fmt.Sprintf("%s: %s\n", c.Kind, messagePath(c.Path))
@@ -169,7 +170,7 @@ const MaxMessageBytes = 16 << 10
 // messageOf returns the commit message of w for changes: w.Message's, or
 // by default the subject, the counts and the changed paths; w.Trailers
 // close it either way.
-func messageOf(w Write, changes []Change) (string, error) {
+func messageOf(w fileset.Write, changes []fileset.Change) (string, error) {
 	if w.Message == nil {
 		return commitMessage(w.Subject, changes, w.Trailers), nil
 	}

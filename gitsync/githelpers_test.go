@@ -4,6 +4,8 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+
+	"github.com/ssm-dev/ssm/fileset"
 )
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -29,7 +31,7 @@ func open(t testing.TB, url, path string, mod ...func(*RepoOptions)) *Repo {
 	return r
 }
 
-func mustSync(t testing.TB, r *Repo, files Files) Result {
+func mustSync(t testing.TB, r *Repo, files fileset.Files) fileset.Result {
 	t.Helper()
 	res, err := r.Sync(t.Context(), files, "test sync")
 	if err != nil {
@@ -39,7 +41,7 @@ func mustSync(t testing.TB, r *Repo, files Files) Result {
 }
 
 // under returns files with prefix prepended to each path, as strings.
-func under(prefix string, files Files) map[string]string {
+func under(prefix string, files fileset.Files) map[string]string {
 	out := map[string]string{}
 	for p, b := range files {
 		out[prefix+p] = string(b)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/internal/gittest"
 )
 
@@ -33,12 +34,12 @@ func TestLocalRefLocks(t *testing.T) {
 	young := open(t, bare, "p", func(o *RepoOptions) {
 		o.MaxRetries, o.staleLockAfter, o.Logger = 1, time.Hour, newTestLogger(t, &logs)
 	})
-	if _, err := young.Diff(t.Context(), Files{"a": []byte("1")}); err != nil {
+	if _, err := young.Diff(t.Context(), fileset.Files{"a": []byte("1")}); err != nil {
 		t.Fatalf("Diff: %v", err)
 	}
 	// A lock younger than the threshold may be a live git's: it is waited
 	// for, then reported as a rejection to retry, and never removed.
-	_, err := young.Sync(t.Context(), Files{"a": []byte("1")}, "s")
+	_, err := young.Sync(t.Context(), fileset.Files{"a": []byte("1")}, "s")
 	if err == nil || !strings.Contains(err.Error(), "refs/heads/main.lock is held by another update") || !strings.Contains(err.Error(), "gave up after 2 attempts") {
 		t.Errorf("Sync while main is locked: error = %v, want a rejection naming the lock, retried", err)
 	}
@@ -57,7 +58,7 @@ func TestLocalRefLocks(t *testing.T) {
 	}
 	logs.Reset()
 	stale := open(t, bare, "p", func(o *RepoOptions) { o.Logger = newTestLogger(t, &logs) })
-	if res := mustSync(t, stale, Files{"a": []byte("1")}); !res.Changed {
+	if res := mustSync(t, stale, fileset.Files{"a": []byte("1")}); !res.Changed {
 		t.Errorf("Sync after the lock went stale = %+v, want a change", res)
 	}
 	if !strings.Contains(logs.String(), "level=WARN msg=\"removed a stale ref lock") || !strings.Contains(logs.String(), "age=1h0m0") {
@@ -69,7 +70,7 @@ func TestLocalRefLocks(t *testing.T) {
 func TestLocalCleansLeftoversAtOpen(t *testing.T) {
 	t.Parallel()
 	bare := gittest.NewBare(t)
-	mustSync(t, open(t, bare, "p"), Files{"a": []byte("1")})
+	mustSync(t, open(t, bare, "p"), fileset.Files{"a": []byte("1")})
 	pack := func(hex, ext string) string { return "objects/pack/pack-" + strings.Repeat(hex, 40) + ext }
 	// An index ends with its pack's checksum and its own.
 	idxOf := func(digit string) string {
@@ -153,12 +154,12 @@ func TestLocalWaitsForAnotherWriter(t *testing.T) {
 	release := flockDir(t, bare)
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
-	if _, err := r.Sync(ctx, Files{"a": []byte("1")}, "s"); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := r.Sync(ctx, fileset.Files{"a": []byte("1")}, "s"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Sync while another writer holds the repository: error = %v, want the deadline", err)
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := r.Sync(t.Context(), Files{"a": []byte("1")}, "s")
+		_, err := r.Sync(t.Context(), fileset.Files{"a": []byte("1")}, "s")
 		done <- err
 	}()
 	select {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/internal/gittest"
 )
 
@@ -15,11 +16,11 @@ func TestWriteMessage(t *testing.T) {
 	t.Parallel()
 	bare := gittest.NewBare(t)
 	r := open(t, bare, "p")
-	mustSync(t, r, Files{"a": []byte("1"), "b": []byte("1")})
-	var got []Change
-	_, err := r.Apply(t.Context(), func(Stored) (Write, error) {
-		return Write{Files: Files{"a": []byte("2"), "c": []byte("1")}, Trailers: []string{"Ssm-Revision: x"},
-			Message: func(changes []Change) (string, error) {
+	mustSync(t, r, fileset.Files{"a": []byte("1"), "b": []byte("1")})
+	var got []fileset.Change
+	_, err := r.Apply(t.Context(), func(fileset.Stored) (fileset.Write, error) {
+		return fileset.Write{Files: fileset.Files{"a": []byte("2"), "c": []byte("1")}, Trailers: []string{"Ssm-Revision: x"},
+			Message: func(changes []fileset.Change) (string, error) {
 				got = changes
 				return "\n\nfeat(mirrors): sync\n\nBody.\n\nSigned-off-by: Bot <bot@example.com>\n\n", nil
 			}}, nil
@@ -42,8 +43,8 @@ func TestWriteMessage(t *testing.T) {
 		t.Errorf("git reads the trailer Ssm-Revision as %q, want x", got)
 	}
 
-	_, err = r.Apply(t.Context(), func(Stored) (Write, error) {
-		return Write{Files: Files{"a": []byte("3")}, Message: func([]Change) (string, error) { return "", errors.New("boom") }}, nil
+	_, err = r.Apply(t.Context(), func(fileset.Stored) (fileset.Write, error) {
+		return fileset.Write{Files: fileset.Files{"a": []byte("3")}, Message: func([]fileset.Change) (string, error) { return "", errors.New("boom") }}, nil
 	})
 	if err == nil || !strings.Contains(err.Error(), "write the commit message: boom") {
 		t.Errorf("Apply with a failing Message: error = %v", err)

@@ -13,13 +13,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/internal/gittest"
 )
 
 // manyFiles returns n small files: enough for a push of more than 100
 // objects to go as a pack.
-func manyFiles(n int, version string) Files {
-	files := Files{}
+func manyFiles(n int, version string) fileset.Files {
+	files := fileset.Files{}
 	for i := range n {
 		files[fmt.Sprintf("f%03d.yaml", i)] = fmt.Appendf(nil, "%d %s\n", i, version)
 	}
@@ -36,7 +37,7 @@ func TestLocalModesMatchGit(t *testing.T) {
 			t.Parallel()
 			ours, theirs := newSharedBare(t, shared), newSharedBare(t, shared)
 			for _, v := range []string{"small", "pack"} {
-				files := Files{"a.yaml": []byte(v + "\n")}
+				files := fileset.Files{"a.yaml": []byte(v + "\n")}
 				if v == "pack" {
 					files = manyFiles(120, v)
 				}
@@ -159,7 +160,7 @@ func TestLocalReflog(t *testing.T) {
 			r := open(t, bare, "p")
 			var commits []string
 			for i := range 2 {
-				commits = append(commits, mustSync(t, r, Files{"a": fmt.Appendf(nil, "%d", i)}).Commit)
+				commits = append(commits, mustSync(t, r, fileset.Files{"a": fmt.Appendf(nil, "%d", i)}).Commit)
 			}
 			checkReflog(t, branchLog, tt.wantBranch, commits)
 			checkReflog(t, filepath.Join(bare, "logs", "HEAD"), tt.wantHead, commits)
@@ -233,7 +234,7 @@ func TestLocalRepositoryReadableByAnotherUser(t *testing.T) {
 				chownTree(t, bare, tt.gid)
 			}
 			r := open(t, bare, "p")
-			mustSync(t, r, Files{"a.yaml": []byte("small\n")})
+			mustSync(t, r, fileset.Files{"a.yaml": []byte("small\n")})
 			mustSync(t, r, manyFiles(120, "pack"))
 			gitAs := func(gid int, args ...string) ([]byte, error) {
 				cmd := exec.Command(setpriv, append([]string{"--reuid=65534", fmt.Sprintf("--regid=%d", gid), "--clear-groups",

@@ -6,6 +6,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/gitsync/internal/pack"
 )
 
@@ -23,10 +24,10 @@ import (
 // ssm's, as it holds what ssm last decided, merged or not: another
 // replica's newer render must not be taken back (Stored), and the base's
 // files otherwise.
-func (r *Repo) propose(ctx context.Context, base *snapshot, plan Plan) (Result, error) {
+func (r *Repo) propose(ctx context.Context, base *snapshot, plan fileset.Plan) (fileset.Result, error) {
 	prop, err := r.readProposal(ctx, base)
 	if err != nil {
-		return Result{}, err
+		return fileset.Result{}, err
 	}
 	own := r.made(prop)
 	view := base
@@ -35,31 +36,31 @@ func (r *Repo) propose(ctx context.Context, base *snapshot, plan Plan) (Result, 
 	}
 	for _, s := range []*snapshot{base, view} {
 		if err := r.checkOwnership(s); err != nil {
-			return Result{}, err
+			return fileset.Result{}, err
 		}
 	}
 	w, changes, err := r.decide(view, base, plan)
 	if err != nil {
-		return Result{}, err
+		return fileset.Result{}, err
 	}
 	next, objs, err := r.build(base, w, changes)
 	switch {
 	case err != nil:
-		return Result{}, err
+		return fileset.Result{}, err
 	case next.tree == base.tree:
-		return Result{}, r.withdraw(ctx, base, prop, own)
+		return fileset.Result{}, r.withdraw(ctx, base, prop, own)
 	case prop.tree == next.tree && len(prop.parents) == 1 && prop.parents[0] == base.commit:
-		return Result{}, nil // proposed already
+		return fileset.Result{}, nil // proposed already
 	case !prop.commit.IsZero() && !own && prop.commit != base.commit:
-		return Result{}, fmt.Errorf("refusing to replace branch %s of %s: its head %s was committed by %s, not by ssm (%s) on top of %s; ssm replaces only its own commit there: delete the branch and ssm makes it again",
+		return fileset.Result{}, fmt.Errorf("refusing to replace branch %s of %s: its head %s was committed by %s, not by ssm (%s) on top of %s; ssm replaces only its own commit there: delete the branch and ssm makes it again",
 			r.opts.PushBranch, r.url, prop.commit, prop.committer, r.opts.identity(), r.opts.Branch)
 	}
 	old := prop.commit
 	if err := r.push(ctx, r.pushRef, old, next.commit, objs); err != nil {
-		return Result{}, err
+		return fileset.Result{}, err
 	}
 	r.prop = next
-	res := resultOf(changes)
+	res := fileset.ResultOf(changes)
 	res.Changed, res.Commit = true, next.commit.String()
 	r.log.Debug("pushed commit to the push branch", "commit", res.Commit, "base", base.commit.String(), "replaced", hashString(old),
 		"added", len(res.Added), "updated", len(res.Updated), "removed", len(res.Removed))

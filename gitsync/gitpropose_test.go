@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/internal/gittest"
 )
 
@@ -50,28 +51,28 @@ func TestPushBranchFollowsTheBase(t *testing.T) {
 			r := open(t, url, "p", auth, withPushBranch)
 
 			// Made from the base's head, one commit ahead.
-			res := mustSync(t, r, Files{"a.yaml": []byte("1\n")})
+			res := mustSync(t, r, fileset.Files{"a.yaml": []byte("1\n")})
 			assertProposal(t, bare, res, seed, map[string]string{"README.md": "hi\n", "p/a.yaml": "1\n"})
 			if got := branchHead(t, bare, "main"); got != seed {
 				t.Fatalf("main moved to %s; ssm must only read it", got)
 			}
 			// Nothing changed: nothing pushed.
-			if res := mustSync(t, r, Files{"a.yaml": []byte("1\n")}); res.Changed {
+			if res := mustSync(t, r, fileset.Files{"a.yaml": []byte("1\n")}); res.Changed {
 				t.Errorf("a second sync of the same files = %+v, want no change", res)
 			}
 			// The render changes: made again on the same base.
-			res = mustSync(t, r, Files{"a.yaml": []byte("2\n")})
+			res = mustSync(t, r, fileset.Files{"a.yaml": []byte("2\n")})
 			assertProposal(t, bare, res, seed, map[string]string{"README.md": "hi\n", "p/a.yaml": "2\n"})
 			// The base moves: made again on the new head, whatever another
 			// Repo (a restarted ssm) remembers.
 			moved := humanPushTo(t, bare, "main", map[string]string{"other.txt": "x\n"}, "unrelated")
-			res = mustSync(t, open(t, url, "p", auth, withPushBranch), Files{"a.yaml": []byte("2\n")})
+			res = mustSync(t, open(t, url, "p", auth, withPushBranch), fileset.Files{"a.yaml": []byte("2\n")})
 			assertProposal(t, bare, res, moved, map[string]string{"README.md": "hi\n", "other.txt": "x\n", "p/a.yaml": "2\n"})
 
 			// Merged (here a fast-forward): the base holds the render, and
 			// the push branch goes.
 			gittest.Git(t, bare, "update-ref", "refs/heads/main", res.Commit)
-			if res := mustSync(t, r, Files{"a.yaml": []byte("2\n")}); res.Changed {
+			if res := mustSync(t, r, fileset.Files{"a.yaml": []byte("2\n")}); res.Changed {
 				t.Errorf("sync after the merge = %+v, want no change", res)
 			}
 			if got := branchHead(t, bare, review); got != "" {
@@ -79,7 +80,7 @@ func TestPushBranchFollowsTheBase(t *testing.T) {
 			}
 			// The next change makes it again, from the merged base.
 			merged := branchHead(t, bare, "main")
-			res = mustSync(t, r, Files{"a.yaml": []byte("3\n")})
+			res = mustSync(t, r, fileset.Files{"a.yaml": []byte("3\n")})
 			assertProposal(t, bare, res, merged, map[string]string{"README.md": "hi\n", "other.txt": "x\n", "p/a.yaml": "3\n"})
 			gittest.Fsck(t, bare)
 		})
@@ -88,7 +89,7 @@ func TestPushBranchFollowsTheBase(t *testing.T) {
 
 // assertProposal checks that the push branch is res's commit, whose only
 // parent is base, holding files.
-func assertProposal(t *testing.T, bare string, res Result, base string, files map[string]string) {
+func assertProposal(t *testing.T, bare string, res fileset.Result, base string, files map[string]string) {
 	t.Helper()
 	if !res.Changed || res.Commit != branchHead(t, bare, review) {
 		t.Fatalf("Sync = %+v, want the head of %s (%s)", res, review, branchHead(t, bare, review))
@@ -108,13 +109,13 @@ func TestPushBranchOnlyReplacesItsOwnCommit(t *testing.T) {
 	bare := gittest.NewBare(t)
 	gittest.HumanPush(t, bare, func(w string) { gittest.WriteFiles(t, w, map[string]string{"p/n": "0"}) }, "seed")
 	r := open(t, bare, "p", withPushBranch)
-	mustSync(t, r, Files{"n": []byte("1")})
+	mustSync(t, r, fileset.Files{"n": []byte("1")})
 	fixup := humanPushTo(t, bare, review, map[string]string{"p/n": "1 reviewed"}, "fixup")
 
 	var seen []string
-	_, err := r.Apply(t.Context(), func(s Stored) (Write, error) {
+	_, err := r.Apply(t.Context(), func(s fileset.Stored) (fileset.Write, error) {
 		seen = append(seen, string(s.Files()["n"]))
-		return Write{Files: Files{"n": []byte("2")}}, nil
+		return fileset.Write{Files: fileset.Files{"n": []byte("2")}}, nil
 	})
 	if err == nil || !strings.Contains(err.Error(), "refusing to replace branch "+review) || !strings.Contains(err.Error(), "Human <human@example.com>") {
 		t.Fatalf("Apply over a person's commit: error = %v, want a refusal naming the committer", err)
@@ -126,7 +127,7 @@ func TestPushBranchOnlyReplacesItsOwnCommit(t *testing.T) {
 		t.Errorf("what the plan saw (-want +got):\n%s", diff)
 	}
 	// Nothing to propose: the branch is not ssm's to delete.
-	if _, err := r.Sync(t.Context(), Files{"n": []byte("0")}, "s"); err != nil {
+	if _, err := r.Sync(t.Context(), fileset.Files{"n": []byte("0")}, "s"); err != nil {
 		t.Fatal(err)
 	}
 	if got := branchHead(t, bare, review); got != fixup {
@@ -141,12 +142,12 @@ func TestPushBranchPlanSeesTheProposal(t *testing.T) {
 	bare := gittest.NewBare(t)
 	gittest.HumanPush(t, bare, func(w string) { gittest.WriteFiles(t, w, map[string]string{"p/n": "0"}) }, "seed")
 	r := open(t, bare, "p", withPushBranch)
-	mustSync(t, r, Files{"n": []byte("1")})
+	mustSync(t, r, fileset.Files{"n": []byte("1")})
 	for _, repo := range []*Repo{r, open(t, bare, "p", withPushBranch)} {
 		var seen string
-		if _, err := repo.Apply(t.Context(), func(s Stored) (Write, error) {
+		if _, err := repo.Apply(t.Context(), func(s fileset.Stored) (fileset.Write, error) {
 			seen = string(s.Files()["n"]) + "|" + strings.SplitN(s.Message(), "\n", 2)[0]
-			return Write{Files: s.Files()}, nil
+			return fileset.Write{Files: s.Files()}, nil
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -167,14 +168,14 @@ func TestPushBranchLease(t *testing.T) {
 			gittest.HumanPush(t, bare, func(w string) { gittest.WriteFiles(t, w, map[string]string{"p/n": "0"}) }, "seed")
 			r := open(t, url, "p", auth, withPushBranch)
 			other := open(t, url, "p", auth, withPushBranch)
-			mustSync(t, r, Files{"n": []byte("1")})
+			mustSync(t, r, fileset.Files{"n": []byte("1")})
 			var seen []string
-			res, err := r.Apply(t.Context(), func(s Stored) (Write, error) {
+			res, err := r.Apply(t.Context(), func(s fileset.Stored) (fileset.Write, error) {
 				seen = append(seen, string(s.Files()["n"]))
 				if len(seen) == 1 {
-					mustSync(t, other, Files{"n": []byte("5")}) // another replica, first
+					mustSync(t, other, fileset.Files{"n": []byte("5")}) // another replica, first
 				}
-				return Write{Files: Files{"n": []byte(string(s.Files()["n"]) + "+")}}, nil
+				return fileset.Write{Files: fileset.Files{"n": []byte(string(s.Files()["n"]) + "+")}}, nil
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -202,16 +203,16 @@ func TestPushBranchWithoutBase(t *testing.T) {
 			t.Parallel()
 			url, bare, auth := newRemoteRepo(t, kind)
 			r := open(t, url, "p", auth, withPushBranch)
-			res := mustSync(t, r, Files{"a": []byte("1")})
+			res := mustSync(t, r, fileset.Files{"a": []byte("1")})
 			if got := branchHead(t, bare, "main"); got != res.Commit || branchHead(t, bare, review) != "" {
 				t.Fatalf("first sync in an empty repository: main = %s, %s = %s, want main at %s and no push branch",
 					got, review, branchHead(t, bare, review), res.Commit)
 			}
-			res = mustSync(t, r, Files{"a": []byte("2")})
+			res = mustSync(t, r, fileset.Files{"a": []byte("2")})
 			assertProposal(t, bare, res, branchHead(t, bare, "main"), map[string]string{"p/a": "2"})
 
 			typo := open(t, url, "p", auth, func(o *RepoOptions) { o.Branch, o.PushBranch = "mian", review })
-			_, err := typo.Sync(t.Context(), Files{"a": []byte("3")}, "s")
+			_, err := typo.Sync(t.Context(), fileset.Files{"a": []byte("3")}, "s")
 			if err == nil || !strings.Contains(err.Error(), "branch mian does not exist") {
 				t.Errorf("Sync with a missing base in a repository with branches: error = %v, want one naming mian", err)
 			}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/internal/gittest"
 )
 
@@ -31,12 +32,12 @@ func TestPushOptions(t *testing.T) {
 
 			// git's receive-pack takes options only when told to.
 			r := open(t, url, "p", opts)
-			if _, err := r.Sync(t.Context(), Files{"a": []byte("1")}, "s"); err == nil || !strings.Contains(err.Error(), "does not accept push options") {
+			if _, err := r.Sync(t.Context(), fileset.Files{"a": []byte("1")}, "s"); err == nil || !strings.Contains(err.Error(), "does not accept push options") {
 				t.Fatalf("Sync to a server without push options: error = %v, want one saying so", err)
 			}
 			gittest.Git(t, bare, "config", "receive.advertisePushOptions", "true")
-			mustSync(t, r, Files{"a": []byte("1")})
-			mustSync(t, r, Files{"a": []byte("0")}) // the base holds it: deleted
+			mustSync(t, r, fileset.Files{"a": []byte("1")})
+			mustSync(t, r, fileset.Files{"a": []byte("0")}) // the base holds it: deleted
 			if got := branchHead(t, bare, review); got != "" {
 				t.Errorf("%s = %s, want it deleted", review, got)
 			}

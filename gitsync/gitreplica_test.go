@@ -12,6 +12,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/gitsync/internal/remote"
 	"github.com/ssm-dev/ssm/internal/gittest"
 )
@@ -53,9 +54,9 @@ func TestSyncKeepsForeignCommit(t *testing.T) {
 			t.Parallel()
 			url, bare, auth := newRemoteRepo(t, kind)
 			r := open(t, url, "mine", auth)
-			mustSync(t, r, Files{"a.yaml": []byte("1\n")})
+			mustSync(t, r, fileset.Files{"a.yaml": []byte("1\n")})
 			foreign := gittest.HumanPush(t, bare, func(w string) { gittest.WriteFiles(t, w, map[string]string{"theirs.yaml": "t\n"}) }, "theirs")
-			res := mustSync(t, r, Files{"a.yaml": []byte("2\n")})
+			res := mustSync(t, r, fileset.Files{"a.yaml": []byte("2\n")})
 			if got := gittest.Git(t, bare, "rev-parse", "main^"); got != foreign {
 				t.Errorf("parent of our commit = %s, want the foreign commit %s", got, foreign)
 			}
@@ -93,7 +94,7 @@ func TestReplicasConvergeOnSameFiles(t *testing.T) {
 			a, b := open(t, url, "p", auth), open(t, url, "p", auth)
 			const rounds = 5
 			for i := range rounds {
-				files := Files{"a.yaml": fmt.Appendf(nil, "round %d\n", i), fmt.Sprintf("r%d.yaml", i): []byte("x\n")}
+				files := fileset.Files{"a.yaml": fmt.Appendf(nil, "round %d\n", i), fmt.Sprintf("r%d.yaml", i): []byte("x\n")}
 				results := syncAll(t, files, a, b)
 				if changed := results[0].Changed != results[1].Changed; !changed {
 					t.Errorf("round %d: results %+v and %+v, want exactly one change", i, results[0], results[1])
@@ -108,9 +109,9 @@ func TestReplicasConvergeOnSameFiles(t *testing.T) {
 }
 
 // syncAll runs Sync of files on every repo at once and returns the results.
-func syncAll(t *testing.T, files Files, repos ...*Repo) []Result {
+func syncAll(t *testing.T, files fileset.Files, repos ...*Repo) []fileset.Result {
 	t.Helper()
-	results := make([]Result, len(repos))
+	results := make([]fileset.Result, len(repos))
 	errs := make([]error, len(repos))
 	start := make(chan struct{})
 	var wg sync.WaitGroup
@@ -139,12 +140,12 @@ func TestReplicasWithDifferentFilesLoseNoCommit(t *testing.T) {
 			var commits []string
 			const rounds = 4
 			for i := range rounds {
-				results := make([]Result, len(repos))
+				results := make([]fileset.Result, len(repos))
 				var wg sync.WaitGroup
 				errs := make([]error, len(repos))
 				for j, r := range repos {
 					wg.Go(func() {
-						files := Files{"f.yaml": fmt.Appendf(nil, "replica %d round %d\n", j, i)}
+						files := fileset.Files{"f.yaml": fmt.Appendf(nil, "replica %d round %d\n", j, i)}
 						results[j], errs[j] = r.Sync(t.Context(), files, "s")
 					})
 				}
@@ -179,12 +180,12 @@ func TestLocalPushIsCompareAndSwap(t *testing.T) {
 	// A push moves the branch only from the commit it was built on.
 	bare := gittest.NewBare(t)
 	r := open(t, bare, "p")
-	mustSync(t, r, Files{"a": []byte("1")})
+	mustSync(t, r, fileset.Files{"a": []byte("1")})
 	old := r.snap.commit
 	// Someone pushes after we saw the branch.
 	foreign := gittest.HumanPush(t, bare, func(w string) { gittest.WriteFiles(t, w, map[string]string{"b": "2"}) }, "theirs")
 
-	next, objs, err := r.snap.next(r.parts, r.snap.owned.changesTo(Files{"a": []byte("mine")}))
+	next, objs, err := r.snap.next(r.parts, r.snap.owned.changesTo(fileset.Files{"a": []byte("mine")}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +214,7 @@ func TestLocalReadsOnlyWhatItNeeds(t *testing.T) {
 	bare := filepath.Join(t.TempDir(), "shallow.git")
 	gittest.Git(t, "", "clone", "-q", "--bare", "--depth=1", "file://"+src, bare)
 	r := open(t, bare, "p")
-	res := mustSync(t, r, Files{"a": []byte("1")})
+	res := mustSync(t, r, fileset.Files{"a": []byte("1")})
 	if !res.Changed || gittest.Git(t, bare, "rev-parse", "main") != res.Commit {
 		t.Fatalf("Sync = %+v, want the head moved to its commit", res)
 	}
@@ -231,20 +232,20 @@ func TestSyncCancelled(t *testing.T) {
 	t.Parallel()
 	bare := gittest.NewBare(t)
 	r := open(t, bare, "p")
-	mustSync(t, r, Files{"a": []byte("1")})
+	mustSync(t, r, fileset.Files{"a": []byte("1")})
 	head := gittest.Git(t, bare, "rev-parse", "main")
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := r.Sync(ctx, Files{"a": []byte("2")}, "s"); !errors.Is(err, context.Canceled) {
+	if _, err := r.Sync(ctx, fileset.Files{"a": []byte("2")}, "s"); !errors.Is(err, context.Canceled) {
 		t.Errorf("Sync error = %v, want context.Canceled", err)
 	}
-	if _, err := r.Diff(ctx, Files{}); !errors.Is(err, context.Canceled) {
+	if _, err := r.Diff(ctx, fileset.Files{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Diff error = %v, want context.Canceled", err)
 	}
 	if got := gittest.Git(t, bare, "rev-parse", "main"); got != head {
 		t.Errorf("head moved to %s", got)
 	}
-	if res := mustSync(t, r, Files{"a": []byte("2")}); !res.Changed {
+	if res := mustSync(t, r, fileset.Files{"a": []byte("2")}); !res.Changed {
 		t.Errorf("Sync after cancel = %+v, want a change", res)
 	}
 }

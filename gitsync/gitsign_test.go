@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/internal/gittest"
 )
 
@@ -128,7 +129,7 @@ func signAndVerify(t *testing.T, bare string, cases []signCase, good string, ver
 				o.SigningPassphrasePath = writeFile(t, "passphrase", tc.passphrase)
 			}
 		})
-		res := mustSync(t, r, Files{"a.yaml": []byte(tc.name)})
+		res := mustSync(t, r, fileset.Files{"a.yaml": []byte(tc.name)})
 		ok, said := verify(res.Commit)
 		if ok != tc.ok {
 			t.Errorf("%s: git verify-commit ok = %v, want %v:\n%s", tc.name, ok, tc.ok, said)
@@ -225,7 +226,7 @@ func TestUnverifiableSignatureIsNotPushed(t *testing.T) {
 	bare := gittest.NewBare(t)
 	r := open(t, bare, "p", func(o *RepoOptions) { o.SigningKeyPath = key })
 	r.signer = brokenSigner{r.signer}
-	if _, err := r.Sync(t.Context(), Files{"a": []byte("1")}, "s"); err == nil || !strings.Contains(err.Error(), "refusing to push a commit whose signature does not verify") {
+	if _, err := r.Sync(t.Context(), fileset.Files{"a": []byte("1")}, "s"); err == nil || !strings.Contains(err.Error(), "refusing to push a commit whose signature does not verify") {
 		t.Fatalf("Sync with a broken signer: error = %v, want a refusal", err)
 	}
 	if got := branchHead(t, bare, "main"); got != "" {

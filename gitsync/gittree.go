@@ -14,6 +14,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/gitsync/internal/pack"
 )
 
@@ -40,7 +41,7 @@ type snapshot struct {
 	// next (handOver). irregular counts the files among them that are not
 	// regular files (executables, links, submodules).
 	filesMu   sync.Mutex // a Plan may ask for them from several goroutines
-	files     Files
+	files     fileset.Files
 	irregular int
 }
 
@@ -107,60 +108,39 @@ func (d *dirNode) walk(prefix string, fn func(p string, e *entry)) {
 // changesTo compares the owned files with files: by the file set when
 // they are all regular files, one lookup a file however deep it is, else
 // by the tree.
-func (s *snapshot) changesTo(files Files) []Change {
+func (s *snapshot) changesTo(files fileset.Files) []fileset.Change {
 	stored := s.storedFiles()
 	if s.irregular > 0 {
 		return s.owned.changesTo(files)
 	}
-	var changes []Change
-	matched := 0
-	for p, data := range files {
-		old, ok := stored[p]
-		switch {
-		case !ok:
-			changes = append(changes, Change{Path: p, Kind: Added, New: data})
-			continue
-		case !bytes.Equal(old, data): // the same slice: equal at once
-			changes = append(changes, Change{Path: p, Kind: Updated, Old: old, New: data})
-		}
-		matched++
-	}
-	if matched < len(stored) {
-		for p, old := range stored {
-			if _, ok := files[p]; !ok {
-				changes = append(changes, Change{Path: p, Kind: Removed, Old: old})
-			}
-		}
-	}
-	slices.SortFunc(changes, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
-	return changes
+	return fileset.Diff(stored, files)
 }
 
 // changesTo compares the stored files below d with files. Its cost is one
 // lookup and comparison per rendered file; it walks the stored tree only
 // when some stored file was not rendered.
-func (d *dirNode) changesTo(files Files) []Change {
-	var changes []Change
+func (d *dirNode) changesTo(files fileset.Files) []fileset.Change {
+	var changes []fileset.Change
 	matched := 0
 	for p, data := range files {
 		e := d.lookup(p)
 		switch {
 		case e == nil:
-			changes = append(changes, Change{Path: p, Kind: Added, New: data})
+			changes = append(changes, fileset.Change{Path: p, Kind: fileset.Added, New: data})
 			continue
 		case e.mode != filemode.Regular || !bytes.Equal(e.data, data):
-			changes = append(changes, Change{Path: p, Kind: Updated, Old: e.data, New: data})
+			changes = append(changes, fileset.Change{Path: p, Kind: fileset.Updated, Old: e.data, New: data})
 		}
 		matched++
 	}
 	if matched < d.files {
 		d.walk("", func(p string, e *entry) {
 			if _, ok := files[p]; !ok {
-				changes = append(changes, Change{Path: p, Kind: Removed, Old: e.data})
+				changes = append(changes, fileset.Change{Path: p, Kind: fileset.Removed, Old: e.data})
 			}
 		})
 	}
-	slices.SortFunc(changes, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
+	slices.SortFunc(changes, func(a, b fileset.Change) int { return strings.Compare(a.Path, b.Path) })
 	return changes
 }
 

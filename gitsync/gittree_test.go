@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/internal/gittest"
 )
 
@@ -57,20 +58,20 @@ func sign(n int) int {
 
 func TestCommitMessage(t *testing.T) {
 	t.Parallel()
-	many := func(n int, name func(int) string) []Change {
-		var cs []Change
+	many := func(n int, name func(int) string) []fileset.Change {
+		var cs []fileset.Change
 		for i := range n {
-			cs = append(cs, Change{Path: name(i), Kind: Added})
+			cs = append(cs, fileset.Change{Path: name(i), Kind: fileset.Added})
 		}
 		return cs
 	}
 	tests := []struct {
 		name      string
-		changes   []Change
+		changes   []fileset.Change
 		wantLines int    // of the path list
 		wantTail  string // last line
 	}{
-		{name: "few", changes: []Change{{Path: "a", Kind: Added}, {Path: "b", Kind: Removed}}, wantLines: 2, wantTail: "removed: b"},
+		{name: "few", changes: []fileset.Change{{Path: "a", Kind: fileset.Added}, {Path: "b", Kind: fileset.Removed}}, wantLines: 2, wantTail: "removed: b"},
 		{name: "too many names", changes: many(60, func(i int) string { return fmt.Sprintf("f%02d.yaml", i) }), wantLines: 51, wantTail: "… and 10 more"},
 		{name: "too many bytes", changes: many(40, func(i int) string { return fmt.Sprintf("%03d%s", i, strings.Repeat("x", 200)) }), wantLines: 20, wantTail: "… and 21 more"},
 	}
@@ -95,7 +96,7 @@ func TestCommitMessage(t *testing.T) {
 
 func TestCommitMessageSubjectAndOddPaths(t *testing.T) {
 	t.Parallel()
-	changes := []Change{{Path: "a\nremoved: b", Kind: Added}, {Path: `"q"`, Kind: Added}, {Path: "é \u200c", Kind: Updated}}
+	changes := []fileset.Change{{Path: "a\nremoved: b", Kind: fileset.Added}, {Path: `"q"`, Kind: fileset.Added}, {Path: "é \u200c", Kind: fileset.Updated}}
 	want := "Update rendered files\n\n2 added, 1 updated, 0 removed\n\n" +
 		"added: \"a\\nremoved: b\"\nadded: \"\\\"q\\\"\"\nupdated: \"é \\u200c\"\n"
 	for _, subject := range []string{"", " \n\t"} {
@@ -109,7 +110,7 @@ func TestSyncPushesOnlyChangedObjects(t *testing.T) {
 	t.Parallel()
 	bare := gittest.NewBare(t)
 	r := open(t, bare, "clusters/prod")
-	files := Files{}
+	files := fileset.Files{}
 	for i := range 300 {
 		files[fmt.Sprintf("ns%d/svc%03d.yaml", i%3, i)] = fmt.Appendf(nil, "name: svc%d\n", i)
 	}
@@ -151,8 +152,8 @@ func TestSnapshotChangesTo(t *testing.T) {
 	file := func() string { return fmt.Sprintf("d%d/f%d", rng.IntN(3), rng.IntN(6)) }
 	for i := range 200 {
 		base := emptySnapshot(0)
-		stored := Files{}
-		var edits []Change
+		stored := fileset.Files{}
+		var edits []fileset.Change
 		for range rng.IntN(12) {
 			p := file()
 			if rng.IntN(8) == 0 {
@@ -161,7 +162,7 @@ func TestSnapshotChangesTo(t *testing.T) {
 			stored[p] = []byte(p)
 		}
 		for p, b := range stored {
-			edits = append(edits, Change{Path: p, Kind: Added, New: b})
+			edits = append(edits, fileset.Change{Path: p, Kind: fileset.Added, New: b})
 		}
 		snap, _, err := base.next(nil, edits)
 		if err != nil {
@@ -175,7 +176,7 @@ func TestSnapshotChangesTo(t *testing.T) {
 				}
 			}
 		}
-		rendered := Files{}
+		rendered := fileset.Files{}
 		for p, b := range stored {
 			switch rng.IntN(4) {
 			case 0: // removed

@@ -18,8 +18,9 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/generate"
-	"github.com/ssm-dev/ssm/gitsync"
+	"github.com/ssm-dev/ssm/internal/kubeapi"
 	"github.com/ssm-dev/ssm/source"
 )
 
@@ -64,7 +65,7 @@ var nodePortSeeds = []string{
 // api's bit 5 leaves the local cluster unread, bit 6 renders by namespace,
 // bit 7 renders type NodePort.
 func fuzzNodePort(t *testing.T, data []byte, api uint8) {
-	st, err := source.Parse(bytes.NewReader(data), source.Selection{EndpointsAPI: source.NoEndpoints, Nodes: true, Namespaces: true})
+	st, err := source.Parse(bytes.NewReader(data), source.Selection{EndpointsAPI: kubeapi.NoEndpoints, Nodes: true, Namespaces: true})
 	if err != nil {
 		return
 	}
@@ -87,7 +88,7 @@ func fuzzNodePort(t *testing.T, data []byte, api uint8) {
 	if err != nil {
 		t.Fatalf("Manifests refuses a parsed NodePort snapshot: %v", err)
 	}
-	if err := gitsync.Files(res.Files).Validate(); err != nil {
+	if err := fileset.Files(res.Files).Validate(); err != nil {
 		t.Fatalf("a rendered path: %v", err)
 	}
 	checkRendered(t, res.Files, func(string) bool { return false })

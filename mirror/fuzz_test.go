@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ssm-dev/ssm/generate"
+	"github.com/ssm-dev/ssm/internal/kubeapi"
 	"github.com/ssm-dev/ssm/source"
 )
 
@@ -76,7 +77,7 @@ func FuzzSnapshotRender(f *testing.F) {
 			fuzzNodePort(t, data, api)
 			return
 		}
-		remoteAPI := []source.EndpointsAPI{source.Endpoints, source.EndpointSlices}[api&1]
+		remoteAPI := []kubeapi.EndpointsAPI{kubeapi.Endpoints, kubeapi.EndpointSlices}[api&1]
 		st, err := source.Parse(bytes.NewReader(data), source.Selection{EndpointsAPI: remoteAPI})
 		if err != nil {
 			return

@@ -13,8 +13,8 @@ import (
 	"sync"
 
 	"github.com/ssm-dev/ssm/config"
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/generate"
-	"github.com/ssm-dev/ssm/gitsync"
 )
 
 // Verdicts of the removal guard.
@@ -57,7 +57,7 @@ func clusterLabel(c string) string {
 
 // guardInput is what the guard decides on.
 type guardInput struct {
-	stored, files gitsync.Files
+	stored, files fileset.Files
 	tree          bool
 	names         func(group string) string // cluster of a MirrorOf group
 	limit         config.RemovalLimit
@@ -68,7 +68,7 @@ type guardInput struct {
 // mirrors it no longer holds: up to the limit, or beyond it when approved.
 // The removals it holds are put back as stored. It returns the files to
 // write (files itself when it holds nothing) and every decision.
-func guard(in guardInput) (gitsync.Files, []Removal) {
+func guard(in guardInput) (fileset.Files, []Removal) {
 	stored, removed := map[string]int{}, map[string][]string{}
 	type gone struct{ group, path string }
 	var missing []gone // stored mirrors not rendered at their path

@@ -10,15 +10,15 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ssm-dev/ssm/config"
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/generate"
-	"github.com/ssm-dev/ssm/gitsync"
 	"github.com/ssm-dev/ssm/source"
 )
 
 // tree is a stored or rendered file set: mirrors are named, everything
 // else (kustomizations) is generated from them.
-func tree(paths ...string) gitsync.Files {
-	f := gitsync.Files{}
+func tree(paths ...string) fileset.Files {
+	f := fileset.Files{}
 	for _, p := range paths {
 		f[p] = []byte("content of " + p + "\n")
 	}
@@ -39,7 +39,7 @@ func TestGuard(t *testing.T) {
 	five := []string{"a.yaml", "b.yaml", "c.yaml", "d.yaml", "e.yaml"}
 	tests := []struct {
 		name          string
-		stored, files gitsync.Files
+		stored, files fileset.Files
 		tree          bool
 		limit         string
 		approve       string // cluster whose held set is approved
@@ -88,7 +88,7 @@ func TestGuard(t *testing.T) {
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("verdicts (-want +got):\n%s", diff)
 			}
-			want := gitsync.Files{}
+			want := fileset.Files{}
 			for p, b := range tt.files {
 				want[p] = b
 			}
@@ -179,7 +179,7 @@ func TestRevisionsFile(t *testing.T) {
 	}
 	in := input{cfg: config.Config{Clusters: []config.Cluster{{Name: "east"}, {Name: "west"}, {Name: "local", Local: true}}},
 		revisions: []sourceRevisions{{"services": "11", "endpoints": "12"}, nil, {"endpointslices": "3"}}}
-	files := gitsync.Files{"a.yaml": nil}
+	files := fileset.Files{"a.yaml": nil}
 	trailers := withRevisions(files, in, stored)
 	want := "east endpoints=12 services=11\nlocal endpointslices=3\nwest services=7\n"
 	if got := string(files[RevisionsFile]); got != want {
@@ -188,9 +188,9 @@ func TestRevisionsFile(t *testing.T) {
 	if len(trailers) != 3 || trailers[0] != "Ssm-Revision: east endpoints=12 services=11" {
 		t.Errorf("trailers %q", trailers)
 	}
-	if !sameFiles(gitsync.Files{"a": []byte("1"), RevisionsFile: []byte("x")}, gitsync.Files{"a": []byte("1")}, RevisionsFile) ||
-		sameFiles(gitsync.Files{"a": []byte("1")}, gitsync.Files{"a": []byte("2")}, RevisionsFile) ||
-		sameFiles(gitsync.Files{"a": []byte("1")}, gitsync.Files{"a": []byte("1"), "b": nil}, RevisionsFile) {
+	if !sameFiles(fileset.Files{"a": []byte("1"), RevisionsFile: []byte("x")}, fileset.Files{"a": []byte("1")}, RevisionsFile) ||
+		sameFiles(fileset.Files{"a": []byte("1")}, fileset.Files{"a": []byte("2")}, RevisionsFile) ||
+		sameFiles(fileset.Files{"a": []byte("1")}, fileset.Files{"a": []byte("1"), "b": nil}, RevisionsFile) {
 		t.Error("sameFiles is wrong")
 	}
 }

@@ -2,9 +2,10 @@ package mirror
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/ssm-dev/ssm/internal/field"
 )
 
 // Timing is how the run loop batches events and retries failures.
@@ -15,10 +16,16 @@ type Timing struct {
 	BackoffMax time.Duration
 }
 
-// Validate reports timings the loop cannot work with.
+// Validate reports timings the loop cannot work with, as a *field.Error
+// naming the fields at fault.
 func (t Timing) Validate() error {
-	if t.Debounce <= 0 || t.MaxDelay < t.Debounce || t.BackoffMin <= 0 || t.BackoffMax < t.BackoffMin {
-		return fmt.Errorf("timing %+v: want 0 < debounce <= max delay and 0 < backoff min <= backoff max", t)
+	if t.Debounce <= 0 || t.MaxDelay < t.Debounce {
+		return &field.Error{Fields: []field.Field{{Go: "Debounce", Name: "debounce", Value: t.Debounce.String()},
+			{Go: "MaxDelay", Name: "max delay", Value: t.MaxDelay.String()}}, Text: ": want 0 < debounce <= max delay"}
+	}
+	if t.BackoffMin <= 0 || t.BackoffMax < t.BackoffMin {
+		return &field.Error{Fields: []field.Field{{Go: "BackoffMin", Name: "backoff min", Value: t.BackoffMin.String()},
+			{Go: "BackoffMax", Name: "backoff max", Value: t.BackoffMax.String()}}, Text: ": want 0 < backoff min <= backoff max"}
 	}
 	return nil
 }

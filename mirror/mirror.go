@@ -1,11 +1,12 @@
 // Package mirror runs ssm's one pipeline: read the clusters of a
 // config.Config (source), render them (generate), and write the result to
-// a Sink (gitsync). RunOnce does it once, as `ssm render` does; Run keeps
-// informers on every cluster and calls the same rendering after every
-// batch of changes, as `ssm run` does. Watch events only schedule work.
-// What is reported goes to an Observer, so that this package knows nothing
-// of Prometheus or HTTP. It imports config, source, generate and gitsync
-// of this module.
+// a Sink (a fileset sink, or a git branch through gitsync). RunOnce does it
+// once, as `ssm render` does; Run keeps informers on every cluster and
+// calls the same rendering after every batch of changes, as `ssm run`
+// does. Watch events only schedule work. What is reported goes to an
+// Observer, so that this package knows nothing of Prometheus or HTTP. It
+// imports config, source, generate, fileset and gitsync of this module, and
+// the leaf internal/field, whose errors name the option at fault.
 package mirror
 
 import (
@@ -15,30 +16,20 @@ import (
 	"time"
 
 	"github.com/ssm-dev/ssm/config"
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/generate"
-	"github.com/ssm-dev/ssm/gitsync"
 	"github.com/ssm-dev/ssm/source"
 )
 
-// Sink is where renders are written: a directory or a git branch, or, for
-// render, stdout or a drift check.
+// Sink is where renders are written: a directory (fileset.DirSink) or a
+// git branch (GitSink), or, for render, stdout or a drift check
+// (fileset.StreamSink, fileset.CheckSink).
 type Sink interface {
 	// Sync makes the sink hold what plan returns. plan is given what the
 	// sink stores now; it may be called more than once (a git sink calls it
 	// again on a branch that moved).
-	Sync(ctx context.Context, plan Plan) (gitsync.Result, error)
+	Sync(ctx context.Context, plan fileset.Plan) (fileset.Result, error)
 }
-
-// Plan decides what a sink writes, given what it stores.
-type Plan = gitsync.Plan
-
-// Stored is what a sink holds before a write.
-type Stored = gitsync.Stored
-
-// Write is what a sink writes: exactly Files under its root, with Subject
-// as the first line of a commit and Trailers ("Key: value") as its last
-// paragraph.
-type Write = gitsync.Write
 
 // Observer is told what happens, for metrics and health. Its methods must
 // not block. Embed NopObserver to implement only some.
@@ -54,7 +45,7 @@ type Observer interface {
 	// Rendered reports a render and how long it took.
 	Rendered(res generate.Result, took time.Duration)
 	// Synced reports a write to the sink (err nil: it succeeded).
-	Synced(res gitsync.Result, err error, took time.Duration)
+	Synced(res fileset.Result, err error, took time.Duration)
 	// Removals reports what the removal guard decided, per cluster that a
 	// render would remove mirrors of (none: nothing is removed).
 	Removals(decisions []Removal)
@@ -71,7 +62,7 @@ func (NopObserver) WatchEvent(string, string, string)           {}
 func (NopObserver) WatchError(string, string, error)            {}
 func (NopObserver) CachesSynced()                               {}
 func (NopObserver) Rendered(generate.Result, time.Duration)     {}
-func (NopObserver) Synced(gitsync.Result, error, time.Duration) {}
+func (NopObserver) Synced(fileset.Result, error, time.Duration) {}
 func (NopObserver) Removals([]Removal)                          {}
 func (NopObserver) Behind([]string)                             {}
 

@@ -21,8 +21,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/ssm-dev/ssm/config"
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/generate"
-	"github.com/ssm-dev/ssm/gitsync"
 	"github.com/ssm-dev/ssm/internal/kubetest"
 	"github.com/ssm-dev/ssm/mirror"
 	"github.com/ssm-dev/ssm/source"
@@ -96,12 +96,12 @@ func clients(m map[string]kubernetes.Interface) func(context.Context, config.Clu
 
 // recorder is a sink that records every sync it passes on to a directory.
 type recorder struct {
-	mirror.DirSink
+	fileset.DirSink
 	mu      sync.Mutex
-	results []gitsync.Result
+	results []fileset.Result
 }
 
-func (r *recorder) Sync(ctx context.Context, plan mirror.Plan) (gitsync.Result, error) {
+func (r *recorder) Sync(ctx context.Context, plan fileset.Plan) (fileset.Result, error) {
 	res, err := r.DirSink.Sync(ctx, plan)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -215,11 +215,14 @@ func mirrorsIn(files map[string]string) []string {
 	return out
 }
 
-type gitsyncResult = gitsync.Result
+// dirSink writes dir as ssm does, with its ownership mark.
+func dirSink(dir string) fileset.DirSink {
+	return fileset.DirSink{Dir: dir, Ownership: mirror.Ownership}
+}
 
 type emptyStored struct{}
 
-func (emptyStored) Files() gitsync.Files { return gitsync.Files{} }
+func (emptyStored) Files() fileset.Files { return fileset.Files{} }
 func (emptyStored) Message() string      { return "" }
 
 var servicesGVR = corev1.SchemeGroupVersion.WithResource("services")

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/ssm-dev/ssm/config"
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/generate"
-	"github.com/ssm-dev/ssm/gitsync"
 	"github.com/ssm-dev/ssm/internal/redact"
 	"github.com/ssm-dev/ssm/source"
 )
@@ -18,7 +18,7 @@ import (
 // Report is what RunOnce rendered and what writing it changed.
 type Report struct {
 	Render generate.Result
-	Sync   gitsync.Result
+	Sync   fileset.Result
 }
 
 // RunOnce reads every cluster of cfg once, renders them and writes the
@@ -34,14 +34,14 @@ func RunOnce(ctx context.Context, cfg config.Config, sink Sink, opts Options) (R
 	var rep Report
 	start := time.Now()
 	var decisions []Removal
-	rep.Sync, err = sink.Sync(ctx, func(stored Stored) (Write, error) {
+	rep.Sync, err = sink.Sync(ctx, func(stored fileset.Stored) (fileset.Write, error) {
 		res, err := in.render(stored)
 		if err != nil {
-			return Write{}, err
+			return fileset.Write{}, err
 		}
 		rep.Render = res
 		LogSkipped(opts.Logger, res)
-		var w Write
+		var w fileset.Write
 		w, decisions, err = planOnce(cfg, res, stored)
 		return w, err
 	})
@@ -57,7 +57,7 @@ func RunOnce(ctx context.Context, cfg config.Config, sink Sink, opts Options) (R
 
 // planOnce writes the render unless the guard holds removals: then nothing
 // is written at all. The stored record of what run rendered from stays.
-func planOnce(cfg config.Config, res generate.Result, stored Stored) (Write, []Removal, error) {
+func planOnce(cfg config.Config, res generate.Result, stored fileset.Stored) (fileset.Write, []Removal, error) {
 	sf := stored.Files()
 	names := func(group string) string { return clusterOf(cfg, group) }
 	files, decisions := guard(guardInput{stored: sf, files: res.Files, tree: cfg.Layout == config.Tree, names: names,
@@ -69,13 +69,13 @@ func planOnce(cfg config.Config, res generate.Result, stored Stored) (Write, []R
 		}
 	}
 	if len(held) > 0 {
-		return Write{}, decisions, &HeldError{Held: held}
+		return fileset.Write{}, decisions, &HeldError{Held: held}
 	}
 	if rev, ok := sf[RevisionsFile]; ok {
 		files = maps.Clone(files)
 		files[RevisionsFile] = rev
 	}
-	return Write{Files: files, Subject: subject(cfg)}, decisions, nil
+	return fileset.Write{Files: files, Subject: subject(cfg)}, decisions, nil
 }
 
 // subject is the first line of ssm's commits.

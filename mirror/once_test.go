@@ -18,6 +18,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/ssm-dev/ssm/config"
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/generate"
 	"github.com/ssm-dev/ssm/mirror"
 )
@@ -26,7 +27,7 @@ func TestRunOnceFlat(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "out")
 	cfg := flatConfig(t)
-	rep, err := mirror.RunOnce(t.Context(), cfg, mirror.DirSink{Dir: dir},
+	rep, err := mirror.RunOnce(t.Context(), cfg, dirSink(dir),
 		mirror.Options{Connect: clients(map[string]kubernetes.Interface{"east": remote(t, "web", "api")})})
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +42,7 @@ func TestRunOnceFlat(t *testing.T) {
 		t.Errorf("report = %+v", rep)
 	}
 	// The same state again writes nothing.
-	rep, err = mirror.RunOnce(t.Context(), cfg, mirror.DirSink{Dir: dir},
+	rep, err = mirror.RunOnce(t.Context(), cfg, dirSink(dir),
 		mirror.Options{Connect: clients(map[string]kubernetes.Interface{"east": remote(t, "web", "api")})})
 	if err != nil || rep.Sync.Changed {
 		t.Errorf("second render: changed %v, err %v", rep.Sync.Changed, err)
@@ -55,7 +56,7 @@ func TestRunOnceTree(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "out")
 	cfg := treeConfig(t)
 	fakes := map[string]kubernetes.Interface{"east": remote(t, "web"), "west": remote(t, "api", "db")}
-	rep, err := mirror.RunOnce(t.Context(), cfg, mirror.DirSink{Dir: dir}, mirror.Options{Connect: clients(fakes)})
+	rep, err := mirror.RunOnce(t.Context(), cfg, dirSink(dir), mirror.Options{Connect: clients(fakes)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +100,7 @@ func TestRunOnceFailure(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "out")
-			_, err := mirror.RunOnce(t.Context(), tt.cfg, mirror.DirSink{Dir: dir}, mirror.Options{Connect: clients(tt.fakes)})
+			_, err := mirror.RunOnce(t.Context(), tt.cfg, dirSink(dir), mirror.Options{Connect: clients(tt.fakes)})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
 			}
@@ -142,17 +143,17 @@ func TestRunOnceNodePortManual(t *testing.T) {
 // streamSink concatenates what it is given; it stores nothing.
 type streamSink struct{ w *strings.Builder }
 
-func (s streamSink) Sync(_ context.Context, plan mirror.Plan) (gitsyncResult, error) {
+func (s streamSink) Sync(_ context.Context, plan fileset.Plan) (fileset.Result, error) {
 	w, err := plan(emptyStored{})
 	if err != nil {
-		return gitsyncResult{}, err
+		return fileset.Result{}, err
 	}
 	for _, p := range w.Files.Paths() {
 		if !strings.HasSuffix(p, generate.KustomizationFile) {
 			s.w.Write(w.Files[p])
 		}
 	}
-	return gitsyncResult{}, nil
+	return fileset.Result{}, nil
 }
 
 // unreachableAPI is a flat configuration of an API server that does not
@@ -183,7 +184,7 @@ func unreachableAPI(t *testing.T) config.Config {
 func TestRunOnceLive(t *testing.T) {
 	t.Parallel()
 	cfg := unreachableAPI(t)
-	_, err := mirror.RunOnce(t.Context(), cfg, mirror.DirSink{Dir: filepath.Join(t.TempDir(), "out")}, mirror.Options{})
+	_, err := mirror.RunOnce(t.Context(), cfg, dirSink(filepath.Join(t.TempDir(), "out")), mirror.Options{})
 	if err == nil || !strings.Contains(err.Error(), "read remote "+cfg.Clusters[0].Conn.APIURL) {
 		t.Errorf("err = %v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"path"
 
 	"github.com/ssm-dev/ssm/config"
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/generate"
 	"github.com/ssm-dev/ssm/source"
 )
@@ -71,7 +72,7 @@ func (in input) kept() []string {
 }
 
 // render renders in; stored is read only when a cluster is unread.
-func (in input) render(stored Stored) (generate.Result, error) {
+func (in input) render(stored fileset.Stored) (generate.Result, error) {
 	cfg := in.cfg
 	local := in.local()
 	if cfg.Layout == config.Flat {

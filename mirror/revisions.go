@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ssm-dev/ssm/gitsync"
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/source"
 )
 
@@ -83,7 +83,7 @@ func (p *pipeline) behind(ctx context.Context, in input, stored map[string]sourc
 // clusters read, and what was stored for those not read. files is the
 // render's own map (or the guard's copy of it), which nothing else holds:
 // the record is added to it, not to a copy of 10,000 entries a sync.
-func withRevisions(files gitsync.Files, in input, stored map[string]source.Revisions) []string {
+func withRevisions(files fileset.Files, in input, stored map[string]source.Revisions) []string {
 	revs := map[string]source.Revisions{}
 	for i, c := range in.cfg.Clusters {
 		key := revisionKey(c.Name)

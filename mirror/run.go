@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/ssm-dev/ssm/config"
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/generate"
-	"github.com/ssm-dev/ssm/gitsync"
 	"github.com/ssm-dev/ssm/internal/redact"
 	"github.com/ssm-dev/ssm/source"
 )
@@ -146,16 +146,16 @@ func (p *pipeline) sync(ctx context.Context) error {
 	var res generate.Result
 	var rendering time.Duration
 	var decisions []Removal
-	r, err := p.sink.Sync(ctx, func(stored Stored) (Write, error) {
+	r, err := p.sink.Sync(ctx, func(stored fileset.Stored) (fileset.Write, error) {
 		t := time.Now()
 		var err error
 		if res, err = in.render(stored); err != nil {
-			return Write{}, err
+			return fileset.Write{}, err
 		}
 		rendering = time.Since(t)
 		p.opts.Observer.Rendered(res, rendering)
 		p.logSkipped(res)
-		var w Write
+		var w fileset.Write
 		w, decisions, err = p.plan(ctx, in, res, stored)
 		return w, err
 	})
@@ -178,9 +178,9 @@ func (p *pipeline) sync(ctx context.Context) error {
 // plan decides what a render writes over what is stored: nothing when
 // this replica's state is older than the stored one; the removals the
 // guard allows; and, with any change, what it was rendered from.
-func (p *pipeline) plan(ctx context.Context, in input, res generate.Result, stored Stored) (Write, []Removal, error) {
+func (p *pipeline) plan(ctx context.Context, in input, res generate.Result, stored fileset.Stored) (fileset.Write, []Removal, error) {
 	sf := stored.Files()
-	keep := Write{Files: sf, Subject: subject(p.cfg)}
+	keep := fileset.Write{Files: sf, Subject: subject(p.cfg)}
 	storedRevs := parseRevisions(sf[RevisionsFile])
 	if behind := p.behind(ctx, in, storedRevs); len(behind) > 0 {
 		p.opts.Observer.Behind(behind)
@@ -198,14 +198,14 @@ func (p *pipeline) plan(ctx context.Context, in input, res generate.Result, stor
 	}
 	p.warnUnheadless(sf, files)
 	trailers := withRevisions(files, in, storedRevs)
-	return Write{Files: files, Subject: subject(p.cfg), Trailers: trailers}, decisions, nil
+	return fileset.Write{Files: files, Subject: subject(p.cfg), Trailers: trailers}, decisions, nil
 }
 
 // warnUnheadless warns about mirrors that stop being headless: the API
 // server keeps an existing Service's clusterIP None when an apply leaves
 // it out, without an error, so no GitOps agent converges them by itself
 // (docs/flux.md).
-func (p *pipeline) warnUnheadless(stored, files gitsync.Files) {
+func (p *pipeline) warnUnheadless(stored, files fileset.Files) {
 	headless := func(b []byte) bool {
 		first, _, _ := bytes.Cut(b, []byte("\n---\n"))
 		return bytes.HasPrefix(first, []byte("apiVersion: v1\nkind: Service\n")) && bytes.Contains(first, []byte("\n  clusterIP: None\n"))
@@ -272,7 +272,7 @@ func (p *pipeline) logRemovals(decisions []Removal, written bool) {
 }
 
 // sameFiles reports whether a and b hold the same files, but for except.
-func sameFiles(a, b gitsync.Files, except string) bool {
+func sameFiles(a, b fileset.Files, except string) bool {
 	n := len(a)
 	if _, ok := a[except]; ok {
 		n--

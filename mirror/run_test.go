@@ -19,8 +19,8 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/ssm-dev/ssm/config"
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/generate"
-	"github.com/ssm-dev/ssm/gitsync"
 	"github.com/ssm-dev/ssm/mirror"
 )
 
@@ -37,7 +37,7 @@ type observed struct {
 func (o *observed) CachesSynced()                           { o.cachesSynced.Store(true) }
 func (o *observed) WatchError(string, string, error)        { o.watchErrors.Add(1) }
 func (o *observed) Rendered(generate.Result, time.Duration) { o.rendered.Add(1) }
-func (o *observed) Synced(_ gitsync.Result, err error, _ time.Duration) {
+func (o *observed) Synced(_ fileset.Result, err error, _ time.Duration) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.syncErrs = append(o.syncErrs, err)
@@ -48,7 +48,7 @@ func (o *observed) Synced(_ gitsync.Result, err error, _ time.Duration) {
 func TestRunFirstRenderThenNoOp(t *testing.T) {
 	noWatchList(t)
 	dir := t.TempDir()
-	sink := &recorder{DirSink: mirror.DirSink{Dir: dir}}
+	sink := &recorder{DirSink: dirSink(dir)}
 	obs := &observed{}
 	started(t, flatConfig(t), sink, mirror.Options{Connect: clients(map[string]kubernetes.Interface{"east": remote(t, "web", "api")}),
 		Timing: fastTiming, Resync: time.Second, Observer: obs})
@@ -75,7 +75,7 @@ func TestRunFollowsChanges(t *testing.T) {
 	noWatchList(t)
 	dir := t.TempDir()
 	east := remote(t, "web")
-	started(t, flatConfig(t), mirror.DirSink{Dir: dir}, mirror.Options{Connect: clients(map[string]kubernetes.Interface{"east": east}), Timing: fastTiming})
+	started(t, flatConfig(t), dirSink(dir), mirror.Options{Connect: clients(map[string]kubernetes.Interface{"east": east}), Timing: fastTiming})
 	waitFor(t, "the first render", func() bool { return len(mirrorsIn(readDir(t, dir))) == 1 })
 	ctx := t.Context()
 	if _, err := east.CoreV1().Services("shop").Create(ctx, service("shop", "cart"), metav1.CreateOptions{}); err != nil {
@@ -139,7 +139,7 @@ func TestRunOutageKeepsState(t *testing.T) {
 	east, west := remote(t, "web", "api"), remote(t, "db")
 	down := newOutage(east)
 	obs := &observed{}
-	started(t, treeConfig(t), mirror.DirSink{Dir: dir}, mirror.Options{Connect: clients(map[string]kubernetes.Interface{"east": east, "west": west}),
+	started(t, treeConfig(t), dirSink(dir), mirror.Options{Connect: clients(map[string]kubernetes.Interface{"east": east, "west": west}),
 		Timing: fastTiming, Observer: obs})
 	waitFor(t, "the first render", func() bool { return len(mirrorsIn(readDir(t, dir))) == 3 })
 	before := readDir(t, dir)
@@ -170,7 +170,7 @@ func TestRunUnreadClusterKeepsStoredFiles(t *testing.T) {
 	noWatchList(t)
 	dir := t.TempDir()
 	cfg := treeConfig(t)
-	if _, err := mirror.RunOnce(t.Context(), cfg, mirror.DirSink{Dir: dir},
+	if _, err := mirror.RunOnce(t.Context(), cfg, dirSink(dir),
 		mirror.Options{Connect: clients(map[string]kubernetes.Interface{"east": remote(t, "web"), "west": remote(t, "api", "db")})}); err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestRunUnreadClusterKeepsStoredFiles(t *testing.T) {
 	west := remote(t)
 	newOutage(west).down.Store(true)
 	var logs logBuffer
-	started(t, cfg, mirror.DirSink{Dir: dir}, mirror.Options{Connect: clients(map[string]kubernetes.Interface{"east": remote(t, "web", "cart"), "west": west}),
+	started(t, cfg, dirSink(dir), mirror.Options{Connect: clients(map[string]kubernetes.Interface{"east": remote(t, "web", "cart"), "west": west}),
 		Timing: fastTiming, Logger: logs.logger()})
 	waitFor(t, "east's new Service", func() bool { _, ok := readDir(t, dir)["east/east-shop-73736d-cart.yaml"]; return ok })
 	after := readDir(t, dir)
@@ -204,7 +204,7 @@ func TestRunShutdown(t *testing.T) {
 	for name, client := range map[string]*fake.Clientset{"synced": remote(t, "web"), "never synced": down} {
 		t.Run(name, func(t *testing.T) {
 			obs := &observed{}
-			stop := started(t, flatConfig(t), mirror.DirSink{Dir: t.TempDir()},
+			stop := started(t, flatConfig(t), dirSink(t.TempDir()),
 				mirror.Options{Connect: clients(map[string]kubernetes.Interface{"east": client}), Timing: fastTiming, Observer: obs})
 			if name == "synced" {
 				waitFor(t, "caches synced", obs.cachesSynced.Load)
@@ -236,7 +236,7 @@ func TestRunSetupErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := mirror.Run(t.Context(), tt.cfg, mirror.DirSink{Dir: t.TempDir()},
+			err := mirror.Run(t.Context(), tt.cfg, dirSink(t.TempDir()),
 				mirror.Options{Connect: clients(map[string]kubernetes.Interface{"east": remote(t)}), Timing: tt.timing})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want %q", err, tt.want)
@@ -249,7 +249,7 @@ func TestRunSetupErrors(t *testing.T) {
 // until it succeeds, and the failures are reported.
 func TestRunRetriesFailedWrites(t *testing.T) {
 	noWatchList(t)
-	sink := &flaky{DirSink: mirror.DirSink{Dir: t.TempDir()}}
+	sink := &flaky{DirSink: dirSink(t.TempDir())}
 	sink.failures.Store(3)
 	obs := &observed{}
 	started(t, flatConfig(t), sink, mirror.Options{Connect: clients(map[string]kubernetes.Interface{"east": remote(t, "web")}), Timing: fastTiming, Observer: obs})
@@ -269,13 +269,13 @@ func TestRunRetriesFailedWrites(t *testing.T) {
 }
 
 type flaky struct {
-	mirror.DirSink
+	fileset.DirSink
 	failures atomic.Int32
 }
 
-func (f *flaky) Sync(ctx context.Context, plan mirror.Plan) (gitsync.Result, error) {
+func (f *flaky) Sync(ctx context.Context, plan fileset.Plan) (fileset.Result, error) {
 	if f.failures.Add(-1) >= 0 {
-		return gitsync.Result{}, errors.New("git server unreachable")
+		return fileset.Result{}, errors.New("git server unreachable")
 	}
 	return f.DirSink.Sync(ctx, plan)
 }
@@ -286,7 +286,7 @@ func (f *flaky) Sync(ctx context.Context, plan mirror.Plan) (gitsync.Result, err
 func TestRunUnreachable(t *testing.T) {
 	obs := &upObserver{}
 	dir := t.TempDir()
-	stop := started(t, unreachableAPI(t), mirror.DirSink{Dir: dir}, mirror.Options{Timing: fastTiming, Observer: obs})
+	stop := started(t, unreachableAPI(t), dirSink(dir), mirror.Options{Timing: fastTiming, Observer: obs})
 	waitFor(t, "the remote reported down", func() bool { return obs.reported.Load() })
 	waitFor(t, "failed requests counted", func() bool { return obs.failures.Load() >= 2 })
 	start := time.Now()

@@ -26,7 +26,7 @@ func TestRunHoldsRemovals(t *testing.T) {
 	east := remote(t, "a", "b", "c", "d")
 	approvals := mirror.NewApprovals()
 	var logs logBuffer
-	started(t, flatConfig(t), mirror.DirSink{Dir: dir}, mirror.Options{Connect: clients(map[string]kubernetes.Interface{"east": east}),
+	started(t, flatConfig(t), dirSink(dir), mirror.Options{Connect: clients(map[string]kubernetes.Interface{"east": east}),
 		Timing: fastTiming, Approvals: approvals, Logger: logs.logger()})
 	waitFor(t, "the first render", func() bool { return len(mirrorsIn(readDir(t, dir))) == 4 })
 	ctx := t.Context()
@@ -69,7 +69,7 @@ func TestRunNeverBackwards(t *testing.T) {
 	east, west := remote(t, "web"), remote(t, "db")
 	down := newOutage(east)
 	var logs logBuffer
-	started(t, cfg, mirror.DirSink{Dir: dir}, mirror.Options{Connect: clients(map[string]kubernetes.Interface{"east": east, "west": west}),
+	started(t, cfg, dirSink(dir), mirror.Options{Connect: clients(map[string]kubernetes.Interface{"east": east, "west": west}),
 		Timing: fastTiming, Logger: logs.logger()})
 	waitFor(t, "the first render", func() bool { return len(mirrorsIn(readDir(t, dir))) == 2 })
 	down.stop()
@@ -78,7 +78,7 @@ func TestRunNeverBackwards(t *testing.T) {
 	seen := remote(t, "web")
 	setIP(t, seen, "web", "10.9.9.9")
 	newer := t.TempDir()
-	if _, err := mirror.RunOnce(t.Context(), cfg, mirror.DirSink{Dir: newer}, mirror.Options{Connect: clients(map[string]kubernetes.Interface{"east": seen, "west": west})}); err != nil {
+	if _, err := mirror.RunOnce(t.Context(), cfg, dirSink(newer), mirror.Options{Connect: clients(map[string]kubernetes.Interface{"east": seen, "west": west})}); err != nil {
 		t.Fatal(err)
 	}
 	// The other replica saw east's endpoints at the version the change made:
@@ -120,7 +120,7 @@ func TestRunRecordedStateFromAnotherHistory(t *testing.T) {
 	writeAll(t, dir, map[string]string{"east-shop-73736d-old.yaml": "old\n", "kustomization.yaml": kustomization("east-shop-73736d-old.yaml"),
 		mirror.RevisionsFile: "east endpoints=99999999 services=99999999\n"}, nil)
 	var logs logBuffer
-	started(t, flatConfig(t), mirror.DirSink{Dir: dir}, mirror.Options{Connect: clients(map[string]kubernetes.Interface{"east": remote(t, "web", "api")}),
+	started(t, flatConfig(t), dirSink(dir), mirror.Options{Connect: clients(map[string]kubernetes.Interface{"east": remote(t, "web", "api")}),
 		Timing: fastTiming, Logger: logs.logger()})
 	waitFor(t, "the render", func() bool { return readDir(t, dir)["east-shop-73736d-web.yaml"] != "" })
 	if !strings.Contains(logs.String(), "the recorded state is newer than the cluster itself") {

@@ -15,38 +15,23 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/generate"
 	"github.com/ssm-dev/ssm/gitsync"
 )
 
-// Ownership marks an output directory as ssm's: its kustomization.yaml
-// starts with generate.Header. A sink refuses to prune a non-empty path
-// without it.
+// Ownership marks an output directory or git path as ssm's: its
+// kustomization.yaml starts with generate.Header. A sink refuses to prune
+// a non-empty path without it: give it to a fileset.DirSink; NewGitSink
+// passes it.
 // Its placeholder, a kustomization listing nothing, claims an empty
 // directory before anything else lands in it.
-var Ownership = gitsync.Ownership{File: generate.KustomizationFile, Prefix: []byte(generate.Header), Placeholder: emptyKustomization()}
+var Ownership = fileset.Ownership{File: generate.KustomizationFile, Prefix: []byte(generate.Header), Placeholder: emptyKustomization()}
 
 func emptyKustomization() []byte {
 	files := map[string][]byte{}
 	generate.Kustomize(files)
 	return files[generate.KustomizationFile]
-}
-
-// DirSink keeps a directory equal to each render (gitsync.WriteDir).
-type DirSink struct{ Dir string }
-
-// Sync writes what plan returns for the directory's files.
-func (d DirSink) Sync(_ context.Context, plan Plan) (gitsync.Result, error) {
-	return gitsync.ApplyDir(d.Dir, Ownership, plan)
-}
-
-// Plan calls plan with the directory's files, writing nothing.
-func (d DirSink) Plan(plan Plan) (Write, error) {
-	files, err := filesOf(gitsync.DiffDir(d.Dir, nil))
-	if err != nil {
-		return Write{}, err
-	}
-	return plan(dirStored(files))
 }
 
 // GitSink commits each render to a branch (gitsync.Repo). It opens the
@@ -69,10 +54,10 @@ func NewGitSink(opts gitsync.RepoOptions) *GitSink {
 }
 
 // Sync commits what plan returns for the owned path's files, and pushes it.
-func (g *GitSink) Sync(ctx context.Context, plan Plan) (gitsync.Result, error) {
+func (g *GitSink) Sync(ctx context.Context, plan fileset.Plan) (fileset.Result, error) {
 	repo, err := g.open(ctx)
 	if err != nil {
-		return gitsync.Result{}, err
+		return fileset.Result{}, err
 	}
 	if g.Template != nil {
 		plan = g.Template.describe(plan)
@@ -92,25 +77,6 @@ func (g *GitSink) open(ctx context.Context) (*gitsync.Repo, error) {
 	}
 	g.repo = repo
 	return repo, nil
-}
-
-// dirStored is what a directory holds, read whole.
-type dirStored gitsync.Files
-
-func (d dirStored) Files() gitsync.Files { return gitsync.Files(d) }
-func (dirStored) Message() string        { return "" }
-
-// filesOf turns the changes from stored files to nothing, that is every
-// stored file as removed, into the stored files.
-func filesOf(changes []gitsync.Change, err error) (gitsync.Files, error) {
-	if err != nil {
-		return nil, err
-	}
-	files := make(gitsync.Files, len(changes))
-	for _, c := range changes {
-		files[c.Path] = c.Old
-	}
-	return files, nil
 }
 
 // CommitTemplate writes ssm's commit messages in a team's format: a Go
@@ -163,14 +129,14 @@ func ParseCommitTemplate(text string) (*CommitTemplate, error) {
 }
 
 // describe wraps plan so that its writes carry a message from the template.
-func (c *CommitTemplate) describe(plan Plan) Plan {
-	return func(s Stored) (Write, error) {
+func (c *CommitTemplate) describe(plan fileset.Plan) fileset.Plan {
+	return func(s fileset.Stored) (fileset.Write, error) {
 		w, err := plan(s)
 		if err != nil {
 			return w, err
 		}
 		subject, files := w.Subject, w.Files
-		w.Message = func(changes []gitsync.Change) (string, error) {
+		w.Message = func(changes []fileset.Change) (string, error) {
 			return c.execute(commitData(subject, files, changes))
 		}
 		return w, nil
@@ -202,22 +168,22 @@ func (c *CommitTemplate) execute(d CommitData) (string, error) {
 }
 
 // commitData describes changes to files, rendered with subject.
-func commitData(subject string, files gitsync.Files, changes []gitsync.Change) CommitData {
+func commitData(subject string, files fileset.Files, changes []fileset.Change) CommitData {
 	d := CommitData{Subject: subject, Revisions: map[string]string{}}
 	revs := parseRevisions(files[RevisionsFile])
 	d.Clusters = slices.Sorted(maps.Keys(revs))
 	for c, r := range revs {
 		d.Revisions[c] = r.String()
 	}
-	kinds := map[string]gitsync.ChangeKind{}
+	kinds := map[string]fileset.ChangeKind{}
 	for _, c := range changes {
 		data := c.New
 		switch c.Kind {
-		case gitsync.Added:
+		case fileset.Added:
 			d.Files.Added = append(d.Files.Added, c.Path)
-		case gitsync.Updated:
+		case fileset.Updated:
 			d.Files.Updated = append(d.Files.Updated, c.Path)
-		case gitsync.Removed:
+		case fileset.Removed:
 			d.Files.Removed = append(d.Files.Removed, c.Path)
 			data = c.Old
 		}
@@ -227,16 +193,16 @@ func commitData(subject string, files gitsync.Files, changes []gitsync.Change) C
 		case isService:
 			kinds[name] = c.Kind
 		case kinds[name] == "":
-			kinds[name] = gitsync.Updated
+			kinds[name] = fileset.Updated
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(kinds)) {
 		switch kinds[name] {
-		case gitsync.Added:
+		case fileset.Added:
 			d.Added = append(d.Added, name)
-		case gitsync.Updated:
+		case fileset.Updated:
 			d.Updated = append(d.Updated, name)
-		case gitsync.Removed:
+		case fileset.Removed:
 			d.Removed = append(d.Removed, name)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/generate"
 	"github.com/ssm-dev/ssm/gitsync"
 	"github.com/ssm-dev/ssm/internal/gittest"
@@ -35,18 +36,18 @@ func TestCommitTemplate(t *testing.T) {
 	bare := gittest.NewBare(t)
 	sink := mirror.NewGitSink(gitsync.RepoOptions{URL: bare, Path: "p"})
 	sink.Template = tmpl
-	write := func(files gitsync.Files) {
+	write := func(files fileset.Files) {
 		t.Helper()
 		files[mirror.RevisionsFile] = []byte("east services=5 endpoints=7\nwest services=3\n")
 		files[generate.KustomizationFile] = []byte(generate.Header)
-		if _, err := sink.Sync(t.Context(), func(mirror.Stored) (mirror.Write, error) {
-			return mirror.Write{Files: files, Subject: "ssm: mirror Services of east, west", Trailers: []string{"Ssm-Revision: east services=5 endpoints=7"}}, nil
+		if _, err := sink.Sync(t.Context(), func(fileset.Stored) (fileset.Write, error) {
+			return fileset.Write{Files: files, Subject: "ssm: mirror Services of east, west", Trailers: []string{"Ssm-Revision: east services=5 endpoints=7"}}, nil
 		}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	write(gitsync.Files{"east/web.yaml": mirrorFile("east-shop-73736d-web", "10.0.0.1"), "east/pg.yaml": mirrorFile("east-db-73736d-pg", "10.0.0.2")})
-	write(gitsync.Files{"east/web.yaml": mirrorFile("east-shop-73736d-web", "10.0.0.9"), "west/api.yaml": mirrorFile("west-apps-73736d-api", "10.1.0.1")})
+	write(fileset.Files{"east/web.yaml": mirrorFile("east-shop-73736d-web", "10.0.0.1"), "east/pg.yaml": mirrorFile("east-db-73736d-pg", "10.0.0.2")})
+	write(fileset.Files{"east/web.yaml": mirrorFile("east-shop-73736d-web", "10.0.0.9"), "west/api.yaml": mirrorFile("west-apps-73736d-api", "10.1.0.1")})
 	got := gittest.Git(t, bare, "log", "-1", "--format=%B")
 	want := `chore(mirrors): 1 added, 1 updated, 1 removed
 
@@ -93,8 +94,8 @@ func TestCommitTemplateCapped(t *testing.T) {
 	for i := range 12 {
 		lines = append(lines, "c"+strings.Repeat("x", i)+" services=1")
 	}
-	if _, err := sink.Sync(t.Context(), func(mirror.Stored) (mirror.Write, error) {
-		return mirror.Write{Files: gitsync.Files{"a.yaml": []byte("x: 1\n"), mirror.RevisionsFile: []byte(strings.Join(lines, "\n") + "\n")}}, nil
+	if _, err := sink.Sync(t.Context(), func(fileset.Stored) (fileset.Write, error) {
+		return fileset.Write{Files: fileset.Files{"a.yaml": []byte("x: 1\n"), mirror.RevisionsFile: []byte(strings.Join(lines, "\n") + "\n")}}, nil
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/ssm-dev/ssm/internal/kubeapi"
 )
 
 // snapshotScheme knows only the kinds a snapshot may hold; anything else in
@@ -134,7 +136,7 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 // filter is a parsed Selection.
 type filter struct {
 	labels labels.Selector
-	api    EndpointsAPI
+	api    kubeapi.EndpointsAPI
 	Selection
 }
 
@@ -220,11 +222,11 @@ func (st *State) add(obj runtime.Object, f filter) {
 	case *corev1.Service:
 		st.Services = append(st.Services, strip(o).(*corev1.Service))
 	case *corev1.Endpoints:
-		if f.api == Endpoints {
+		if f.api == kubeapi.Endpoints {
 			st.Endpoints = append(st.Endpoints, strip(o).(*corev1.Endpoints))
 		}
 	case *discoveryv1.EndpointSlice:
-		if f.api == EndpointSlices {
+		if f.api == kubeapi.EndpointSlices {
 			st.EndpointSlices = append(st.EndpointSlices, strip(o).(*discoveryv1.EndpointSlice))
 		}
 	}

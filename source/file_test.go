@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ssm-dev/ssm/internal/kubeapi"
 	"github.com/ssm-dev/ssm/source"
 )
 
@@ -71,7 +72,7 @@ func TestParse(t *testing.T) {
 	}{
 		{name: "multi-document YAML, Endpoints", input: multiDoc, sel: source.Selection{LabelSelector: "mirror=true"},
 			want: []string{"Endpoints x/a", "Service x/a", "Service yy/c"}},
-		{name: "multi-document YAML, EndpointSlices", input: multiDoc, sel: source.Selection{LabelSelector: "mirror=true", EndpointsAPI: source.EndpointSlices},
+		{name: "multi-document YAML, EndpointSlices", input: multiDoc, sel: source.Selection{LabelSelector: "mirror=true", EndpointsAPI: kubeapi.EndpointSlices},
 			want: []string{"EndpointSlice x/a-1", "Service x/a", "Service yy/c"}},
 		{name: "no selector selects all", input: multiDoc,
 			want: []string{"Endpoints x/a", "Service x/a", "Service x/b", "Service yy/c"}},

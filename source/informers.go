@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/ssm-dev/ssm/internal/kubeapi"
 )
 
 // resource is one kind of object a selection reads.
@@ -38,9 +40,9 @@ func (s Selection) resources() ([]resource, []string, error) {
 	}
 	out, selectors := []resource{servicesResource}, []string{sel.String()}
 	switch api {
-	case Endpoints:
+	case kubeapi.Endpoints:
 		out, selectors = append(out, endpointsResource), append(selectors, sel.String())
-	case EndpointSlices:
+	case kubeapi.EndpointSlices:
 		out, selectors = append(out, sliceResource), append(selectors, sel.String())
 	}
 	if s.Nodes {

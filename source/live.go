@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/pager"
 
+	"github.com/ssm-dev/ssm/internal/kubeapi"
 	"github.com/ssm-dev/ssm/internal/redact"
 )
 
@@ -193,7 +194,7 @@ func List(ctx context.Context, client Client, sel Selection, timeout time.Durati
 		list pager.ListPageFunc
 	}
 	lists := []listing{{ServicesResource, lister(ServicesResource)}}
-	if api != NoEndpoints {
+	if api != kubeapi.NoEndpoints {
 		lists = append(lists, listing{string(api), lister(string(api))})
 	}
 	var st State

@@ -19,19 +19,12 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/ssm-dev/ssm/internal/kubeapi"
 )
 
-// EndpointsAPI selects which remote objects carry the endpoints of a Service.
-type EndpointsAPI string
-
-const (
-	Endpoints      EndpointsAPI = "endpoints"      // v1 Endpoints (semaphore-service-mirror's choice)
-	EndpointSlices EndpointsAPI = "endpointslices" // discovery.k8s.io/v1, dual-stack and over 1,000 endpoints
-	NoEndpoints    EndpointsAPI = "none"           // Services only (NodePort mode needs no remote endpoints)
-)
-
-// EndpointsAPIs lists the valid EndpointsAPI values.
-var EndpointsAPIs = []EndpointsAPI{Endpoints, EndpointSlices, NoEndpoints}
+// EndpointsAPIs lists the endpoints APIs a selection reads.
+var EndpointsAPIs = []kubeapi.EndpointsAPI{kubeapi.Endpoints, kubeapi.EndpointSlices, kubeapi.NoEndpoints}
 
 // State is what was read: label-selected Services, the endpoint objects of
 // the kind asked for, and the nodes when asked for.
@@ -52,7 +45,7 @@ type Selection struct {
 	// LabelSelector selects Services and their endpoint objects, which carry
 	// their Service's labels; empty selects everything.
 	LabelSelector string
-	EndpointsAPI  EndpointsAPI // empty means Endpoints
+	EndpointsAPI  kubeapi.EndpointsAPI // empty means kubeapi.Endpoints
 	// Nodes reads every node too (no label selection applies to them).
 	Nodes bool
 	// Namespace reads Services and their endpoint objects of this
@@ -62,14 +55,14 @@ type Selection struct {
 	Namespaces bool
 }
 
-func (s Selection) parse() (labels.Selector, EndpointsAPI, error) {
+func (s Selection) parse() (labels.Selector, kubeapi.EndpointsAPI, error) {
 	sel, err := labels.Parse(s.LabelSelector)
 	if err != nil {
 		return nil, "", fmt.Errorf("label selector %q: %w", s.LabelSelector, err)
 	}
 	api := s.EndpointsAPI
 	if api == "" {
-		api = Endpoints
+		api = kubeapi.Endpoints
 	}
 	if !slices.Contains(EndpointsAPIs, api) {
 		return nil, "", fmt.Errorf("remote endpoints API %q: must be one of %v", api, EndpointsAPIs)

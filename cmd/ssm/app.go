@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -147,7 +148,7 @@ var (
 // wants says what a flag takes, by its type.
 func wants(c *cli.Context, name string) string {
 	for _, f := range append(c.Command.Flags, c.App.Flags...) {
-		if !containsName(f.Names(), name) {
+		if !slices.Contains(f.Names(), name) {
 			continue
 		}
 		switch f.(type) {
@@ -160,15 +161,6 @@ func wants(c *cli.Context, name string) string {
 		}
 	}
 	return "a valid value"
-}
-
-func containsName(names []string, name string) bool {
-	for _, n := range names {
-		if n == name {
-			return true
-		}
-	}
-	return false
 }
 
 func logFlags() []cli.Flag {

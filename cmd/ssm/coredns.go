@@ -46,7 +46,7 @@ func corednsAction(c *cli.Context) error {
 	for _, b := range blocks {
 		stanza, err := generate.Corefile(b)
 		if err != nil && c.String("config") == "" {
-			return flagNamed(err)
+			return flagged(err)
 		}
 		if err != nil {
 			return err
@@ -98,16 +98,4 @@ func corednsBlocks(c *cli.Context) ([]generate.CorefileOptions, error) {
 		return nil, errors.New("no endpoints-mode remote in the config file: NodePort mode keeps remote names and needs no CoreDNS rewrite")
 	}
 	return blocks, nil
-}
-
-// flagNamed names, in a Corefile option's error, the flag that set it.
-func flagNamed(err error) error {
-	msg := err.Error()
-	for _, p := range []struct{ option, flag string }{{"cluster domain ", "--cluster-domain "}, {"domain ", "--domain "},
-		{"service prefix ", "--svc-prefix "}, {"mirror namespace ", "--mirror-ns "}} {
-		if rest, ok := strings.CutPrefix(msg, p.option); ok {
-			return errors.New(p.flag + rest)
-		}
-	}
-	return err
 }

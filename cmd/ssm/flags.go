@@ -8,6 +8,7 @@ import (
 
 	"github.com/ssm-dev/ssm/config"
 	"github.com/ssm-dev/ssm/generate"
+	"github.com/ssm-dev/ssm/internal/field"
 )
 
 const (
@@ -163,3 +164,15 @@ func given[T any](c *cli.Context, name string, get func(string) T) *T {
 	v := get(name)
 	return &v
 }
+
+// flagOf names the flag that sets each options field whose wrong value
+// config, generate and mirror report as a *field.Error, by the field's Go
+// name: the one place where those errors get their flag's name.
+var flagOf = map[string]string{
+	"Mode": "--mode", "ServicePrefix": "--svc-prefix", "MirrorNamespace": "--mirror-ns", "EndpointsAPI": "--endpoints-api",
+	"Domain": "--domain", "ClusterDomain": "--cluster-domain", "Debounce": "--debounce", "MaxDelay": "--max-delay",
+}
+
+// flagged names, in a *field.Error about values the flags gave, the flags
+// that gave them (field.Rename).
+func flagged(err error) error { return field.Rename(err, flagOf) }

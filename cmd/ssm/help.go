@@ -95,39 +95,3 @@ func printHelp(w io.Writer, templ string, data any) {
 	}
 	_, _ = io.WriteString(w, b.String())
 }
-
-// flagTables writes a command's flags as Markdown tables, one per group,
-// as the docs hold them (TestDocsFlagTables keeps them equal).
-func flagTables(c *cli.Command) string {
-	var b strings.Builder
-	for _, g := range groups(c) {
-		fmt.Fprintf(&b, "**%s**\n\n| flag | environment | default | meaning |\n|---|---|---|---|\n", g.title)
-		for _, f := range g.flags {
-			name := "`--" + strings.Join(f.Names(), "`, `--") + "`"
-			var envs []string
-			if ef, ok := f.(interface{ GetEnvVars() []string }); ok {
-				for _, e := range ef.GetEnvVars() {
-					envs = append(envs, "`"+e+"`")
-				}
-			}
-			def := ""
-			if df, ok := f.(cli.DocGenerationFlag); ok && df.GetDefaultText() != "" && df.GetValue() != "" {
-				def = "`" + df.GetDefaultText() + "`"
-			}
-			if bf, ok := f.(*cli.BoolFlag); ok && bf.Value {
-				def = "`true`"
-			}
-			usage := ""
-			if df, ok := f.(cli.DocGenerationFlag); ok {
-				usage = markdownEscaper.Replace(df.GetUsage())
-			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", strings.ReplaceAll(name, "`--o`", "`-o`"), strings.Join(envs, " "), def, usage)
-		}
-		b.WriteString("\n")
-	}
-	return b.String()
-}
-
-// markdownEscaper keeps a usage text as it reads on GitHub: <prefix> is
-// not an HTML tag, | does not end a cell.
-var markdownEscaper = strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;")

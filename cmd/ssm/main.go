@@ -2,8 +2,14 @@
 // selector-less mirror Services and endpoints for GitOps: `ssm render` once
 // (for CI), `ssm run` on every change, committed to git or a directory.
 //
-// It wires the packages together: source (remote state in), generate (pure
-// rendering) and gitsync (files out). Only this package exits the process.
+// It turns flags and SSM_* variables into config.Overrides, runs
+// mirror.RunOnce or mirror.Run on a sink (fileset's, or a git branch with
+// gitsync's options), serves ssm run's HTTP endpoints
+// (cmd/ssm/internal/server) and maps outcomes to exit statuses. It is the
+// one place that names flags in errors (flagOf). Of this module it imports
+// config, mirror, fileset, gitsync, generate (coredns and defaults), its
+// internal/server, and the leaves internal/field and internal/redact. Only
+// this package exits the process.
 package main
 
 import (

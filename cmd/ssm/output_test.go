@@ -6,28 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 )
-
-func TestEscape(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{in: "plain text: 3 of 4 (ok) – ünïcode ✓", want: "plain text: 3 of 4 (ok) – ünïcode ✓"},
-		{in: "web\x1b[2K\rlevel=INFO msg=forged\n", want: `web\x1b[2K\rlevel=INFO msg=forged\n`},
-		{in: "tab\there", want: `tab\there`},
-		{in: "bidi \u202eevil", want: `bidi \u202eevil`},
-		{in: "bad \xff utf-8", want: `bad \xff utf-8`},
-		{in: "del \x7f c1 \u0085", want: `del \x7f c1 \u0085`},
-		{in: `back\slash "quoted"`, want: `back\slash "quoted"`},
-	}
-	for _, tt := range tests {
-		if got := escape(tt.in); got != tt.want {
-			t.Errorf("escape(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
 
 // hostileSnapshot holds a Service whose name would, printed raw, end the
 // line and forge a log line of its own (issue 20).
@@ -114,44 +96,6 @@ func TestLogHandler(t *testing.T) {
 			if !strings.Contains(out, w) {
 				t.Errorf("%s: %q lacks %s", format, out, w)
 			}
-		}
-	}
-}
-
-// TestReadyzSaysWhy: /readyz names the last error that keeps ssm unready
-// (issue 23: it said "no successful sync yet" after every failure),
-// redacted.
-func TestReadyzSaysWhy(t *testing.T) {
-	h := &health{maxAge: time.Hour}
-	readyz := func() (int, string) {
-		w := httptest.NewRecorder()
-		publicMux(newMetrics(), h).ServeHTTP(w, httptest.NewRequest("GET", "/readyz", nil))
-		return w.Code, w.Body.String()
-	}
-	steps := []struct {
-		do   func()
-		code int
-		want string
-	}{
-		{do: func() {}, code: 503, want: "remote caches not synced yet\n"},
-		{do: func() {
-			h.watchFailed("east", "services", errors.New(`Get "https://u:PW-2@10.0.0.1/api/v1/services?token=QS-2": dial tcp 10.0.0.1:443: connect: connection refused`))
-		}, code: 503, want: `remote caches not synced yet; last error: cluster east, services: Get "https://xxxxx@10.0.0.1/api/v1/services?token=xxxxx": dial tcp 10.0.0.1:443: connect: connection refused` + "\n"},
-		{do: h.setSynced, code: 503, want: "no successful sync yet\n"},
-		{do: func() {
-			h.record(errors.New("push main to https://git.example/r.git?private_token=QS-3: connection refused"))
-		}, code: 503,
-			want: "no successful sync yet; last sync failed: push main to https://git.example/r.git?private_token=xxxxx connection refused\n"},
-		{do: func() { h.record(nil) }, code: 200, want: "ok\n"},
-		{do: func() { h.record(errors.New("write mirrors/a.yaml: no space left on device")) }, code: 503,
-			want: "last sync failed: write mirrors/a.yaml: no space left on device\n"},
-		{do: func() { h.watchFailed("east", "services", errors.New("late")) }, code: 503, want: "last sync failed: write mirrors/a.yaml"},
-	}
-	for i, s := range steps {
-		s.do()
-		code, body := readyz()
-		if code != s.code || !strings.HasPrefix(body, s.want) {
-			t.Errorf("step %d: %d %q, want %d %q", i, code, body, s.code, s.want)
 		}
 	}
 }

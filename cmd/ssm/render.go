@@ -1,19 +1,16 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"path"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/ssm-dev/ssm/config"
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/generate"
-	"github.com/ssm-dev/ssm/gitsync"
 	"github.com/ssm-dev/ssm/mirror"
 )
 
@@ -54,18 +51,18 @@ func renderAction(c *cli.Context) error {
 	}
 	cfg, err := config.Resolve(c.String("config"), overrides(c))
 	if err != nil {
-		return err
+		return flagged(err)
 	}
 	logNotes(logger, cfg)
 	if check { // a check shows every difference, removals included
 		cfg.MaxRemovals = config.RemovalLimit{N: 100, Percent: true}
 	}
-	var sink mirror.Sink = mirror.DirSink{Dir: out}
+	var sink mirror.Sink = fileset.DirSink{Dir: out, Ownership: mirror.Ownership}
 	switch {
 	case check:
-		sink = &checkSink{dir: out, w: c.App.Writer}
+		sink = fileset.CheckSink{Dir: out, W: c.App.Writer}
 	case out == "-":
-		sink = streamSink{w: c.App.Writer}
+		sink = fileset.StreamSink{W: c.App.Writer, Index: generate.KustomizationFile}
 	}
 	rep, err := mirror.RunOnce(c.Context, cfg, sink, mirror.Options{Logger: logger, Stdin: c.App.Reader})
 	if held, ok := errors.AsType[*mirror.HeldError](err); ok {
@@ -110,71 +107,4 @@ func invalidErr(res generate.Result, skipInvalid bool) error {
 	}
 	return &exitErr{code: exitInvalid, err: fmt.Errorf("%d remote Service(s) could not be mirrored (rendered the rest; --skip-invalid accepts this): %s",
 		len(invalid), strings.Join(names, ", "))}
-}
-
-// streamSink prints every rendered manifest as one multi-document stream,
-// in kustomization order. It stores nothing.
-type streamSink struct{ w io.Writer }
-
-func (s streamSink) Sync(_ context.Context, plan mirror.Plan) (gitsync.Result, error) {
-	w, err := plan(nothingStored{})
-	if err != nil {
-		return gitsync.Result{}, err
-	}
-	first := true
-	for _, p := range w.Files.Paths() {
-		if path.Base(p) == generate.KustomizationFile {
-			continue
-		}
-		if !first {
-			if _, err := io.WriteString(s.w, "---\n"); err != nil {
-				return gitsync.Result{}, fmt.Errorf("write to stdout: %w", err)
-			}
-		}
-		first = false
-		if _, err := s.w.Write(w.Files[p]); err != nil {
-			return gitsync.Result{}, fmt.Errorf("write to stdout: %w", err)
-		}
-	}
-	return gitsync.Result{}, nil
-}
-
-type nothingStored struct{}
-
-func (nothingStored) Files() gitsync.Files { return gitsync.Files{} }
-func (nothingStored) Message() string      { return "" }
-
-// checkSink writes nothing: it prints how the directory differs from the
-// render, as a diff, and reports the differences as its result.
-type checkSink struct {
-	dir string
-	w   io.Writer
-}
-
-func (s *checkSink) Sync(ctx context.Context, plan mirror.Plan) (gitsync.Result, error) {
-	w, err := mirror.DirSink{Dir: s.dir}.Plan(plan)
-	if err != nil {
-		return gitsync.Result{}, err
-	}
-	changes, err := gitsync.DiffDir(s.dir, w.Files)
-	if err != nil {
-		return gitsync.Result{}, err
-	}
-	var r gitsync.Result
-	prefix := diffPrefix(s.dir)
-	for _, ch := range changes {
-		if err := printChange(s.w, prefix, ch); err != nil {
-			return gitsync.Result{}, err
-		}
-		switch ch.Kind {
-		case gitsync.Added:
-			r.Added = append(r.Added, ch.Path)
-		case gitsync.Updated:
-			r.Updated = append(r.Updated, ch.Path)
-		case gitsync.Removed:
-			r.Removed = append(r.Removed, ch.Path)
-		}
-	}
-	r.Changed = len(changes) > 0
-	return r, nil
 }

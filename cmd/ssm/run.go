@@ -12,9 +12,10 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ssm-dev/ssm/cmd/ssm/internal/server"
 	"github.com/ssm-dev/ssm/config"
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/gitsync"
-	"github.com/ssm-dev/ssm/internal/redact"
 	"github.com/ssm-dev/ssm/mirror"
 )
 
@@ -89,12 +90,12 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 	t := mirror.Timing{Debounce: c.Duration("debounce"), MaxDelay: c.Duration("max-delay"), BackoffMin: time.Second, BackoffMax: 2 * time.Minute}
-	if t.Debounce <= 0 || t.MaxDelay < t.Debounce {
-		return fmt.Errorf("--debounce %s and --max-delay %s: want 0 < debounce <= max-delay", t.Debounce, t.MaxDelay)
+	if err := t.Validate(); err != nil {
+		return flagged(err)
 	}
 	cfg, err := config.Resolve(c.String("config"), overrides(c))
 	if err != nil {
-		return err
+		return flagged(err)
 	}
 	logNotes(logger, cfg)
 	sink, where, err := sinkFrom(c, logger)
@@ -104,45 +105,47 @@ func runAction(c *cli.Context) error {
 	if err := checkAdminAddress(c.String("admin-address"), c.String("admin-token-file")); err != nil {
 		return err
 	}
-	m, h, approvals := newMetrics(), &health{maxAge: readyAge(cfg, c.Duration("resync-period"), t)}, mirror.NewApprovals()
+	m, h, approvals := server.NewMetrics(version, commit), &server.Health{MaxAge: readyAge(cfg, c.Duration("resync-period"), t)}, mirror.NewApprovals()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
-	public, err := listen(c.String("listen-address"))
-	if err != nil {
+	how, err := server.Start(ctx, server.Options{Address: c.String("listen-address"), AdminAddress: c.String("admin-address"),
+		AdminTokenFile: c.String("admin-token-file"), Metrics: m, Health: h, Approvals: approvals, Logger: logger}, &wg)
+	if bl, ok := errors.AsType[*server.BeyondLoopbackError](err); ok {
+		return fmt.Errorf("--admin-address %s listens on %s, beyond loopback: give --admin-token-file too", bl.Address, bl.Bound)
+	} else if err != nil {
 		return err
 	}
-	serve(ctx, public, "health and metrics", publicMux(m, h), logger, &wg)
-	how, err := serveAdmin(ctx, c, approvals, logger, &wg)
-	if err != nil {
-		return err
+	if how == nil {
+		how = func(string, string) []any {
+			return []any{"approve", "approvals are off (--admin-address is empty): raise --max-removals, or restart with an --admin-address"}
+		}
 	}
-	return mirror.Run(ctx, cfg, sink, mirror.Options{Logger: logger.With("sink", where), Observer: &observer{m: m, h: h},
+	return mirror.Run(ctx, cfg, sink, mirror.Options{Logger: logger.With("sink", where), Observer: server.Observer(m, h),
 		Timing: t, Resync: c.Duration("resync-period"), Approvals: approvals, HowToApprove: how})
 }
 
-// serveAdmin serves the admin endpoints on --admin-address, if given, and
-// returns how an operator approves a held removal there.
-func serveAdmin(ctx context.Context, c *cli.Context, approvals *mirror.Approvals, logger *slog.Logger, wg *sync.WaitGroup) (func(cluster, digest string) []any, error) {
-	addr, tokenFile := c.String("admin-address"), c.String("admin-token-file")
-	if addr == "" {
-		return func(string, string) []any {
-			return []any{"approve", "approvals are off (--admin-address is empty): raise --max-removals, or restart with an --admin-address"}
-		}, nil
+// checkAdminAddress refuses a listener beyond loopback without a token,
+// and a token file that cannot be read or holds no usable token.
+func checkAdminAddress(addr, tokenFile string) error {
+	if tokenFile != "" {
+		if _, err := server.ReadToken(tokenFile); err != nil {
+			return fmt.Errorf("--admin-token-file: %w", err)
+		}
 	}
-	l, err := listen(addr)
+	if addr == "" || tokenFile != "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("--admin-address %q: %w", addr, err)
 	}
-	bound := l.Addr().(*net.TCPAddr)
-	if tokenFile == "" && !bound.IP.IsLoopback() { // localhost resolved beyond loopback
-		l.Close()
-		return nil, fmt.Errorf("--admin-address %s listens on %s, beyond loopback: give --admin-token-file too", addr, bound)
+	if !server.LoopbackHost(host) {
+		return fmt.Errorf("--admin-address %s listens beyond loopback: give --admin-token-file too, so that approving takes a token "+
+			"(or keep it on 127.0.0.1 and use kubectl port-forward; docs/safety.md)", addr)
 	}
-	a := &admin{approvals: approvals, logger: logger, tokenFile: tokenFile, anyHost: !bound.IP.IsLoopback()}
-	serve(ctx, l, "approvals", a.handler(), logger, wg)
-	return approveHint(bound.Port, tokenFile != "", podOf()), nil
+	return nil
 }
 
 // readyAge is how long /readyz stays ready without a successful write:
@@ -169,7 +172,7 @@ func sinkFrom(c *cli.Context, logger *slog.Logger) (mirror.Sink, string, error) 
 	case out == "-":
 		return nil, "", errors.New("run needs a directory or a git repository: --output - is for render")
 	case out != "":
-		return mirror.DirSink{Dir: out}, out, nil
+		return fileset.DirSink{Dir: out, Ownership: mirror.Ownership}, out, nil
 	case url == "":
 		return nil, "", errors.New("give --git-url (and --git-path) or --output")
 	case c.String("git-path") == "":
@@ -196,10 +199,5 @@ func sinkFrom(c *cli.Context, logger *slog.Logger) (mirror.Sink, string, error) 
 		}
 		sink.Template = t
 	}
-	shown := redact.URL(url)
-	where := fmt.Sprintf("%s (branch %s, path %s)", shown, opts.Branch, opts.Path)
-	if opts.PushBranch != "" {
-		where = fmt.Sprintf("%s (branch %s from %s, path %s)", shown, opts.PushBranch, opts.Branch, opts.Path)
-	}
-	return sink, where, nil
+	return sink, opts.String(), nil
 }

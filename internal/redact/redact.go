@@ -1,7 +1,9 @@
-// Package redact masks the secrets a URL can carry before it is shown: in
-// a log line, an error, a metric or a commit. URL is the one function that
-// does it; Text and Error apply it to every URL in a message. It imports no
-// package of ssm, so that every one of them can use it.
+// Package redact makes what ssm shows safe to show. It masks the secrets a
+// URL can carry before it is shown: in a log line, an error, a metric or a
+// commit. URL is the one function that does it; Text and Error apply it to
+// every URL in a message. Escape keeps a message that quotes a remote's
+// names on one line, as text. It imports no package of ssm, so that every
+// one of them can use it.
 package redact
 
 import (

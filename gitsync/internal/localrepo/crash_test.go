@@ -15,8 +15,8 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 
-	"github.com/ssm-dev/ssm/gitsync/internal/crashtest"
 	"github.com/ssm-dev/ssm/gitsync/internal/pack"
+	"github.com/ssm-dev/ssm/internal/crashtest"
 	"github.com/ssm-dev/ssm/internal/gittest"
 )
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/ssm-dev/ssm/fileset"
 )
 
 // deleteRef removes the reference name, which must point at old, in git's
@@ -77,7 +79,7 @@ func (r *Repo) packedWithout(cfg repoConfig, name plumbing.ReferenceName) (strin
 		out, _ := withoutPacked(b, name)
 		_, err = f.Write(out)
 	}
-	if err := syncAndClose(f, err); err != nil {
+	if err := fileset.SyncAndClose(f, err); err != nil {
 		os.Remove(f.Name())
 		return "", err
 	}

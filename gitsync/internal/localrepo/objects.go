@@ -10,6 +10,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
 
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/gitsync/internal/pack"
 )
 
@@ -53,7 +54,7 @@ func (r *Repo) writeObjectFile(cfg repoConfig, dir, final string, o pack.Object)
 	if err == nil {
 		err = bw.Flush()
 	}
-	if err := syncAndClose(f, err); err != nil {
+	if err := fileset.SyncAndClose(f, err); err != nil {
 		return err
 	}
 	return linkNew(f.Name(), final)
@@ -78,7 +79,7 @@ func (r *Repo) writePack(cfg repoConfig, objs *pack.Objects) error {
 	if err == nil {
 		err = bw.Flush()
 	}
-	if err := syncAndClose(packFile, err); err != nil {
+	if err := fileset.SyncAndClose(packFile, err); err != nil {
 		return err
 	}
 	index, err := iw.Index()
@@ -95,7 +96,7 @@ func (r *Repo) writePack(cfg repoConfig, objs *pack.Objects) error {
 	}
 	defer os.Remove(idx.Name())
 	_, err = idx.Write(buf.Bytes())
-	if err := syncAndClose(idx, err); err != nil {
+	if err := fileset.SyncAndClose(idx, err); err != nil {
 		return err
 	}
 	base := filepath.Join(dir, "pack-"+plumbing.Hash(index.PackfileChecksum).String())

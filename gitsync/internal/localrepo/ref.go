@@ -13,6 +13,8 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/storage"
+
+	"github.com/ssm-dev/ssm/fileset"
 )
 
 // lockTimeout is how long a ref update waits for another writer's lock
@@ -63,7 +65,7 @@ func (r *Repo) updateRef(cfg repoConfig, name plumbing.ReferenceName, old, h plu
 // old and renames f over it.
 func (r *Repo) commitRef(cfg repoConfig, f *os.File, name plumbing.ReferenceName, old, h plumbing.Hash) error {
 	_, err := f.WriteString(h.String() + "\n")
-	if err := syncAndClose(f, err); err != nil {
+	if err := fileset.SyncAndClose(f, err); err != nil {
 		return err
 	}
 	if err := r.still(name, old); err != nil {

@@ -25,7 +25,8 @@
 // objects and packs behind when killed. Writing through it failed 620 of
 // the 751 kill points of gitsync's git crash scenarios (issue 21).
 //
-// It imports gitsync/internal/flock and gitsync/internal/pack.
+// It imports fileset, whose crash-safe helpers it writes with (SyncAndClose,
+// Flock), and gitsync/internal/pack.
 package localrepo
 
 import (
@@ -47,7 +48,7 @@ import (
 	"github.com/go-git/go-git/v5/storage"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 
-	"github.com/ssm-dev/ssm/gitsync/internal/flock"
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/gitsync/internal/pack"
 )
 
@@ -150,7 +151,7 @@ func (r *Repo) lock(ctx context.Context) (func(), error) {
 	}
 	wctx, cancel := context.WithTimeout(ctx, r.wait)
 	defer cancel()
-	if err := flock.Lock(wctx, d); err != nil {
+	if err := fileset.Flock(wctx, d); err != nil {
 		d.Close()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -306,17 +307,4 @@ func (r *Repo) movedError(ctx context.Context, ref plumbing.ReferenceName, err e
 		return fmt.Errorf("%w; read %s again: %w", err, ref.Short(), herr)
 	}
 	return &MovedError{Ref: ref, Current: current}
-}
-
-// syncAndClose flushes f to disk after a write that returned err, and
-// closes it, keeping the first error: nothing counts as written before it
-// is on disk.
-func syncAndClose(f *os.File, err error) error {
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

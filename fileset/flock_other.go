@@ -1,6 +1,6 @@
 //go:build !(linux || darwin || freebsd || netbsd || openbsd || dragonfly)
 
-package flock
+package fileset
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 	"runtime"
 )
 
-// Lock fails: this system has no flock(2), and writing without it could
+// Flock fails: this system has no flock(2), and writing without it could
 // interleave two writers.
-func Lock(context.Context, *os.File) error {
+func Flock(context.Context, *os.File) error {
 	return errors.New("file locks are not supported on " + runtime.GOOS)
 }

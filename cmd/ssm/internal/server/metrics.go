@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"runtime"
@@ -8,13 +8,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/generate"
-	"github.com/ssm-dev/ssm/gitsync"
 	"github.com/ssm-dev/ssm/mirror"
 )
 
-// metrics are ssm run's Prometheus metrics, on a registry of their own.
-type metrics struct {
+// Metrics are ssm run's Prometheus metrics, on a registry of their own.
+type Metrics struct {
 	reg           *prometheus.Registry
 	own           []prometheus.Collector // ssm's own metrics, as docs/metrics.md lists them
 	renderSeconds prometheus.Histogram
@@ -34,12 +34,14 @@ type metrics struct {
 	behind        *prometheus.CounterVec
 }
 
-func newMetrics() *metrics {
+// NewMetrics returns the metrics of a binary of the version and commit
+// given, for build_info.
+func NewMetrics(version, commit string) *Metrics {
 	f := func(name, help string) prometheus.Opts {
 		return prometheus.Opts{Namespace: "ssm", Name: name, Help: help}
 	}
 	buckets := prometheus.ExponentialBuckets(0.005, 2, 14) // 5ms to 40s
-	m := &metrics{
+	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		renderSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "ssm", Name: "render_duration_seconds",
 			Help: "Time to render the manifests from the cached remote state.", Buckets: buckets}),
@@ -71,13 +73,14 @@ func newMetrics() *metrics {
 	return m
 }
 
-var _ mirror.Observer = (*observer)(nil)
+// Observer turns what mirror.Run reports into m and h.
+func Observer(m *Metrics, h *Health) mirror.Observer { return &observer{m: m, h: h} }
 
-// observer turns what mirror.Run reports into metrics and health. It
-// implements every method itself, so that a new one cannot go unnoticed.
+// observer implements every method of mirror.Observer itself, so that a
+// new one cannot go unnoticed.
 type observer struct {
-	m *metrics
-	h *health
+	m *Metrics
+	h *Health
 }
 
 func (o *observer) RemoteUp(cluster string, up bool) {
@@ -136,7 +139,7 @@ func (o *observer) Rendered(res generate.Result, took time.Duration) {
 	}
 }
 
-func (o *observer) Synced(r gitsync.Result, err error, took time.Duration) {
+func (o *observer) Synced(r fileset.Result, err error, took time.Duration) {
 	o.m.syncSeconds.Observe(took.Seconds())
 	o.m.pushRetries.Add(float64(r.Retries))
 	if err != nil {

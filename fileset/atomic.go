@@ -1,68 +1,11 @@
-package gitsync
+package fileset
 
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"io/fs"
 	"os"
 	"path"
-	"slices"
-	"strings"
 )
-
-// dirState is what a directory holds.
-type dirState struct {
-	files Files
-	// emptyDirs are directories below the root that hold no file, deepest
-	// first: a crash between creating a directory and renaming a file into
-	// it leaves one.
-	emptyDirs []string
-}
-
-// readTree reads every regular file below root, skipping .git and the
-// directory sink's temporary files, which it removes if removeTemps is
-// set. Symlinks and other non-regular entries are reported as empty files
-// so that pruning removes the entry itself, never what it points to.
-func readTree(root *os.Root, removeTemps bool) (dirState, error) {
-	s := dirState{files: Files{}}
-	var dirs []string
-	used := map[string]bool{} // directories with a file below
-	err := fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
-		switch {
-		case err != nil:
-			return err
-		case d.IsDir() && d.Name() == ".git":
-			return fs.SkipDir
-		case d.IsDir():
-			if p != "." {
-				dirs = append(dirs, p)
-			}
-			return nil
-		case isTempName(d.Name()):
-			if removeTemps {
-				return root.Remove(p)
-			}
-			return nil
-		}
-		for d := path.Dir(p); d != "." && !used[d]; d = path.Dir(d) {
-			used[d] = true
-		}
-		if !d.Type().IsRegular() {
-			s.files[p] = nil
-			return nil
-		}
-		b, err := root.ReadFile(p)
-		s.files[p] = b
-		return err
-	})
-	for _, d := range dirs {
-		if !used[d] {
-			s.emptyDirs = append(s.emptyDirs, d)
-		}
-	}
-	slices.SortFunc(s.emptyDirs, func(a, b string) int { return strings.Count(b, "/") - strings.Count(a, "/") })
-	return s, err
-}
 
 // tempSuffix is how the directory sink's temporary files end, before 12
 // hexadecimal digits; they are named after the file they become, hidden:
@@ -101,7 +44,7 @@ func writeAtomic(root *os.Root, name string, data []byte) error {
 		return err
 	}
 	_, err = f.Write(data)
-	if err = syncAndClose(f, err); err == nil {
+	if err = SyncAndClose(f, err); err == nil {
 		err = root.Rename(tmp, name)
 	}
 	if err != nil {
@@ -110,10 +53,11 @@ func writeAtomic(root *os.Root, name string, data []byte) error {
 	return err
 }
 
-// syncAndClose flushes f to disk after a write that returned err, and
+// SyncAndClose flushes f to disk after a write that returned err, and
 // closes it, keeping the first error: nothing counts as written before it
-// is on disk.
-func syncAndClose(f *os.File, err error) error {
+// is on disk. Every crash-safe write of ssm's ends with it: the directory
+// sink's and the local git repository store's.
+func SyncAndClose(f *os.File, err error) error {
 	if err == nil {
 		err = f.Sync()
 	}

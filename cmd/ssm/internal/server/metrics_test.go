@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"fmt"
@@ -16,7 +16,7 @@ import (
 func ownMetricNames(t *testing.T) []string {
 	t.Helper()
 	ch := make(chan *prometheus.Desc, 64)
-	for _, c := range newMetrics().own {
+	for _, c := range NewMetrics("dev", "unknown").own {
 		c.Describe(ch)
 	}
 	close(ch)
@@ -34,7 +34,7 @@ func ownMetricNames(t *testing.T) []string {
 // TestAlertsUseRealMetrics: every ssm_ metric the example alerts query is
 // one ssm serves, so that a renamed metric cannot silence an alert.
 func TestAlertsUseRealMetrics(t *testing.T) {
-	rules, err := os.ReadFile("../../examples/monitoring/prometheusrule.yaml")
+	rules, err := os.ReadFile("../../../../examples/monitoring/prometheusrule.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,8 +53,8 @@ func TestAlertsUseRealMetrics(t *testing.T) {
 // TestDroppedAddressesMetric: ssm_dropped_addresses counts a render's
 // dropped addresses by cluster and why, the last render's only.
 func TestDroppedAddressesMetric(t *testing.T) {
-	m := newMetrics()
-	o := &observer{m: m, h: &health{}}
+	m := NewMetrics("dev", "unknown")
+	o := &observer{m: m, h: &Health{}}
 	o.Rendered(generate.Result{Warnings: []generate.Skipped{
 		{Cluster: "east", Service: "a/b", Reason: generate.ReasonAddressDropped, Dropped: map[string]int{generate.AddressLoopback: 2, generate.AddressDenied: 1}},
 		{Cluster: "east", Service: "a/c", Reason: generate.ReasonAddressDropped, Dropped: map[string]int{generate.AddressLoopback: 1}},
@@ -72,7 +72,7 @@ func TestDroppedAddressesMetric(t *testing.T) {
 }
 
 // droppedSeries lists ssm_dropped_addresses as "cluster reason value", sorted.
-func droppedSeries(t *testing.T, m *metrics) []string {
+func droppedSeries(t *testing.T, m *Metrics) []string {
 	t.Helper()
 	families, err := m.reg.Gather()
 	if err != nil {

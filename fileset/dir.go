@@ -1,108 +1,25 @@
-package gitsync
+package fileset
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path"
-	"slices"
-	"strings"
 	"time"
-
-	"github.com/ssm-dev/ssm/gitsync/internal/flock"
 )
 
-// Ownership names the file whose presence, starting with Prefix, proves that
-// a path was written by us. A sink refuses to prune a non-empty path that
-// lacks it, so a mistyped --output or --git-path cannot wipe someone's files.
-type Ownership struct {
-	File   string
-	Prefix []byte
-	// Placeholder, when set, is what the directory sink writes as File
-	// first into a directory that holds nothing, so that the directory is
-	// claimed before any other file lands: a first write killed halfway
-	// leaves a directory that the next write owns, not one it refuses. It
-	// must start with Prefix, and should be a valid File that lists nothing
-	// (ssm passes a kustomization.yaml without resources), as GitOps agents
-	// may read it.
-	Placeholder []byte
+// DirSink keeps the directory Dir equal to what each Plan decides
+// (ApplyDir), refusing to prune one that Ownership does not claim.
+type DirSink struct {
+	Dir       string
+	Ownership Ownership
 }
 
-// validate checks the ownership file's name and placeholder.
-func (o Ownership) validate() error {
-	if o.File != "" {
-		if why := pathProblem(o.File); why != "" {
-			return fmt.Errorf("invalid ownership file %q: %s", o.File, why)
-		}
-	}
-	if o.Placeholder != nil && (o.File == "" || !bytes.HasPrefix(o.Placeholder, o.Prefix)) {
-		return fmt.Errorf("invalid ownership placeholder for %q: it must start with the ownership prefix", o.File)
-	}
-	return nil
-}
-
-// owns reports whether stored (the files found under the owned path) may be
-// replaced: it is empty, or it holds the ownership file.
-func (o Ownership) owns(stored Files) bool {
-	if len(stored) == 0 || o.File == "" {
-		return true
-	}
-	b, ok := stored[o.File]
-	return ok && bytes.HasPrefix(b, o.Prefix)
-}
-
-// diff compares what is stored with what was rendered, sorted by path.
-func diff(stored, rendered Files) []Change {
-	var changes []Change
-	for _, p := range rendered.Paths() {
-		old, ok := stored[p]
-		switch {
-		case !ok:
-			changes = append(changes, Change{Path: p, Kind: Added, New: rendered[p]})
-		case !bytes.Equal(old, rendered[p]):
-			changes = append(changes, Change{Path: p, Kind: Updated, Old: old, New: rendered[p]})
-		}
-	}
-	for _, p := range stored.Paths() {
-		if _, ok := rendered[p]; !ok {
-			changes = append(changes, Change{Path: p, Kind: Removed, Old: stored[p]})
-		}
-	}
-	slices.SortFunc(changes, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
-	return changes
-}
-
-// DiffDir returns how the directory dir differs from files, without writing.
-// A directory that does not exist differs by every file.
-func DiffDir(dir string, files Files) ([]Change, error) {
-	if err := files.Validate(); err != nil {
-		return nil, err
-	}
-	root, err := os.OpenRoot(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return diff(nil, files), nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", dir, err)
-	}
-	defer root.Close()
-	stored, err := readTree(root, false)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", dir, err)
-	}
-	return diff(stored.files, files), nil
-}
-
-// WriteDir makes the directory dir hold exactly files: ApplyDir with a plan
-// that ignores what is stored.
-func WriteDir(dir string, files Files, own Ownership) (Result, error) {
-	if err := files.Validate(); err != nil {
-		return Result{}, err
-	}
-	return ApplyDir(dir, own, func(Stored) (Write, error) { return Write{Files: files}, nil })
+// Sync writes what plan returns for the directory's files.
+func (d DirSink) Sync(_ context.Context, plan Plan) (Result, error) {
+	return ApplyDir(d.Dir, d.Ownership, plan)
 }
 
 // dirLockTimeout bounds the wait for another writer of the same directory.
@@ -119,7 +36,7 @@ const dirLockTimeout = 30 * time.Second
 // old or new, never half written, and nothing that stops the next write:
 // its temporary files are removed first and never count as stored.
 func ApplyDir(dir string, own Ownership, plan Plan) (Result, error) {
-	if err := own.validate(); err != nil {
+	if err := own.Validate(); err != nil {
 		return Result{}, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -149,11 +66,11 @@ func ApplyDir(dir string, own Ownership, plan Plan) (Result, error) {
 	if err := validDirFiles(w.Files); err != nil {
 		return Result{}, err
 	}
-	changes := diff(stored.files, w.Files)
+	changes := Diff(stored.files, w.Files)
 	if err := writeChanges(root, dir, own, stored, changes); err != nil {
 		return Result{}, err
 	}
-	return resultOf(changes), nil
+	return ResultOf(changes), nil
 }
 
 // lockDir takes the flock of root's directory and returns its release.
@@ -164,7 +81,7 @@ func lockDir(root *os.Root) (func(), error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), dirLockTimeout)
 	defer cancel()
-	if err := flock.Lock(ctx, d); err != nil {
+	if err := Flock(ctx, d); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("wait for another writer: %w", err)
 	}
@@ -265,10 +182,3 @@ func syncDirs(root *os.Root, dir string, dirs map[string]bool) error {
 	}
 	return nil
 }
-
-// storedFiles is what a directory holds, as a Plan sees it. The directory
-// sink reads every file in any case, to compare it.
-type storedFiles Files
-
-func (s storedFiles) Files() Files  { return Files(s) }
-func (storedFiles) Message() string { return "" }

@@ -1,6 +1,7 @@
-package main
+package fileset
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -9,9 +10,39 @@ import (
 	"strings"
 
 	"github.com/aymanbagabas/go-udiff"
-
-	"github.com/ssm-dev/ssm/gitsync"
 )
+
+// CheckSink writes nothing: it prints on W how the directory Dir differs
+// from what a Plan decides, as a unified diff that git apply takes, and
+// reports the differences as its result.
+type CheckSink struct {
+	Dir string
+	W   io.Writer
+}
+
+// Sync shows plan the directory's files and prints how they differ from
+// its decision.
+func (s CheckSink) Sync(_ context.Context, plan Plan) (Result, error) {
+	stored, err := ReadDir(s.Dir)
+	if err != nil {
+		return Result{}, err
+	}
+	w, err := plan(storedFiles(stored))
+	if err != nil {
+		return Result{}, err
+	}
+	if err := w.Files.Validate(); err != nil {
+		return Result{}, err
+	}
+	changes := Diff(stored, w.Files)
+	prefix := diffPrefix(s.Dir)
+	for _, ch := range changes {
+		if err := printChange(s.W, prefix, ch); err != nil {
+			return Result{}, err
+		}
+	}
+	return ResultOf(changes), nil
+}
 
 // diffPrefix is what the paths of a --check diff start with: the output
 // directory relative to the working directory, so that `git apply` run
@@ -36,16 +67,16 @@ func diffPrefix(dir string) string {
 // printChange writes one file's change as git writes a unified diff:
 // a diff --git header, the mode of a file created or deleted, and hunks
 // with three lines of context (go-udiff, the diff of gopls).
-func printChange(w io.Writer, prefix string, ch gitsync.Change) error {
+func printChange(w io.Writer, prefix string, ch Change) error {
 	p := path.Join(prefix, ch.Path)
 	var b strings.Builder
 	fmt.Fprintf(&b, "diff --git a/%s b/%s\n", p, p)
 	from, to := "a/"+p, "b/"+p
 	switch ch.Kind {
-	case gitsync.Added:
+	case Added:
 		from = "/dev/null"
 		b.WriteString("new file mode 100644\n")
-	case gitsync.Removed:
+	case Removed:
 		to = "/dev/null"
 		b.WriteString("deleted file mode 100644\n")
 	}

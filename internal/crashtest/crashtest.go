@@ -1,9 +1,9 @@
 // Package crashtest kills a child process making one write at every call
 // of the system calls that change files, with strace's fault injection
 // (-e inject=SYSCALL:signal=KILL:when=N), so that a test can check what
-// each kill left: the crash tests of the local repository store and of
-// gitsync's sinks. Only tests import it. It imports no package of this
-// module.
+// each kill left: the crash tests of fileset's directory sink, of
+// gitsync's git sink and of the local repository store. Only tests import
+// it. It imports no package of this module.
 package crashtest
 
 import (

@@ -1,11 +1,8 @@
-package main
+package server
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -15,11 +12,11 @@ import (
 	"github.com/ssm-dev/ssm/internal/redact"
 )
 
-// health answers /readyz: ready once the caches synced and the last sync
-// succeeded, not longer ago than maxAge. Unready, it says why, with the
-// last error that explains it.
-type health struct {
-	maxAge time.Duration
+// Health answers /readyz: ready once the caches synced and the last sync
+// succeeded, not longer ago than MaxAge (0: however long ago). Unready, it
+// says why, with the last error that explains it. Observer feeds it.
+type Health struct {
+	MaxAge time.Duration
 
 	mu          sync.Mutex
 	synced      bool
@@ -28,7 +25,7 @@ type health struct {
 	watchErr    string // the last failed request to a cluster, while the caches have not synced
 }
 
-func (h *health) setSynced() {
+func (h *Health) setSynced() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.synced = true
@@ -37,7 +34,7 @@ func (h *health) setSynced() {
 
 // watchFailed notes a failed list, watch or request to a cluster: before
 // the caches synced, it is why they have not.
-func (h *health) watchFailed(cluster, resource string, err error) {
+func (h *Health) watchFailed(cluster, resource string, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !h.synced {
@@ -45,7 +42,7 @@ func (h *health) watchFailed(cluster, resource string, err error) {
 	}
 }
 
-func (h *health) record(err error) {
+func (h *Health) record(err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.lastErr = err
@@ -54,7 +51,7 @@ func (h *health) record(err error) {
 	}
 }
 
-func (h *health) ready() error {
+func (h *Health) ready() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
@@ -68,15 +65,15 @@ func (h *health) ready() error {
 		return errors.New("no successful sync yet")
 	case h.lastErr != nil:
 		return fmt.Errorf("last sync failed: %w", h.lastErr)
-	case h.maxAge > 0 && time.Since(h.lastSuccess) > h.maxAge:
+	case h.MaxAge > 0 && time.Since(h.lastSuccess) > h.MaxAge:
 		return fmt.Errorf("no successful sync for %s", time.Since(h.lastSuccess).Round(time.Second))
 	}
 	return nil
 }
 
-// publicMux serves /healthz, /readyz and /metrics: nothing that tells
-// what an approval needs (admin serves that).
-func publicMux(m *metrics, h *health) *http.ServeMux {
+// Public serves /healthz, /readyz and /metrics: nothing that tells what
+// an approval needs (Admin serves that).
+func Public(m *Metrics, h *Health) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -88,31 +85,4 @@ func publicMux(m *metrics, h *health) *http.ServeMux {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg}))
 	return mux
-}
-
-// listen listens on addr, so that a busy port is an error before anything
-// starts.
-func listen(addr string) (net.Listener, error) {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", addr, err)
-	}
-	return l, nil
-}
-
-// serve serves handler on l until ctx ends.
-func serve(ctx context.Context, l net.Listener, what string, handler http.Handler, logger *slog.Logger, wg *sync.WaitGroup) {
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
-	logger.Info("serving "+what, "address", l.Addr().String())
-	wg.Go(func() {
-		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error(what+" server stopped", "err", err)
-		}
-	})
-	wg.Go(func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	})
 }

@@ -1,4 +1,4 @@
-package generate
+package yamlemit
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// FuzzEmitter compares marshalYAML with sigs.k8s.io/yaml on the kinds of
+// FuzzEmitter compares Marshal with sigs.k8s.io/yaml on the kinds of
 // object ssm renders, with names, label and annotation keys and values,
 // IPs, hostnames and ports taken from the fuzzer: the bytes must be the
 // same, and they must read back into the object that was written.
@@ -62,12 +62,12 @@ func TestEmitterAmbiguousKeys(t *testing.T) {
 	}
 }
 
-// sameAsLibraryOrReordered fails unless marshalYAML writes obj as
+// sameAsLibraryOrReordered fails unless Marshal writes obj as
 // sigs.k8s.io/yaml does (only reordered where yaml.v2's order is
 // ambiguous), fails where it fails, and the output reads back as obj.
 func sameAsLibraryOrReordered(t *testing.T, obj any) {
 	t.Helper()
-	got, err := marshalYAML(nil, obj)
+	got, err := Marshal(nil, obj)
 	want, libErr := yaml.Marshal(obj)
 	switch {
 	case err != nil && libErr != nil:
@@ -75,20 +75,20 @@ func sameAsLibraryOrReordered(t *testing.T, obj any) {
 	case err != nil && libErr == nil && readsBack(want, obj) != nil:
 		return // what the library writes reads back as another value (U+0085): refused
 	case err != nil || libErr != nil:
-		t.Fatalf("marshalYAML error %v, sigs.k8s.io/yaml error %v, for %#v", err, libErr, obj)
+		t.Fatalf("Marshal error %v, sigs.k8s.io/yaml error %v, for %#v", err, libErr, obj)
 	}
 	doc := jsonDocument(t, obj)
 	if !bytes.Equal(got, want) {
 		if !hasAmbiguousMap(doc) {
-			t.Fatalf("marshalYAML differs from sigs.k8s.io/yaml for %#v:\n--- got\n%s--- want\n%s", obj, got, want)
+			t.Fatalf("Marshal differs from sigs.k8s.io/yaml for %#v:\n--- got\n%s--- want\n%s", obj, got, want)
 		}
 		if !sameLines(got, want) {
-			t.Fatalf("marshalYAML and sigs.k8s.io/yaml differ in more than key order for %#v:\n--- got\n%s--- want\n%s", obj, got, want)
+			t.Fatalf("Marshal and sigs.k8s.io/yaml differ in more than key order for %#v:\n--- got\n%s--- want\n%s", obj, got, want)
 		}
 	}
 	if plainDocument(doc) { // else the library wrote it, and may order keys otherwise
-		if again, _ := marshalYAML(nil, obj); !bytes.Equal(again, got) {
-			t.Fatalf("marshalYAML is not deterministic:\n--- first\n%s--- second\n%s", got, again)
+		if again, _ := Marshal(nil, obj); !bytes.Equal(again, got) {
+			t.Fatalf("Marshal is not deterministic:\n--- first\n%s--- second\n%s", got, again)
 		}
 	}
 	assertRoundTrip(t, obj, got)
@@ -119,8 +119,8 @@ func emitterObject(kind uint8, name, namespace, key, value, ip, host, port strin
 	}
 	meta := metav1.ObjectMeta{
 		Name: name, Namespace: namespace,
-		Labels:      map[string]string{key: value, ip: host, host: port, LabelMirrored: "true", LabelPrefixSync: name},
-		Annotations: map[string]string{AnnotationNS: namespace, AnnotationName: name, value: key, port: ip, name: namespace},
+		Labels:      map[string]string{key: value, ip: host, host: port, "mirrored-svc": "true", "mirror-svc-prefix-sync": name},
+		Annotations: map[string]string{"ssm.dev/remote-namespace": namespace, "ssm.dev/remote-name": name, value: key, port: ip, name: namespace},
 	}
 	if kind&emptyMaps != 0 {
 		meta.Labels, meta.Annotations = nil, map[string]string{} // both left out of the JSON
@@ -208,7 +208,7 @@ func newLike(obj any) any {
 	panic("unexpected object type")
 }
 
-// jsonDocument is obj's JSON form decoded, as marshalYAML sees it.
+// jsonDocument is obj's JSON form decoded, as Marshal sees it.
 func jsonDocument(t *testing.T, obj any) any {
 	t.Helper()
 	j, err := json.Marshal(obj)
@@ -327,9 +327,9 @@ type emitterSeed struct {
 // something else than a string, or that need quoting.
 func emitterSeeds(f *testing.F) []emitterSeed {
 	var seeds []emitterSeed
-	files, _ := filepath.Glob("../testdata/render/*.yaml")
-	more, _ := filepath.Glob("../examples/multi/*.yaml")
-	files = append(append(files, more...), "../examples/snapshot/remote.yaml")
+	files, _ := filepath.Glob("../../../testdata/render/*.yaml")
+	more, _ := filepath.Glob("../../../examples/multi/*.yaml")
+	files = append(append(files, more...), "../../../examples/snapshot/remote.yaml")
 	for _, file := range files {
 		b, err := os.ReadFile(file)
 		if err != nil {

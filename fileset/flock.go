@@ -1,11 +1,6 @@
 //go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
 
-// Package flock serialises the writers of one directory with flock(2): an
-// advisory lock on an open file that the kernel drops when the file is
-// closed or its process dies, so that a writer killed while holding it
-// leaves nothing for the next one to clean up. It imports no package of
-// this module.
-package flock
+package fileset
 
 import (
 	"context"
@@ -16,10 +11,12 @@ import (
 	"time"
 )
 
-// Lock takes an exclusive lock on f, typically a directory opened for
-// reading, waiting for other holders until ctx is done. Closing f releases
-// it.
-func Lock(ctx context.Context, f *os.File) error {
+// Flock takes an exclusive flock(2) on f, typically a directory opened for
+// reading, waiting for other holders until ctx is done: the writers of one
+// directory run one at a time. Closing f releases it, and so does the
+// kernel when its process dies, so that a writer killed while holding it
+// leaves nothing for the next one to clean up.
+func Flock(ctx context.Context, f *os.File) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package flock
+package fileset
 
 import (
 	"context"
@@ -20,19 +20,19 @@ func TestLockWaitsForTheHolder(t *testing.T) {
 		return f
 	}
 	holder, waiter := open(), open()
-	if err := Lock(t.Context(), holder); err != nil {
+	if err := Flock(t.Context(), holder); err != nil {
 		t.Fatal(err)
 	}
 	// Another open file description of the same directory waits, until
 	// its context ends…
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
-	if err := Lock(ctx, waiter); !errors.Is(err, context.DeadlineExceeded) {
+	if err := Flock(ctx, waiter); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Lock while held = %v, want the deadline", err)
 	}
 	// …or the holder closes its file.
 	done := make(chan error, 1)
-	go func() { done <- Lock(t.Context(), waiter) }()
+	go func() { done <- Flock(t.Context(), waiter) }()
 	select {
 	case err := <-done:
 		t.Fatalf("Lock returned %v while held", err)

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"crypto/sha256"
@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/ssm-dev/ssm/internal/redact"
 	"github.com/ssm-dev/ssm/mirror"
 )
 
@@ -24,48 +25,26 @@ const minTokenLength = 16
 // maxApprovalBody bounds an approval's JSON body.
 const maxApprovalBody = 4 << 10
 
-// admin serves what changes ssm's decisions, approving held removals, and
+// Admin serves what changes ssm's decisions, approving held removals, and
 // what they are made from, the removals held. Only an operator may reach
 // it: from a browser, neither a cross-site form (CSRF) nor a page whose
 // name was made to resolve to 127.0.0.1 (DNS rebinding) gets through, and
 // beyond loopback a bearer token is needed (docs/safety.md).
-type admin struct {
-	approvals approver
-	logger    *slog.Logger
-	tokenFile string // re-read on every request; "" for no token
-	anyHost   bool   // a token guards a listener beyond loopback: any Host goes
+type Admin struct {
+	Approvals Approver
+	Logger    *slog.Logger
+	TokenFile string // re-read on every request; "" for no token
+	AnyHost   bool   // a token guards a listener beyond loopback: any Host goes
 }
 
-// approver is what admin serves: *mirror.Approvals.
-type approver interface {
+// Approver is what Admin serves: *mirror.Approvals.
+type Approver interface {
 	Held() []mirror.Removal
 	Approve(cluster, digest string) error
 }
 
-// checkAdminAddress refuses a listener beyond loopback without a token,
-// and a token file that cannot be read or holds no usable token.
-func checkAdminAddress(addr, tokenFile string) error {
-	if tokenFile != "" {
-		if _, err := readToken(tokenFile); err != nil {
-			return fmt.Errorf("--admin-token-file: %w", err)
-		}
-	}
-	if addr == "" || tokenFile != "" {
-		return nil
-	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("--admin-address %q: %w", addr, err)
-	}
-	if !loopbackHost(host) {
-		return fmt.Errorf("--admin-address %s listens beyond loopback: give --admin-token-file too, so that approving takes a token "+
-			"(or keep it on 127.0.0.1 and use kubectl port-forward; docs/safety.md)", addr)
-	}
-	return nil
-}
-
-// readToken reads the admin token, without the space around it.
-func readToken(path string) (string, error) {
+// ReadToken reads the admin token, without the space around it.
+func ReadToken(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", err
@@ -82,9 +61,9 @@ func readToken(path string) (string, error) {
 	return tok, nil
 }
 
-// loopbackHost reports whether host (a listen address's host, or a Host
+// LoopbackHost reports whether host (a listen address's host, or a Host
 // header, with or without a port) is localhost or a loopback address.
-func loopbackHost(host string) bool {
+func LoopbackHost(host string) bool {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	} else {
@@ -97,13 +76,15 @@ func loopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func (a *admin) handler() http.Handler {
+// Handler serves GET /removals and POST /removals/approve to the requests
+// it does not refuse.
+func (a *Admin) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /removals", a.held)
 	mux.HandleFunc("POST /removals/approve", a.approve)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if code, why := a.refusal(r); code != 0 {
-			a.logger.Warn("admin request refused", "method", r.Method, "path", r.URL.Path, "host", r.Host,
+			a.Logger.Warn("admin request refused", "method", r.Method, "path", r.URL.Path, "host", r.Host,
 				"origin", r.Header.Get("Origin"), "from", r.RemoteAddr, "status", code, "reason", why)
 			if code == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="ssm admin"`)
@@ -116,20 +97,20 @@ func (a *admin) handler() http.Handler {
 }
 
 // refusal says why r may not reach the admin endpoints (0: it may).
-func (a *admin) refusal(r *http.Request) (int, string) {
+func (a *Admin) refusal(r *http.Request) (int, string) {
 	if _, ok := r.Header["Origin"]; ok {
 		return http.StatusForbidden, "a request with an Origin header is refused: browsers send one, and the admin endpoints take no requests from web pages (CSRF)"
 	}
-	if !a.anyHost && !loopbackHost(r.Host) {
+	if !a.AnyHost && !LoopbackHost(r.Host) {
 		return http.StatusForbidden, fmt.Sprintf("Host %q is refused: reach the admin address as 127.0.0.1, [::1] or localhost "+
 			"(a name made to resolve to loopback is how a web page would, by DNS rebinding)", r.Host)
 	}
-	if a.tokenFile == "" {
+	if a.TokenFile == "" {
 		return 0, ""
 	}
-	want, err := readToken(a.tokenFile)
+	want, err := ReadToken(a.TokenFile)
 	if err != nil {
-		a.logger.Error("cannot read the admin token; refusing admin requests", "err", err)
+		a.Logger.Error("cannot read the admin token; refusing admin requests", "err", err)
 		return http.StatusServiceUnavailable, "the admin token file cannot be read: see ssm's log"
 	}
 	got, ok := bearer(r.Header.Get("Authorization"))
@@ -151,9 +132,9 @@ func bearer(h string) (string, bool) {
 	return strings.TrimSpace(h[len(scheme):]), true
 }
 
-func (a *admin) held(w http.ResponseWriter, _ *http.Request) {
+func (a *Admin) held(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(a.approvals.Held())
+	_ = json.NewEncoder(w).Encode(a.Approvals.Held())
 }
 
 // approval is the body of POST /removals/approve.
@@ -162,17 +143,17 @@ type approval struct {
 	Digest  string `json:"digest"`
 }
 
-func (a *admin) approve(w http.ResponseWriter, r *http.Request) {
+func (a *Admin) approve(w http.ResponseWriter, r *http.Request) {
 	req, code, err := readApproval(w, r)
 	if err != nil {
 		answer(w, code, err.Error())
 		return
 	}
-	if err := a.approvals.Approve(req.Cluster, req.Digest); err != nil {
+	if err := a.Approvals.Approve(req.Cluster, req.Digest); err != nil {
 		answer(w, http.StatusConflict, err.Error())
 		return
 	}
-	a.logger.Warn("removals approved; the next render removes them", "cluster", req.Cluster, "digest", req.Digest, "from", r.RemoteAddr)
+	a.Logger.Warn("removals approved; the next render removes them", "cluster", req.Cluster, "digest", req.Digest, "from", r.RemoteAddr)
 	answer(w, http.StatusOK, fmt.Sprintf("approved: the next render removes the held mirrors of %s", req.Cluster))
 }
 
@@ -223,13 +204,13 @@ func answer(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
-	_, _ = io.WriteString(w, escape(msg)+"\n")
+	_, _ = io.WriteString(w, redact.Escape(msg)+"\n")
 }
 
-// approveHint returns what the log line of a held removal says about
+// ApproveHint returns what the log line of a held removal says about
 // approving it: the command, run where 127.0.0.1:port reaches ssm, and,
 // in a pod, the port-forward that makes it so.
-func approveHint(port int, token bool, pod string) func(cluster, digest string) []any {
+func ApproveHint(port int, token bool, pod string) func(cluster, digest string) []any {
 	return func(cluster, digest string) []any {
 		body, _ := json.Marshal(approval{Cluster: cluster, Digest: digest})
 		cmd := "curl -sS -X POST -H 'Content-Type: application/json'"
@@ -245,10 +226,10 @@ func approveHint(port int, token bool, pod string) func(cluster, digest string) 
 	}
 }
 
-// podOf names the pod ssm runs in, as kubectl port-forward takes it
+// PodOf names the pod ssm runs in, as kubectl port-forward takes it
 // ("-n NS port-forward pod/NAME"; a pod's host name is its name), or ""
 // outside Kubernetes.
-func podOf() string {
+func PodOf() string {
 	if os.Getenv("KUBERNETES_SERVICE_HOST") == "" {
 		return ""
 	}

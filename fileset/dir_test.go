@@ -1,4 +1,4 @@
-package gitsync_test
+package fileset_test
 
 import (
 	"errors"
@@ -11,10 +11,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/ssm-dev/ssm/gitsync"
+	"github.com/ssm-dev/ssm/fileset"
 )
 
-var own = gitsync.Ownership{File: "kustomization.yaml", Prefix: []byte("# ours\n")}
+var own = fileset.Ownership{File: "kustomization.yaml", Prefix: []byte("# ours\n")}
 
 func readAll(t *testing.T, dir string) map[string]string {
 	t.Helper()
@@ -37,12 +37,12 @@ func readAll(t *testing.T, dir string) map[string]string {
 func TestWriteDir(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "out")
-	v1 := gitsync.Files{"kustomization.yaml": []byte("# ours\nv1"), "a.yaml": []byte("a1"), "sub/b.yaml": []byte("b1"), "gone.yaml": []byte("x")}
-	r, err := gitsync.WriteDir(dir, v1, own)
+	v1 := fileset.Files{"kustomization.yaml": []byte("# ours\nv1"), "a.yaml": []byte("a1"), "sub/b.yaml": []byte("b1"), "gone.yaml": []byte("x")}
+	r, err := fileset.WriteDir(dir, v1, own)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := gitsync.Result{Changed: true, Added: []string{"a.yaml", "gone.yaml", "kustomization.yaml", "sub/b.yaml"}}
+	want := fileset.Result{Changed: true, Added: []string{"a.yaml", "gone.yaml", "kustomization.yaml", "sub/b.yaml"}}
 	if diff := cmp.Diff(want, r); diff != "" {
 		t.Fatalf("first write (-want +got):\n%s", diff)
 	}
@@ -52,7 +52,7 @@ func TestWriteDir(t *testing.T) {
 	if err := os.Chtimes(filepath.Join(dir, "a.yaml"), old, old); err != nil {
 		t.Fatal(err)
 	}
-	r, err = gitsync.WriteDir(dir, v1, own)
+	r, err = fileset.WriteDir(dir, v1, own)
 	if err != nil || r.Changed {
 		t.Fatalf("rerun: %+v, %v; want no change", r, err)
 	}
@@ -68,12 +68,12 @@ func TestWriteDir(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	v2 := gitsync.Files{"kustomization.yaml": []byte("# ours\nv2"), "a.yaml": []byte("a2"), "c.yaml": []byte("c")}
-	r, err = gitsync.WriteDir(dir, v2, own)
+	v2 := fileset.Files{"kustomization.yaml": []byte("# ours\nv2"), "a.yaml": []byte("a2"), "c.yaml": []byte("c")}
+	r, err = fileset.WriteDir(dir, v2, own)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = gitsync.Result{Changed: true, Added: []string{"c.yaml"}, Updated: []string{"a.yaml", "kustomization.yaml"},
+	want = fileset.Result{Changed: true, Added: []string{"c.yaml"}, Updated: []string{"a.yaml", "kustomization.yaml"},
 		Removed: []string{".a.yaml.tmp-123", "gone.yaml", "sub/b.yaml"}}
 	if diff := cmp.Diff(want, r); diff != "" {
 		t.Errorf("second write (-want +got):\n%s", diff)
@@ -100,7 +100,7 @@ func TestWriteDirRefusesForeignDirectory(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			_, err := gitsync.WriteDir(dir, gitsync.Files{"kustomization.yaml": []byte("# ours\n")}, own)
+			_, err := fileset.WriteDir(dir, fileset.Files{"kustomization.yaml": []byte("# ours\n")}, own)
 			if err == nil || !strings.Contains(err.Error(), "refusing") {
 				t.Fatalf("error = %v, want a refusal", err)
 			}
@@ -114,12 +114,12 @@ func TestWriteDirRefusesForeignDirectory(t *testing.T) {
 func TestWriteDirFailureKeepsOldFiles(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	if _, err := gitsync.WriteDir(dir, gitsync.Files{"kustomization.yaml": []byte("# ours\n1"), "a.yaml": []byte("old")}, own); err != nil {
+	if _, err := fileset.WriteDir(dir, fileset.Files{"kustomization.yaml": []byte("# ours\n1"), "a.yaml": []byte("old")}, own); err != nil {
 		t.Fatal(err)
 	}
 	// "a.yaml/x" cannot be written while a.yaml is a file: the write fails
 	// before the ownership file or any removal is touched.
-	_, err := gitsync.WriteDir(dir, gitsync.Files{"kustomization.yaml": []byte("# ours\n2"), "a.yaml/x": []byte("new")}, own)
+	_, err := fileset.WriteDir(dir, fileset.Files{"kustomization.yaml": []byte("# ours\n2"), "a.yaml/x": []byte("new")}, own)
 	if err == nil {
 		t.Fatal("want an error")
 	}
@@ -138,18 +138,18 @@ func TestFilesValidate(t *testing.T) {
 		".git::$INDEX_ALLOCATION/x", "git~1:stream", "\u200c.git", ".g\u200dit", ".gi\ufeffT",
 	}
 	for _, p := range bad {
-		if err := (gitsync.Files{p: nil}).Validate(); err == nil {
+		if err := (fileset.Files{p: nil}).Validate(); err == nil {
 			t.Errorf("path %q accepted", p)
 		}
 		dir := t.TempDir()
-		if _, err := gitsync.WriteDir(dir, gitsync.Files{p: nil, "a.yaml": nil}, own); err == nil {
+		if _, err := fileset.WriteDir(dir, fileset.Files{p: nil, "a.yaml": nil}, own); err == nil {
 			t.Errorf("WriteDir accepted path %q", p)
 		}
 		if got := readAll(t, dir); len(got) != 0 {
 			t.Errorf("WriteDir with path %q wrote %v", p, got)
 		}
 	}
-	good := gitsync.Files{"a/b.yaml": nil, "c.yaml": nil, ".gitignore": nil, ".github/x": nil, "a.git/x": nil,
+	good := fileset.Files{"a/b.yaml": nil, "c.yaml": nil, ".gitignore": nil, ".github/x": nil, "a.git/x": nil,
 		".gitx": nil, "git~2": nil, "git": nil, "...": nil, ".git.x": nil, "é/\u200c": nil}
 	if err := good.Validate(); err != nil {
 		t.Errorf("valid paths rejected: %v", err)
@@ -157,7 +157,7 @@ func TestFilesValidate(t *testing.T) {
 }
 
 func TestFilesValidateAllocatesNothing(t *testing.T) {
-	files := gitsync.Files{"kustomization.yaml": nil, "ns/a.yaml": nil, "deep/er/.gitkeep": nil, "é/\u200c.b": nil}
+	files := fileset.Files{"kustomization.yaml": nil, "ns/a.yaml": nil, "deep/er/.gitkeep": nil, "é/\u200c.b": nil}
 	if n := testing.AllocsPerRun(100, func() { _ = files.Validate() }); n != 0 {
 		t.Errorf("Validate allocates %v times", n)
 	}
@@ -165,7 +165,7 @@ func TestFilesValidateAllocatesNothing(t *testing.T) {
 
 func TestWriteDirRejectsBadOwnershipFile(t *testing.T) {
 	t.Parallel()
-	_, err := gitsync.WriteDir(t.TempDir(), gitsync.Files{"a": nil}, gitsync.Ownership{File: ".git/x"})
+	_, err := fileset.WriteDir(t.TempDir(), fileset.Files{"a": nil}, fileset.Ownership{File: ".git/x"})
 	if err == nil || !strings.Contains(err.Error(), `invalid ownership file ".git/x"`) {
 		t.Errorf("WriteDir error = %v, want the ownership file rejected", err)
 	}
@@ -174,20 +174,20 @@ func TestWriteDirRejectsBadOwnershipFile(t *testing.T) {
 func TestDiffDir(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "missing")
-	changes, err := gitsync.DiffDir(dir, gitsync.Files{"a.yaml": []byte("a")})
-	if err != nil || len(changes) != 1 || changes[0].Kind != gitsync.Added {
+	changes, err := fileset.DiffDir(dir, fileset.Files{"a.yaml": []byte("a")})
+	if err != nil || len(changes) != 1 || changes[0].Kind != fileset.Added {
 		t.Fatalf("missing directory: %+v, %v; want a.yaml added", changes, err)
 	}
-	if _, err := gitsync.WriteDir(dir, gitsync.Files{"a.yaml": []byte("a"), "b.yaml": []byte("b")}, gitsync.Ownership{}); err != nil {
+	if _, err := fileset.WriteDir(dir, fileset.Files{"a.yaml": []byte("a"), "b.yaml": []byte("b")}, fileset.Ownership{}); err != nil {
 		t.Fatal(err)
 	}
-	changes, err = gitsync.DiffDir(dir, gitsync.Files{"a.yaml": []byte("A")})
+	changes, err = fileset.DiffDir(dir, fileset.Files{"a.yaml": []byte("A")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []gitsync.Change{
-		{Path: "a.yaml", Kind: gitsync.Updated, Old: []byte("a"), New: []byte("A")},
-		{Path: "b.yaml", Kind: gitsync.Removed, Old: []byte("b")},
+	want := []fileset.Change{
+		{Path: "a.yaml", Kind: fileset.Updated, Old: []byte("a"), New: []byte("A")},
+		{Path: "b.yaml", Kind: fileset.Removed, Old: []byte("b")},
 	}
 	if diff := cmp.Diff(want, changes); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -201,8 +201,8 @@ func TestApplyDir(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "out")
 	var seen []map[string]string
-	plan := func(version string) gitsync.Plan {
-		return func(s gitsync.Stored) (gitsync.Write, error) {
+	plan := func(version string) fileset.Plan {
+		return func(s fileset.Stored) (fileset.Write, error) {
 			if s.Message() != "" {
 				t.Errorf("Stored.Message = %q for a directory", s.Message())
 			}
@@ -211,16 +211,16 @@ func TestApplyDir(t *testing.T) {
 				stored[p] = string(b)
 			}
 			seen = append(seen, stored)
-			return gitsync.Write{Files: gitsync.Files{"kustomization.yaml": []byte("# ours\n" + version), "n": []byte(version)},
+			return fileset.Write{Files: fileset.Files{"kustomization.yaml": []byte("# ours\n" + version), "n": []byte(version)},
 				Subject: "ignored", Trailers: []string{"Ignored: yes"}}, nil
 		}
 	}
 	for _, v := range []string{"1", "2"} {
-		if _, err := gitsync.ApplyDir(dir, own, plan(v)); err != nil {
+		if _, err := fileset.ApplyDir(dir, own, plan(v)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_, err := gitsync.ApplyDir(dir, own, func(gitsync.Stored) (gitsync.Write, error) { return gitsync.Write{}, errHeld })
+	_, err := fileset.ApplyDir(dir, own, func(fileset.Stored) (fileset.Write, error) { return fileset.Write{}, errHeld })
 	if !errors.Is(err, errHeld) {
 		t.Errorf("ApplyDir error = %v, want the plan's error as it is", err)
 	}
@@ -252,8 +252,8 @@ func TestApplyDirAfterAKilledFirstWrite(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(dir, "empty", "deeper"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	files := gitsync.Files{"kustomization.yaml": []byte("# ours\n"), "a.yaml": []byte("a")}
-	res, err := gitsync.WriteDir(dir, files, own)
+	files := fileset.Files{"kustomization.yaml": []byte("# ours\n"), "a.yaml": []byte("a")}
+	res, err := fileset.WriteDir(dir, files, own)
 	if err != nil {
 		t.Fatalf("WriteDir after a killed first write: %v", err)
 	}
@@ -269,7 +269,7 @@ func TestApplyDirAfterAKilledFirstWrite(t *testing.T) {
 		}
 	}
 	// A rendered file may not take the temporary files' names.
-	if _, err := gitsync.WriteDir(dir, gitsync.Files{"x/.a.tmp-0123456789ab": nil}, own); err == nil || !strings.Contains(err.Error(), "reserved") {
+	if _, err := fileset.WriteDir(dir, fileset.Files{"x/.a.tmp-0123456789ab": nil}, own); err == nil || !strings.Contains(err.Error(), "reserved") {
 		t.Errorf("WriteDir of a temporary file's name: error = %v, want it refused", err)
 	}
 }
@@ -278,14 +278,14 @@ func TestApplyDirOwnershipPlaceholder(t *testing.T) {
 	t.Parallel()
 	bad := own
 	bad.Placeholder = []byte("resources: []\n") // lacks the prefix: it would claim nothing
-	if _, err := gitsync.WriteDir(t.TempDir(), gitsync.Files{"a": nil}, bad); err == nil || !strings.Contains(err.Error(), "placeholder") {
+	if _, err := fileset.WriteDir(t.TempDir(), fileset.Files{"a": nil}, bad); err == nil || !strings.Contains(err.Error(), "placeholder") {
 		t.Errorf("WriteDir with a placeholder without the prefix: error = %v", err)
 	}
 	good := own
 	good.Placeholder = []byte("# ours\nresources: []\n")
 	dir := t.TempDir()
-	files := gitsync.Files{"kustomization.yaml": []byte("# ours\nresources: [a.yaml]\n"), "a.yaml": []byte("a")}
-	if _, err := gitsync.WriteDir(dir, files, good); err != nil {
+	files := fileset.Files{"kustomization.yaml": []byte("# ours\nresources: [a.yaml]\n"), "a.yaml": []byte("a")}
+	if _, err := fileset.WriteDir(dir, files, good); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(map[string]string{"kustomization.yaml": "# ours\nresources: [a.yaml]\n", "a.yaml": "a"}, readAll(t, dir)); diff != "" {
@@ -306,7 +306,7 @@ func TestApplyDirWaitsForAnotherWriter(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := gitsync.WriteDir(dir, gitsync.Files{"kustomization.yaml": []byte("# ours\n")}, own)
+		_, err := fileset.WriteDir(dir, fileset.Files{"kustomization.yaml": []byte("# ours\n")}, own)
 		done <- err
 	}()
 	select {

@@ -1,4 +1,4 @@
-package generate
+package yamlemit
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// sameAsLibrary fails unless marshalYAML writes v exactly as
+// sameAsLibrary fails unless Marshal writes v exactly as
 // sigs.k8s.io/yaml does, and reports whether the emitter itself (not the
 // fallback) wrote it.
 func sameAsLibrary(t *testing.T, v any) bool {
@@ -22,12 +22,12 @@ func sameAsLibrary(t *testing.T, v any) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := marshalYAML(nil, v)
+	got, err := Marshal(nil, v)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatalf("marshalYAML differs from sigs.k8s.io/yaml for %#v:\n--- got\n%s--- want\n%s", v, got, want)
+		t.Fatalf("Marshal differs from sigs.k8s.io/yaml for %#v:\n--- got\n%s--- want\n%s", v, got, want)
 	}
 	j, _ := json.Marshal(v)
 	var doc any
@@ -119,10 +119,17 @@ func TestMarshalYAMLLongKeys(t *testing.T) {
 // changed on its way.
 func TestMarshalYAMLFoldedLineBreak(t *testing.T) {
 	doc := map[string]any{"hostname": "a\u0085b"}
-	if b, err := marshalYAML(nil, doc); err == nil {
-		t.Errorf("marshalYAML wrote %q, want an error", b)
+	if b, err := Marshal(nil, doc); err == nil {
+		t.Errorf("Marshal wrote %q, want an error", b)
 	}
-	if _, err := marshalYAML(nil, map[string]any{"hostname": "2001:db8::1"}); err != nil { // written by the library
-		t.Errorf("marshalYAML of an IPv6 address: %v", err)
+	if _, err := Marshal(nil, map[string]any{"hostname": "2001:db8::1"}); err != nil { // written by the library
+		t.Errorf("Marshal of an IPv6 address: %v", err)
 	}
+}
+
+// serviceDoc is a Service as generate renders it: no status.
+type serviceDoc struct {
+	metav1.TypeMeta `json:",inline"`
+	Metadata        metav1.ObjectMeta  `json:"metadata"`
+	Spec            corev1.ServiceSpec `json:"spec"`
 }
