@@ -151,7 +151,12 @@ func goEnv(t *testing.T, name string) string {
 // minutes on a busy machine.
 func goCmd(t *testing.T, dir string, env []string, name string, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	return goCmdFor(t, 10*time.Minute, dir, env, name, args...)
+}
+
+func goCmdFor(t *testing.T, timeout time.Duration, dir string, env []string, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
