@@ -251,3 +251,26 @@ func deployConfigIdentity(t *testing.T, account string, roles []*rbacv1.ClusterR
 		}
 	}
 }
+
+// TestExamplesRemoteCommands requires the commands that mint the remote's
+// token and take its CA to be the same in examples/deploy/remote and in
+// docs/deploy.md, which a user may follow either of.
+func TestExamplesRemoteCommands(t *testing.T) {
+	t.Parallel()
+	example := filepath.Join(examplesDir, "deploy", "remote", "kustomization.yaml")
+	doc := string(readExampleFile(t, filepath.Join(examplesDir, "..", "docs", "deploy.md")))
+	var found int
+	for line := range strings.SplitSeq(string(readExampleFile(t, example)), "\n") {
+		cmd := strings.TrimSpace(strings.TrimPrefix(line, "#"))
+		if !strings.HasPrefix(cmd, "kubectl --context east -n ssm ") {
+			continue
+		}
+		found++
+		if !strings.Contains(doc, "\n"+cmd+"\n") {
+			t.Errorf("%s gives a command docs/deploy.md does not:\n%s", example, cmd)
+		}
+	}
+	if found != 2 {
+		t.Errorf("%s: %d commands minting the token or taking the CA, want 2", example, found)
+	}
+}

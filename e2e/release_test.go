@@ -331,3 +331,18 @@ func readJSON(t *testing.T, path string, v any) {
 		t.Fatalf("%s: %v", path, err)
 	}
 }
+
+// TestReleaseNotes: make release hands GoReleaser a version's section of
+// CHANGELOG.md, and refuses a version without one.
+func TestReleaseNotes(t *testing.T) {
+	t.Parallel()
+	r := run(t, nil, "../hack/goreleaser/notes.sh", "v0.1.0")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "ssm as of commit 48435c4") || !strings.Contains(r.stdout, "\n### Added\n") ||
+		strings.Contains(r.stdout, "## [") || strings.Contains(r.stdout, "[Unreleased]:") {
+		t.Errorf("notes.sh v0.1.0: exit %d, not CHANGELOG.md's section of 0.1.0 alone:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, nil, "../hack/goreleaser/notes.sh", "v9.9.9")
+	if r.code == 0 || !strings.Contains(r.stderr, `no section "## [9.9.9]"`) {
+		t.Errorf("notes.sh v9.9.9: exit %d, want a refusal:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
