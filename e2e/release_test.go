@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -122,9 +123,10 @@ func podmanService(t *testing.T, p podman) string {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "podman.sock")
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := p.cmd("system", "service", "--time=0", "unix://"+sock)
-	cmd = exec.CommandContext(ctx, cmd.Path, cmd.Args[1:]...)
+	cmd := exec.CommandContext(ctx, "podman", "system", "service", "--time=0", "unix://"+sock)
 	cmd.Env = append(os.Environ(), "CONTAINERS_CONF="+p.conf)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatalf("podman system service: %v", err)
