@@ -7,7 +7,7 @@ BIN     := bin/ssm
 # kube-apiserver and etcd for the end-to-end tests, built from the Go module proxy.
 TESTBIN := $(CURDIR)/.cache/bin
 
-.PHONY: build test deps unit e2e-bins gator coredns-bin promrules-bin argocd-bin flux-bin bench fuzz soak scale image example fmt-check vet clean
+.PHONY: build test deps unit e2e-bins gator coredns-bin promrules-bin argocd-bin flux-bin release-bins release-check release bench fuzz soak scale image example fmt-check vet clean
 
 # The Dockerfile runs exactly this build.
 build:
@@ -43,6 +43,27 @@ argocd-bin:
 flux-bin:
 	hack/flux/build.sh $(TESTBIN)
 
+# GoReleaser and the SBOM tool it runs, cyclonedx-gomod (hack/goreleaser,
+# hack/cyclonedx), for the release check and make release.
+release-bins:
+	hack/goreleaser/build.sh $(TESTBIN)
+	hack/cyclonedx/build.sh $(TESTBIN)
+
+# .goreleaser.yaml as GoReleaser reads it; e2e TestRelease builds a snapshot
+# release from it and runs what it made.
+release-check: release-bins
+	$(TESTBIN)/goreleaser check
+
+# A release of the tag at HEAD (docs/development.md, "Releasing"): the
+# binaries, checksums and SBOMs on a GitHub release whose notes are the
+# tag's section of CHANGELOG.md, the image on ghcr.io. DOCKER_HOST names no
+# engine: ko would otherwise take the base image from a local engine where
+# one holds it, a single platform, and build the image for that one alone.
+release: release-bins
+	@tag=$$(git describe --tags --exact-match HEAD) || { echo "release: HEAD is not tagged (git tag -s vX.Y.Z)" >&2; exit 1; }; \
+	mkdir -p .cache && hack/goreleaser/notes.sh "$$tag" > .cache/release-notes.md && \
+	PATH="$(TESTBIN):$$PATH" DOCKER_HOST=unix:///nonexistent $(TESTBIN)/goreleaser release --clean --release-notes .cache/release-notes.md
+
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
@@ -51,7 +72,7 @@ vet:
 	$(GO) vet ./...
 
 # Everything, end-to-end tests against real kube-apiservers included.
-test: deps fmt-check vet build e2e-bins gator coredns-bin argocd-bin flux-bin promrules-bin
+test: deps fmt-check vet build e2e-bins gator coredns-bin argocd-bin flux-bin promrules-bin release-check
 	SSM_TESTBIN=$(TESTBIN) SSM_GATOR=$(TESTBIN)/gator SSM_COREDNS=$(TESTBIN)/coredns SSM_E2E_REQUIRED=1 SSM_BIN=$(CURDIR)/$(BIN) \
 		$(GO) test -race -count=1 -timeout 30m ./...
 
@@ -110,4 +131,4 @@ example:
 		--label-selector mirror=true --svc-prefix remote --mirror-ns remote-mirrors -o mirrors
 
 clean:
-	rm -rf bin mirrors
+	rm -rf bin mirrors dist

@@ -29,6 +29,9 @@ type kustomization struct {
 	Patches   []struct {
 		Path string `json:"path"`
 	} `json:"patches"`
+	ConfigMapGenerator []struct {
+		Files []string `json:"files"` // file, or key=file
+	} `json:"configMapGenerator"`
 }
 
 func kustomizations(t *testing.T) []kustomization {
@@ -108,6 +111,11 @@ func exampleObjects(t *testing.T) []exampleObject {
 		}
 		for _, r := range k.Resources {
 			used[filepath.Join(k.dir, r)] = true
+		}
+		for _, g := range k.ConfigMapGenerator {
+			for _, f := range g.Files {
+				used[filepath.Join(k.dir, f[strings.LastIndex(f, "=")+1:])] = true
+			}
 		}
 	}
 	err := filepath.WalkDir(examplesDir, func(path string, d fs.DirEntry, err error) error {

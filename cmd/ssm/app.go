@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -26,7 +27,8 @@ const (
 	exitHeld    = 4 // the render would remove more mirrors of a cluster than --max-removals allows: nothing was written
 )
 
-// Set by the linker: -X main.version=… -X main.commit=….
+// Set by the linker: -X main.version=… -X main.commit=…. Unset, the build
+// info the go command recorded stands in (buildVersion).
 var (
 	version = "dev"
 	commit  = "unknown"
@@ -34,7 +36,8 @@ var (
 
 // versionLine is what `ssm version` and `ssm --version` print.
 func versionLine() string {
-	return fmt.Sprintf("ssm %s (commit %s, %s, %s/%s)", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	v, c := buildVersion(version, commit, debug.ReadBuildInfo)
+	return fmt.Sprintf("ssm %s (commit %s, %s, %s/%s)", v, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 // exitErr carries an exit status other than exitError up to run.
