@@ -117,6 +117,9 @@ type Config struct {
 	// MaxSnapshotSize bounds, in bytes, each snapshot file read (0:
 	// source.DefaultMaxSnapshotSize).
 	MaxSnapshotSize int64
+	// Shard spreads the remotes over replicas (run only); the zero value
+	// renders every remote.
+	Shard Shard
 	// Notes are what reading the configuration changed on its own, to log.
 	Notes []string
 }

@@ -65,6 +65,8 @@ type Overrides struct {
 	// InCluster says ssm runs in a cluster, whose service account can read
 	// the local cluster without a kubeconfig.
 	InCluster bool
+	// Shards and ShardIndex spread the remotes over replicas (see Shard).
+	Shards, ShardIndex *int
 }
 
 // perRemote names the overrides that name one remote, by flag and by the

@@ -51,7 +51,14 @@ func Resolve(path string, ov Overrides) (Config, error) {
 		}
 	}
 	cfg, err := resolve(path, ov)
+	if err != nil {
+		return cfg, err
+	}
 	cfg.MaxRemovals, cfg.AllowEmpty, cfg.MaxSnapshotSize = limit, ov.AllowEmpty, maxSnapshot
+	cfg.Shard = Shard{Index: or(ov.ShardIndex, 0), Count: or(ov.Shards, 0)}
+	if err := cfg.checkShard(); err != nil {
+		return Config{}, err
+	}
 	for i, c := range cfg.Clusters {
 		cfg.Clusters[i].Options.ByNamespace = byNamespace
 		if !c.Local { // the local cluster's endpoints are local by definition

@@ -58,7 +58,7 @@ func (in input) kept() []string {
 	var out []string
 	for i, u := range in.unread() {
 		c := in.cfg.Clusters[i]
-		if !u {
+		if !u || !in.cfg.Owns(c) { // another shard's are kept for good, and said so once
 			continue
 		}
 		if !c.Local {

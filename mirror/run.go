@@ -41,12 +41,20 @@ func Run(ctx context.Context, cfg config.Config, sink Sink, opts Options) error 
 	if cfg.Layout == config.Flat {
 		describe = cfg.Clusters[0].Conn.Describe()
 	}
+	if cfg.Shard.Count > 1 {
+		describe = strings.Join(shardNames(cfg, true), ", ")
+		opts.Logger.Info("sharded: this replica renders its share of the remotes and keeps the others' files as stored",
+			"shard", cfg.Shard.Index, "shards", cfg.Shard.Count, "renders", shardNames(cfg, true), "keeps", shardNames(cfg, false))
+	}
 	opts.Logger.Info("watching", "clusters", describe)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
 	for _, c := range clusters {
+		if c.w == nil { // another shard's
+			continue
+		}
 		wg.Go(func() {
 			if err := c.w.Run(ctx); err != nil && ctx.Err() == nil {
 				opts.Logger.Error("watch stopped", "cluster", c.cfg.Name, "err", err)
@@ -59,7 +67,8 @@ func Run(ctx context.Context, cfg config.Config, sink Sink, opts Options) error 
 }
 
 // watched is one cluster as Run watches it: one Watcher over every
-// selection read of it, in the order of its Reads.
+// selection read of it, in the order of its Reads; nil for another
+// shard's cluster, which this replica never reads.
 type watched struct {
 	cfg config.Cluster
 	w   *source.Watcher
@@ -83,6 +92,10 @@ func watchAll(ctx context.Context, cfg config.Config, opts Options, k kicker) ([
 			return nil, fmt.Errorf("cluster %s: fromFile is for ssm render: run watches the cluster", c.Name)
 		}
 		w := &watched{cfg: c}
+		if !cfg.Owns(c) { // another shard's: never read
+			out = append(out, w)
+			continue
+		}
 		// The watcher exists before Run starts it, and so before any request.
 		client, err := opts.watchClient(ctx, c, func(up bool) { w.w.Reachable(up) })
 		if err != nil {
@@ -304,6 +317,9 @@ func (p *pipeline) snapshot() (in input, ok bool) {
 	in = input{cfg: p.cfg, states: make([]clusterState, len(p.clusters)), revisions: make([]source.Revisions, len(p.clusters)), caches: p.caches}
 	some, all := false, true
 	for i, w := range p.clusters {
+		if w.w == nil { // another shard's: its stored files stand for it
+			continue
+		}
 		if w.w.Synced() {
 			in.states[i], in.revisions[i] = w.state()
 			some = true
@@ -356,4 +372,15 @@ func LogSkipped(logger *slog.Logger, res generate.Result) {
 	for _, w := range res.Warnings {
 		logger.Warn("Service mirrored in part", "cluster", w.Cluster, "service", w.Service, "reason", w.Reason, "detail", w.Message)
 	}
+}
+
+// shardNames names the remotes this replica renders (owned) or keeps.
+func shardNames(cfg config.Config, owned bool) []string {
+	var out []string
+	for _, c := range cfg.Clusters {
+		if !c.Local && cfg.Owns(c) == owned {
+			out = append(out, c.Name)
+		}
+	}
+	return out
 }

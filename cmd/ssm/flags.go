@@ -153,6 +153,7 @@ func overrides(c *cli.Context) config.Overrides {
 		MaxSnapshotSize: str("max-snapshot-size"),
 		UserAgent:       "ssm/" + version,
 		InCluster:       os.Getenv("KUBERNETES_SERVICE_HOST") != "",
+		Shards:          given(c, "shards", c.Int), ShardIndex: given(c, "shard-index", c.Int),
 	}
 }
 

@@ -63,6 +63,10 @@ func runFlags() []cli.Flag {
 			"port-forward to (or exec into) the pod approves; any other address needs --admin-token-file; empty: none (docs/safety.md)", "127.0.0.1:8081"),
 		s("admin-token-file", catRun, "file holding the bearer token every request to --admin-address must carry (Authorization: Bearer …; "+
 			"at least 16 characters), read again on every request so that a rotated Secret applies; required when --admin-address is not loopback", ""),
+		&cli.IntFlag{Name: "shards", Category: catConfig, EnvVars: env("shards"),
+			Usage: "with --config: spread the remotes over this many replicas writing one branch, each rendering its share and keeping the others' files (a StatefulSet; docs/scale.md)"},
+		&cli.IntFlag{Name: "shard-index", Category: catConfig, EnvVars: env("shard-index"),
+			Usage: "this replica's shard, 0 to --shards - 1: the StatefulSet pod index (downward API: metadata.labels['apps.kubernetes.io/pod-index'])"},
 	}
 }
 
