@@ -1,0 +1,396 @@
+package generate_test
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/ssm-dev/ssm/generate"
+)
+
+// The derived Service is named as mcs-api's reference controller and
+// Cilium name it (Cilium's test fixture: default/full), so that a local
+// implementation's derived Service is one ssm sees and never takes.
+func TestDerivedName(t *testing.T) {
+	if got := generate.DerivedName("default", "full"); got != "derived-9jo8ljlgl7" {
+		t.Errorf("DerivedName(default, full) = %s, want derived-9jo8ljlgl7", got)
+	}
+}
+
+func TestClusterSetDeterministic(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"mcs", "mcs-stored"} {
+		c := readCase(t, filepath.Join(goldenRoot, name))
+		clusters, local, stored := loadClusterSet(t, c)
+		want, err := generate.ClusterSet(clusters, c.MCS, local, stored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := rand.New(rand.NewPCG(9, uint64(len(name))))
+		for i := range 30 {
+			in := make([]generate.Cluster, len(clusters))
+			for j, cl := range clusters {
+				exports := append([]*mcsv1a1.ServiceExport(nil), cl.Mirror.ServiceExports...)
+				shuffle(r, exports)
+				cl.Mirror = shuffled(cl.Mirror, r)
+				cl.Mirror.ServiceExports = exports
+				in[j] = cl
+			}
+			shuffle(r, in)
+			l := shuffled(generate.State{Local: local}, r).Local
+			l.ServiceImports, l.EndpointSlices = local.ServiceImports, local.EndpointSlices
+			got, err := generate.ClusterSet(in, c.MCS, l, stored)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("%s: shuffle %d rendered differently (-first +shuffled):\n%s", name, i, diff)
+			}
+		}
+	}
+}
+
+// TestClusterSetDoesNotMutateInput renders twice from the same objects:
+// they belong to informer caches.
+func TestClusterSetDoesNotMutateInput(t *testing.T) {
+	t.Parallel()
+	c := readCase(t, filepath.Join(goldenRoot, "mcs-stored"))
+	clusters, local, stored := loadClusterSet(t, c)
+	before := dump(t, clusters, local)
+	first, err := generate.ClusterSet(clusters, c.MCS, local, stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(before, dump(t, clusters, local)); diff != "" {
+		t.Fatalf("ClusterSet changed its input:\n%s", diff)
+	}
+	again, err := generate.ClusterSet(clusters, c.MCS, local, stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(first, again); diff != "" {
+		t.Fatalf("a second render differs:\n%s", diff)
+	}
+}
+
+func dump(t *testing.T, clusters []generate.Cluster, local *generate.Local) string {
+	t.Helper()
+	b, err := yaml.Marshal(struct {
+		C []generate.Cluster
+		L *generate.Local
+	}{clusters, local})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// exported is a Service ns/name of cluster, exported at since, with ready
+// endpoints ips on port http (8080 in the pods).
+func exported(ns, name string, since int, ips ...string) (*corev1.Service, *mcsv1a1.ServiceExport, *discoveryv1.EndpointSlice) {
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: corev1.ServiceSpec{ClusterIP: "10.0.0.1", IPFamilies: []corev1.IPFamily{corev1.IPv4Protocol},
+			Ports: []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}}}}
+	exp := &mcsv1a1.ServiceExport{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name,
+		CreationTimestamp: metav1.Unix(int64(since), 0)}}
+	port, pname, tcp := int32(8080), "http", corev1.ProtocolTCP
+	slice := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-x",
+		Labels: map[string]string{discoveryv1.LabelServiceName: name}}, AddressType: discoveryv1.AddressTypeIPv4,
+		Ports: []discoveryv1.EndpointPort{{Name: &pname, Port: &port, Protocol: &tcp}}}
+	for _, ip := range ips {
+		slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{Addresses: []string{ip}})
+	}
+	return svc, exp, slice
+}
+
+// cluster is a cluster exporting the Services named, each with one
+// endpoint.
+func cluster(name string, services ...string) generate.Cluster {
+	c := generate.Cluster{Name: name}
+	for _, s := range services {
+		ns, n, _ := strings.Cut(s, "/")
+		h := fnv.New32a()
+		h.Write([]byte(s))
+		svc, exp, slice := exported(ns, n, 1, fmt.Sprintf("10.9.%d.%d", len(name), h.Sum32()%250+1))
+		c.Mirror.Services = append(c.Mirror.Services, svc)
+		c.Mirror.ServiceExports = append(c.Mirror.ServiceExports, exp)
+		c.Mirror.EndpointSlices = append(c.Mirror.EndpointSlices, slice)
+	}
+	return c
+}
+
+// importIPs reads the ClusterSetIPs of every ServiceImport of a render.
+func importIPs(t *testing.T, files map[string][]byte) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for p, b := range files {
+		if !strings.HasPrefix(p, generate.ImportsDir+"/") || strings.HasSuffix(p, generate.KustomizationFile) {
+			continue
+		}
+		first, _, _ := strings.Cut(string(b), "\n---\n")
+		var si mcsv1a1.ServiceImport
+		if err := yaml.Unmarshal([]byte(first), &si); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		out[si.Namespace+"/"+si.Name] = strings.Join(si.Spec.IPs, ",")
+	}
+	return out
+}
+
+func prefixes(s ...string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range s {
+		out = append(out, netip.MustParsePrefix(p))
+	}
+	return out
+}
+
+// An import keeps its ClusterSetIP from render to render, whatever comes
+// and goes around it; the IP of an import removed is not given to another
+// in the render that removes it (a held removal would keep it), only in
+// the renders after that removal is stored.
+func TestClusterSetIPsStay(t *testing.T) {
+	t.Parallel()
+	opts := generate.MCSOptions{ClusterSetIPRanges: prefixes("10.96.240.0/29"), ServiceExports: true}
+	render := func(stored map[string][]byte, clusters ...generate.Cluster) generate.Result {
+		t.Helper()
+		res, err := generate.ClusterSet(clusters, opts, nil, stored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	first := render(nil, cluster("east", "a/web", "a/api"), cluster("west", "a/web"))
+	ips := importIPs(t, first.Files)
+	if len(ips) != 2 || ips["a/web"] == ips["a/api"] {
+		t.Fatalf("first render's ClusterSetIPs: %v", ips)
+	}
+	// api goes; db comes in the same render: api's IP is not given to it.
+	second := render(first.Files, cluster("east", "a/web", "a/db"), cluster("west", "a/web"))
+	got := importIPs(t, second.Files)
+	if got["a/web"] != ips["a/web"] || got["a/db"] == ips["a/api"] || got["a/db"] == "" {
+		t.Fatalf("second render: %v; first: %v: web must keep its IP and db not take api's", got, ips)
+	}
+	// Restarted, another replica, the other cluster read first: the same.
+	again := render(second.Files, cluster("west", "a/web"), cluster("east", "a/db", "a/web"))
+	if diff := cmp.Diff(second.Files, again.Files); diff != "" {
+		t.Fatalf("a render of the same state over its own output differs:\n%s", diff)
+	}
+}
+
+func TestClusterSetRangeFull(t *testing.T) {
+	t.Parallel()
+	// A /30 holds two ClusterSetIPs (.1 and .2); a local Service holds one.
+	opts := generate.MCSOptions{ClusterSetIPRanges: prefixes("10.96.240.0/30"), ServiceExports: true}
+	local := &generate.Local{Services: []*corev1.Service{{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "dns"},
+		Spec: corev1.ServiceSpec{ClusterIP: "10.96.240.2"}}}}
+	res, err := generate.ClusterSet([]generate.Cluster{cluster("east", "a/one", "a/two")}, opts, local, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ips := importIPs(t, res.Files)
+	invalid := res.Invalid()
+	if len(ips) != 1 || ips["a/one"] != "10.96.240.1" || len(invalid) != 1 {
+		t.Fatalf("imports %v, invalid %v: want a/one on 10.96.240.1 and a/two refused", ips, invalid)
+	}
+	s := invalid[0]
+	for _, want := range []string{"a/two", "10.96.240.0/30"} {
+		if !strings.Contains(s.Service+" "+s.Message, want) || s.Reason != generate.ReasonRangeFull {
+			t.Errorf("%+v: want reason %s naming %s", s, generate.ReasonRangeFull, want)
+		}
+	}
+	if _, ok := res.Files["east/a.two.yaml"]; ok {
+		t.Error("the EndpointSlices of an import not rendered are rendered")
+	}
+}
+
+// A stored ClusterSetIP that another holds is never shared: not with
+// another stored import (a hand edit), not with a local Service.
+func TestClusterSetIPTaken(t *testing.T) {
+	t.Parallel()
+	opts := generate.MCSOptions{ClusterSetIPRanges: prefixes("10.96.240.0/24"), ServiceExports: true}
+	first, err := generate.ClusterSet([]generate.Cluster{cluster("east", "a/web", "a/api")}, opts, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ips := importIPs(t, first.Files)
+	stored := map[string][]byte{}
+	for p, b := range first.Files {
+		stored[p] = b
+	}
+	// Someone gives web api's IP in git: one of them keeps it, the first
+	// by name, and the other is refused.
+	stored["imports/a.web.yaml"] = []byte(strings.ReplaceAll(string(stored["imports/a.web.yaml"]), ips["a/web"], ips["a/api"]))
+	res, err := generate.ClusterSet([]generate.Cluster{cluster("east", "a/web", "a/api")}, opts, nil, stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := importIPs(t, res.Files); got["a/api"] != ips["a/api"] || got["a/web"] != "" {
+		t.Errorf("imports %v: want a/api on %s and a/web refused", got, ips["a/api"])
+	}
+	if inv := res.Invalid(); len(inv) != 1 || inv[0].Reason != generate.ReasonIPTaken || inv[0].Service != "a/web" || !strings.Contains(inv[0].Message, "a/api keeps it") {
+		t.Errorf("invalid: %+v", inv)
+	}
+	// A local Service took web's IP (the range overlaps the allocator's).
+	local := &generate.Local{Services: []*corev1.Service{{ObjectMeta: metav1.ObjectMeta{Namespace: "b", Name: "squatter"},
+		Spec: corev1.ServiceSpec{ClusterIP: ips["a/web"]}}}}
+	res, err = generate.ClusterSet([]generate.Cluster{cluster("east", "a/web")}, opts, local, first.Files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv := res.Invalid(); len(inv) != 1 || inv[0].Reason != generate.ReasonIPTaken || !strings.Contains(inv[0].Message, "b/squatter") {
+		t.Errorf("invalid: %+v", inv)
+	}
+	// Its own derived Service holds it: that is no collision.
+	local.Services[0].Namespace, local.Services[0].Name = "a", generate.DerivedName("a", "web")
+	local.Services[0].Labels = map[string]string{generate.LabelManagedBy: generate.ManagedBy}
+	res, err = generate.ClusterSet([]generate.Cluster{cluster("east", "a/web")}, opts, local, first.Files)
+	if err != nil || len(res.Invalid()) != 0 || importIPs(t, res.Files)["a/web"] != ips["a/web"] {
+		t.Errorf("with its own derived Service: %v, invalid %+v", err, res.Invalid())
+	}
+}
+
+// A stored table that cannot be read is an error, not an empty table.
+func TestClusterSetUnreadableTable(t *testing.T) {
+	t.Parallel()
+	opts := generate.MCSOptions{ClusterSetIPRanges: prefixes("10.96.240.0/24"), ServiceExports: true}
+	for name, b := range map[string]string{
+		"not YAML":     "kind: ServiceImport\nspec: [",
+		"not an IP":    "apiVersion: multicluster.x-k8s.io/v1alpha1\nkind: ServiceImport\nmetadata: {name: web, namespace: a}\nspec: {ips: [ten]}\n",
+		"an IPv6 zone": "apiVersion: multicluster.x-k8s.io/v1alpha1\nkind: ServiceImport\nmetadata: {name: web, namespace: a}\nspec: {ips: [\"fe80::1%eth0\"]}\n",
+	} {
+		_, err := generate.ClusterSet([]generate.Cluster{cluster("east", "a/web")}, opts, nil, map[string][]byte{"imports/a.web.yaml": []byte(b)})
+		if err == nil || !strings.Contains(err.Error(), "imports/a.web.yaml") {
+			t.Errorf("%s: %v, want an error naming the file", name, err)
+		}
+	}
+}
+
+// A range changed: the imports outside it move, with a warning.
+func TestClusterSetIPMoved(t *testing.T) {
+	t.Parallel()
+	opts := generate.MCSOptions{ClusterSetIPRanges: prefixes("10.96.240.0/24"), ServiceExports: true}
+	first, err := generate.ClusterSet([]generate.Cluster{cluster("east", "a/web")}, opts, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.ClusterSetIPRanges = prefixes("10.96.241.0/24")
+	res, err := generate.ClusterSet([]generate.Cluster{cluster("east", "a/web")}, opts, nil, first.Files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := netip.MustParseAddr(importIPs(t, res.Files)["a/web"])
+	if !opts.ClusterSetIPRanges[0].Contains(ip) || len(res.Warnings) != 1 || res.Warnings[0].Reason != generate.ReasonIPMoved {
+		t.Errorf("moved to %s, warnings %+v", ip, res.Warnings)
+	}
+}
+
+// A cluster not read yet keeps its stored EndpointSlices, and the imports
+// only it exports keep their files, ClusterSetIPs included.
+func TestClusterSetUnread(t *testing.T) {
+	t.Parallel()
+	opts := generate.MCSOptions{ClusterSetIPRanges: prefixes("10.96.240.0/24"), ServiceExports: true}
+	first, err := generate.ClusterSet([]generate.Cluster{cluster("east", "a/web", "a/east-only"), cluster("west", "a/web")}, opts, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	east := generate.Cluster{Name: "east", Unread: true}
+	res, err := generate.ClusterSet([]generate.Cluster{east, cluster("west", "a/web", "a/new")}, opts, nil, first.Files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"east/a.web.yaml", "east/a.east-only.yaml", "imports/a.east-only.yaml"} {
+		if string(res.Files[p]) != string(first.Files[p]) {
+			t.Errorf("%s: not kept as stored", p)
+		}
+	}
+	ips, before := importIPs(t, res.Files), importIPs(t, first.Files)
+	if ips["a/web"] != before["a/web"] || ips["a/new"] == before["a/east-only"] || ips["a/new"] == "" {
+		t.Errorf("ClusterSetIPs %v, before %v", ips, before)
+	}
+	// Nothing read at all (the local cluster is down): everything stays.
+	all, err := generate.ClusterSet([]generate.Cluster{east, {Name: "west", Unread: true}}, opts, nil, res.Files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(res.Files, all.Files); diff != "" {
+		t.Errorf("with no cluster read (-stored +rendered):\n%s", diff)
+	}
+}
+
+// One import of three clusters, 2,400 endpoints: each cluster's slices
+// hold at most 1,000 endpoints, every endpoint once.
+func TestClusterSetSliceSplit(t *testing.T) {
+	t.Parallel()
+	var clusters []generate.Cluster
+	for c, n := range map[string]int{"a": 1200, "b": 1000, "c": 200} {
+		var ips []string
+		for i := range n {
+			ips = append(ips, fmt.Sprintf("10.%d.%d.%d", len(clusters)+1, i/250, i%250+1))
+		}
+		svc, exp, slice := exported("shop", "big", 1, ips...)
+		cl := generate.Cluster{Name: c}
+		cl.Mirror.Services, cl.Mirror.ServiceExports, cl.Mirror.EndpointSlices = []*corev1.Service{svc}, []*mcsv1a1.ServiceExport{exp}, []*discoveryv1.EndpointSlice{slice}
+		clusters = append(clusters, cl)
+	}
+	res, err := generate.ClusterSet(clusters, generate.MCSOptions{ClusterSetIPRanges: prefixes("10.96.240.0/24"), ServiceExports: true}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]int{"a": {1000, 200}, "b": {1000}, "c": {200}}
+	for c, sizes := range want {
+		var got []int
+		for doc := range strings.SplitSeq(string(res.Files[c+"/shop.big.yaml"]), "\n---\n") {
+			var s discoveryv1.EndpointSlice
+			if err := yaml.Unmarshal([]byte(doc), &s); err != nil {
+				t.Fatal(err)
+			}
+			if s.Labels[discoveryv1.LabelServiceName] != generate.DerivedName("shop", "big") || s.Labels[generate.LabelMCSSourceCluster] != c {
+				t.Errorf("%s: labels %v", s.Name, s.Labels)
+			}
+			got = append(got, len(s.Endpoints))
+		}
+		if !cmp.Equal(got, sizes) {
+			t.Errorf("cluster %s: slices of %v endpoints, want %v", c, got, sizes)
+		}
+	}
+	if n := res.ClusterObjects["a"]["EndpointSlice"]; n != 2 {
+		t.Errorf("cluster a: %d EndpointSlices counted, want 2", n)
+	}
+}
+
+func TestMCSOptionsValidate(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		opts generate.MCSOptions
+		want string
+	}{
+		{opts: generate.MCSOptions{ClusterSetIPRanges: prefixes("10.96.240.0/24", "10.96.241.0/24")}, want: "at most one range of each IP family"},
+		{opts: generate.MCSOptions{ClusterSetIPRanges: prefixes("10.96.240.1/24")}, want: "not a network address (10.96.240.0/24 is)"},
+		{opts: generate.MCSOptions{ClusterSetIPRanges: prefixes("10.96.240.0/32")}, want: "holds no address"},
+		{opts: generate.MCSOptions{TrafficDistribution: "PreferSameNode"}, want: "remote endpoints are never on a local node"},
+		{opts: generate.MCSOptions{ClusterSetIPRanges: prefixes("10.96.240.0/31", "fd00::/127"), TrafficDistribution: "PreferClose"}},
+	} {
+		err := tc.opts.Validate()
+		if (tc.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.opts, err, tc.want)
+		}
+	}
+	for name, want := range map[string]string{"East": "a DNS label", "imports": "holds the ServiceImports", "namespaces": "namespaces ssm creates", "east": ""} {
+		err := generate.ClusterSetName(name)
+		if (want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), want) {
+			t.Errorf("ClusterSetName(%q) = %v, want %q", name, err, want)
+		}
+	}
+}
