@@ -3,8 +3,8 @@ package generate
 import (
 	"cmp"
 	"crypto/sha256"
-	"errors"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
