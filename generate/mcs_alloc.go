@@ -75,9 +75,9 @@ func (cs *clusterSet) keepStoredIPs(imp *mcsImport, given map[netip.Addr]objectK
 			return fmt.Sprintf("the stored tree gives its ClusterSetIP %s to the ServiceImport %s/%s too (edited by hand?): %s/%s keeps it, and this one is not rendered until one of them is changed",
 				ip, holders[0].namespace, holders[0].name, holders[0].namespace, holders[0].name)
 		}
-		if holder, held := cs.localIPs[ip]; held && holder != (objectKey{k.namespace, imp.derived}) {
-			return fmt.Sprintf("its ClusterSetIP %s is held by the local Service %s/%s: it is not rendered while that Service holds it (keep --clusterset-ip-range out of the range the local cluster allocates from)",
-				ip, holder.namespace, holder.name)
+		if holder, held := cs.localIPs[ip]; held && holder != (ipHolder{"Service", objectKey{k.namespace, imp.derived}}) {
+			return fmt.Sprintf("its ClusterSetIP %s is held by the local %s: it is not rendered while that holds it (keep --clusterset-ip-range in the static band of the Service CIDR, docs/mcs.md)",
+				ip, holder)
 		}
 		imp.ips[i], given[ip] = ip, k
 	}

@@ -23,8 +23,9 @@ type clusterSet struct {
 	table   ipTable
 	ranges  []ipRange
 	imports map[objectKey]*mcsImport
-	// localIPs are the cluster IPs of every local Service, and whose.
-	localIPs map[netip.Addr]objectKey
+	// localIPs are the IPs the local cluster holds, and who: every
+	// Service's cluster IPs, and other implementations' ClusterSetIPs.
+	localIPs map[netip.Addr]ipHolder
 	// foreign names, by namespace and name, what the local cluster holds
 	// of another MCS implementation for an import: its ServiceImport or
 	// EndpointSlices.
@@ -57,7 +58,7 @@ type mcsImport struct {
 
 func newClusterSet(opts MCSOptions, local *Local, table ipTable) *clusterSet {
 	cs := &clusterSet{opts: opts, owners: ownersOf(local, Options{Adopt: opts.Adopt}), table: table,
-		imports: map[objectKey]*mcsImport{}, localIPs: map[netip.Addr]objectKey{}, foreign: map[objectKey]string{}}
+		imports: map[objectKey]*mcsImport{}, localIPs: map[netip.Addr]ipHolder{}, foreign: map[objectKey]string{}}
 	for _, p := range opts.ClusterSetIPRanges {
 		cs.ranges = append(cs.ranges, ipRange(p))
 	}
@@ -65,15 +66,12 @@ func newClusterSet(opts MCSOptions, local *Local, table ipTable) *clusterSet {
 		return cs
 	}
 	for _, s := range local.Services {
-		for _, ip := range append([]string{s.Spec.ClusterIP}, s.Spec.ClusterIPs...) {
-			if a, err := netip.ParseAddr(ip); err == nil {
-				cs.localIPs[a.Unmap()] = objectKey{s.Namespace, s.Name}
-			}
-		}
+		cs.hold(append([]string{s.Spec.ClusterIP}, s.Spec.ClusterIPs...), ipHolder{"Service", objectKey{s.Namespace, s.Name}})
 	}
 	for _, si := range local.ServiceImports {
 		if si.Labels[LabelManagedBy] != ManagedBy {
 			cs.foreign[objectKey{si.Namespace, si.Name}] = fmt.Sprintf("a ServiceImport %s/%s%s", si.Namespace, si.Name, ownerOf(si.Labels))
+			cs.hold(si.Spec.IPs, ipHolder{"ServiceImport", objectKey{si.Namespace, si.Name}})
 		}
 	}
 	for _, s := range local.EndpointSlices {
@@ -84,6 +82,23 @@ func newClusterSet(opts MCSOptions, local *Local, table ipTable) *clusterSet {
 		cs.foreign[objectKey{s.Namespace, name}] = fmt.Sprintf("an EndpointSlice %s/%s of it%s", s.Namespace, s.Name, ownerOf(s.Labels))
 	}
 	return cs
+}
+
+// ipHolder is a local object holding an IP.
+type ipHolder struct {
+	kind string
+	key  objectKey
+}
+
+func (h ipHolder) String() string { return h.kind + " " + h.key.namespace + "/" + h.key.name }
+
+// hold notes that h holds ips, wherever a ClusterSetIP could be.
+func (cs *clusterSet) hold(ips []string, h ipHolder) {
+	for _, ip := range ips {
+		if a, err := netip.ParseAddr(ip); err == nil {
+			cs.localIPs[a.Unmap()] = h
+		}
+	}
 }
 
 // ownerOf names the owner of another implementation's object, when its

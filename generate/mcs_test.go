@@ -3,9 +3,11 @@ package generate_test
 import (
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -392,5 +394,21 @@ func TestMCSOptionsValidate(t *testing.T) {
 		if (want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), want) {
 			t.Errorf("ClusterSetName(%q) = %v, want %q", name, err, want)
 		}
+	}
+}
+
+// Another implementation's ServiceImport holds its ClusterSetIPs: none
+// is given to an import of ssm's.
+func TestClusterSetForeignImportIPs(t *testing.T) {
+	t.Parallel()
+	opts := generate.MCSOptions{ClusterSetIPRanges: prefixes("10.96.240.0/30"), ServiceExports: true}
+	local := &generate.Local{ServiceImports: []*mcsv1a1.ServiceImport{{ObjectMeta: metav1.ObjectMeta{Namespace: "b", Name: "theirs"},
+		Spec: mcsv1a1.ServiceImportSpec{IPs: []string{"10.96.240.1"}}}}}
+	res, err := generate.ClusterSet([]generate.Cluster{cluster("east", "a/one", "a/two")}, opts, local, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ips := importIPs(t, res.Files); len(ips) != 1 || slices.Contains(slices.Collect(maps.Values(ips)), "10.96.240.1") {
+		t.Errorf("imports %v: want one, not on 10.96.240.1", ips)
 	}
 }

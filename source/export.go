@@ -102,7 +102,8 @@ func (st *State) addMCS(obj any) {
 
 // stripMCS keeps of a ServiceExport its identity and age (the oldest
 // export of a Service decides its conflicts), and of a ServiceImport its
-// identity and labels (whose it is): ssm renders from neither more.
+// identity, labels (whose it is) and IPs (which no other may take): ssm
+// renders from neither more.
 func stripMCS(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *mcsv1a1.ServiceExport:
@@ -110,7 +111,7 @@ func stripMCS(obj any) (any, error) {
 		o.Spec, o.Status = mcsv1a1.ServiceExportSpec{}, mcsv1a1.ServiceExportStatus{}
 	case *mcsv1a1.ServiceImport:
 		o.ManagedFields, o.Annotations = nil, nil
-		o.Spec, o.Status = mcsv1a1.ServiceImportSpec{}, mcsv1a1.ServiceImportStatus{}
+		o.Spec, o.Status = mcsv1a1.ServiceImportSpec{IPs: o.Spec.IPs}, mcsv1a1.ServiceImportStatus{}
 	}
 	return obj, nil
 }

@@ -146,8 +146,8 @@ func checkStripped(t *testing.T, st source.State) {
 		}
 	}
 	for _, i := range st.ServiceImports {
-		if len(i.Spec.IPs) > 0 || i.Labels["app.kubernetes.io/managed-by"] != "cilium" {
-			t.Errorf("ServiceImport %s/%s: %+v, want its labels only", i.Namespace, i.Name, i)
+		if len(i.Spec.Ports) > 0 || !cmp.Equal(i.Spec.IPs, []string{"10.96.240.1"}) || i.Labels["app.kubernetes.io/managed-by"] != "cilium" {
+			t.Errorf("ServiceImport %s/%s: %+v, want its labels and IPs only", i.Namespace, i.Name, i)
 		}
 	}
 	for _, s := range st.EndpointSlices {
@@ -202,7 +202,8 @@ func TestListMCS(t *testing.T) {
 		source.ServiceExportsResource: &mcsv1a1.ServiceExportList{Items: []mcsv1a1.ServiceExport{
 			{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", CreationTimestamp: metav1.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Labels: map[string]string{"x": "y"}}}}},
 		source.ServiceImportsResource: &mcsv1a1.ServiceImportList{Items: []mcsv1a1.ServiceImport{
-			{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", Labels: map[string]string{"app.kubernetes.io/managed-by": "cilium"}}, Spec: mcsv1a1.ServiceImportSpec{IPs: []string{"10.96.240.1"}}}}},
+			{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", Labels: map[string]string{"app.kubernetes.io/managed-by": "cilium"}},
+				Spec: mcsv1a1.ServiceImportSpec{IPs: []string{"10.96.240.1"}, Ports: []mcsv1a1.ServicePort{{Port: 80}}}}}},
 		source.EndpointSlicesResource: &discoveryv1.EndpointSliceList{Items: []discoveryv1.EndpointSlice{slice}},
 	}}
 	got, err := source.List(t.Context(), c, source.Selection{LabelSelector: "mirror=true", EndpointsAPI: kubeapi.NoEndpoints, ServiceExports: true, Imports: true}, 0)
