@@ -101,14 +101,19 @@ type endpoint struct {
 	ready        bool
 }
 
+// mcsLabel labels the remote Services of one MCS test, and their
+// EndpointSlices, for its ssm to select: the remotes are shared.
+const mcsLabel = "mcs.e2e/test"
+
 // mcsService creates (or updates) the Service ns/name in s with spec, and
 // its EndpointSlices of eps, one per address family and at most 1,000
 // endpoints each, their ports named as the Service's, in the pods at the
-// port plus 8000.
+// port plus 8000; both labelled mcsLabel=ns.
 func mcsService(t *testing.T, s *apiServer, ns, name string, spec corev1.ServiceSpec, eps ...endpoint) {
 	t.Helper()
 	ctx := t.Context()
-	service{ns: ns, name: name, spec: spec}.apply(ctx, t, s.Client)
+	labels := map[string]string{mcsLabel: testOf(ns)}
+	service{ns: ns, name: name, spec: spec, labels: labels}.apply(ctx, t, s.Client)
 	var ports []discoveryv1.EndpointPort
 	for _, p := range spec.Ports {
 		port := p.Port + 8000
@@ -136,7 +141,7 @@ func mcsService(t *testing.T, s *apiServer, ns, name string, spec corev1.Service
 			n++
 			sl := &discoveryv1.EndpointSlice{
 				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%s-%d", name, strings.ToLower(string(fam)), n), Namespace: ns,
-					Labels: map[string]string{discoveryv1.LabelServiceName: name}},
+					Labels: map[string]string{discoveryv1.LabelServiceName: name, mcsLabel: testOf(ns)}},
 				AddressType: fam, Endpoints: chunk, Ports: ports,
 			}
 			if _, err := slices.Create(ctx, sl, metav1.CreateOptions{}); err != nil {
@@ -204,10 +209,18 @@ func bindReader(t *testing.T, s *apiServer, name string, rules []rbacv1.PolicyRu
 	}
 }
 
+// testOf is the test a namespace belongs to: its part before the first
+// '-' (mcsdns-shop: mcsdns).
+func testOf(ns string) string {
+	test, _, _ := strings.Cut(ns, "-")
+	return test
+}
+
 // mcsConfigFile writes a configuration file of the MCS API over the
 // clusters named (east: remote, west: remote2, and any given by snapshot
-// file), read as the reader user, and returns its path.
-func mcsConfigFile(t *testing.T, snapshots map[string]string) string {
+// file), read as the reader user, selecting the Services of test, and
+// returns its path.
+func mcsConfigFile(t *testing.T, test string, snapshots map[string]string) string {
 	t.Helper()
 	type remoteCluster struct {
 		Name           string `json:"name"`
@@ -215,7 +228,7 @@ func mcsConfigFile(t *testing.T, snapshots map[string]string) string {
 		FromFile       string `json:"fromFile,omitempty"`
 	}
 	f := map[string]any{
-		"global":       map[string]any{"api": "mcs"},
+		"global":       map[string]any{"api": "mcs", "mirrorSvcLabelSelector": mcsLabel + "=" + test},
 		"localCluster": map[string]any{"name": "local", "kubeConfigPath": readerKubeConfig(t, local)},
 	}
 	remotes := []remoteCluster{{Name: "east", KubeConfigPath: readerKubeConfig(t, remote)}, {Name: "west", KubeConfigPath: readerKubeConfig(t, remote2)}}

@@ -54,7 +54,7 @@ func TestMCSCoreDNS(t *testing.T) {
 	}
 
 	dir := filepath.Join(t.TempDir(), "mcs")
-	args := append([]string{"render", "--config", mcsConfigFile(t, nil), "-o", dir}, mcsRanges(1)...)
+	args := append([]string{"render", "--config", mcsConfigFile(t, "mcsdns", nil), "-o", dir}, mcsRanges(1)...)
 	r := ssm(t, nil, args...)
 	if r.code != 0 {
 		t.Fatalf("render: exit %d\n%s", r.code, r.stderr)
