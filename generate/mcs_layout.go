@@ -91,3 +91,16 @@ func importNamespace(p string) (string, bool) {
 	}
 	return ns, ns != ""
 }
+
+// ClusterSetMirrorOf says whose mirror the file at p (from the root) of a
+// clusterset is, for the removal guard: a cluster's EndpointSlices of an
+// import, <cluster>/…, are that cluster's mirror (its export of the
+// Service). The ServiceImports and namespaces are no mirrors of their own:
+// an import goes with the last export of it, and a cluster whose removals
+// are held keeps what it feeds (its imports, their namespaces).
+func ClusterSetMirrorOf(p string) (group string, ok bool) {
+	if strings.HasPrefix(p, ImportsDir+"/") || strings.HasPrefix(p, NamespacesDir+"/") {
+		return "", false
+	}
+	return MirrorOf(p, true)
+}
