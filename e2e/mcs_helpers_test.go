@@ -222,6 +222,13 @@ func testOf(ns string) string {
 // returns its path.
 func mcsConfigFile(t *testing.T, test string, snapshots map[string]string) string {
 	t.Helper()
+	return mcsConfigFileVia(t, test, snapshots, readerKubeConfig(t, remote))
+}
+
+// mcsConfigFileVia is mcsConfigFile reading east through the kubeconfig
+// given.
+func mcsConfigFileVia(t *testing.T, test string, snapshots map[string]string, east string) string {
+	t.Helper()
 	type remoteCluster struct {
 		Name           string `json:"name"`
 		KubeConfigPath string `json:"kubeConfigPath,omitempty"`
@@ -231,7 +238,7 @@ func mcsConfigFile(t *testing.T, test string, snapshots map[string]string) strin
 		"global":       map[string]any{"api": "mcs", "mirrorSvcLabelSelector": mcsLabel + "=" + test},
 		"localCluster": map[string]any{"name": "local", "kubeConfigPath": readerKubeConfig(t, local)},
 	}
-	remotes := []remoteCluster{{Name: "east", KubeConfigPath: readerKubeConfig(t, remote)}, {Name: "west", KubeConfigPath: readerKubeConfig(t, remote2)}}
+	remotes := []remoteCluster{{Name: "east", KubeConfigPath: east}, {Name: "west", KubeConfigPath: readerKubeConfig(t, remote2)}}
 	for _, name := range slices.Sorted(maps.Keys(snapshots)) {
 		remotes = append(remotes, remoteCluster{Name: name, FromFile: snapshots[name]})
 	}
