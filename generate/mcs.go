@@ -149,6 +149,15 @@ func ClusterSetName(name string) error {
 // name another owner holds there, and no ClusterSetIP one of its Services
 // holds.
 func ClusterSet(clusters []Cluster, opts MCSOptions, local *Local, stored map[string][]byte) (Result, error) {
+	return ClusterSetCached(clusters, opts, local, stored, nil)
+}
+
+// ClusterSetCached is ClusterSet keeping in cache (nil: none), between
+// renders, what it read of the stored imports and the imports it
+// rendered from objects of the same versions: the same files, at the cost
+// of what changed. Any Cache the caller keeps will do (mirror passes the
+// local cluster's); the files share their bytes with it.
+func ClusterSetCached(clusters []Cluster, opts MCSOptions, local *Local, stored map[string][]byte, cache *Cache) (Result, error) {
 	if err := checkClusters(clusters); err != nil {
 		return Result{}, err
 	}
@@ -161,11 +170,12 @@ func ClusterSet(clusters []Cluster, opts MCSOptions, local *Local, stored map[st
 	if err := errors.Join(append(errs, opts.Validate())...); err != nil {
 		return Result{}, err
 	}
-	table, err := readTable(stored, opts.ByNamespace)
+	memo := cache.clusterSet()
+	table, err := readTable(stored, memo)
 	if err != nil {
 		return Result{}, err
 	}
-	cs := newClusterSet(opts, local, table)
+	cs := newClusterSet(opts, local, table, memo)
 	cs.collect(clusters)
 	cs.plan()
 	cs.allocate()

@@ -45,17 +45,26 @@ type storedImport struct {
 // readTable reads the ServiceImports of the stored tree's imports/. A
 // document it cannot read is an error, not an empty entry: an IP it did
 // not see could be given to a second Service.
-func readTable(stored map[string][]byte, byNamespace bool) (ipTable, error) {
+func readTable(stored map[string][]byte, memo *clusterSetMemo) (ipTable, error) {
 	t := ipTable{byImport: map[objectKey][]netip.Addr{}, holders: map[netip.Addr][]objectKey{}}
 	var errs []error
-	for _, p := range keysSorted(stored) {
+	for p, b := range stored {
 		if !strings.HasPrefix(p, ImportsDir+"/") || path.Base(p) == KustomizationFile || !strings.HasSuffix(p, ".yaml") {
 			continue
 		}
-		if err := t.readFile(stored[p]); err != nil {
+		entries, err := memo.parsed(p, b)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("stored %s: %w: the stored ServiceImports are the table ClusterSetIPs are allocated from; restore or remove the file", p, err))
+			continue
+		}
+		for _, e := range entries {
+			t.byImport[e.key] = append(t.byImport[e.key], e.ips...)
+			for _, ip := range e.ips {
+				t.holders[ip] = append(t.holders[ip], e.key)
+			}
 		}
 	}
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	for ip, keys := range t.holders {
 		slices.SortFunc(keys, compareKeys)
 		t.holders[ip] = slices.Compact(keys)
@@ -63,36 +72,44 @@ func readTable(stored map[string][]byte, byNamespace bool) (ipTable, error) {
 	return t, errors.Join(errs...)
 }
 
-func (t ipTable) readFile(b []byte) error {
+// tableEntry is what a stored file says of one ServiceImport.
+type tableEntry struct {
+	key objectKey
+	ips []netip.Addr
+}
+
+// parseImports reads the ServiceImports of a stored file.
+func parseImports(b []byte) ([]tableEntry, error) {
+	var out []tableEntry
 	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(b)))
 	for {
 		doc, err := r.Read()
 		if errors.Is(err, io.EOF) {
-			return nil
+			return out, nil
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !bytes.Contains(doc, []byte("ServiceImport")) {
 			continue // a derived Service, say: no need to parse it
 		}
 		var si storedImport
 		if err := yaml.Unmarshal(doc, &si); err != nil {
-			return err
+			return nil, err
 		}
 		group, _, _ := strings.Cut(si.APIVersion, "/")
 		if si.Kind != "ServiceImport" || group != "multicluster.x-k8s.io" {
 			continue
 		}
-		k := objectKey{si.Metadata.Namespace, si.Metadata.Name}
+		e := tableEntry{key: objectKey{si.Metadata.Namespace, si.Metadata.Name}}
 		for _, s := range si.Spec.IPs {
 			ip, err := netip.ParseAddr(s)
 			if err != nil || ip.Zone() != "" {
-				return fmt.Errorf("ServiceImport %s/%s: ClusterSetIP %q is not an IP address", k.namespace, k.name, s)
+				return nil, fmt.Errorf("ServiceImport %s/%s: ClusterSetIP %q is not an IP address", e.key.namespace, e.key.name, s)
 			}
-			t.byImport[k] = append(t.byImport[k], ip)
-			t.holders[ip] = append(t.holders[ip], k)
+			e.ips = append(e.ips, ip.Unmap())
 		}
+		out = append(out, e)
 	}
 }
 

@@ -31,6 +31,7 @@ type clusterSet struct {
 	// EndpointSlices.
 	foreign           map[objectKey]string
 	skipped, warnings []Skipped
+	memo              *clusterSetMemo // nil: none
 }
 
 // exporter is one cluster's Service exported to the clusterset.
@@ -39,6 +40,10 @@ type exporter struct {
 	svc     *corev1.Service
 	since   time.Time // when it was exported: its ServiceExport's creation, else its Service's
 	groups  []group
+	// eps and slcs are its endpoint objects, whose versions name what a
+	// memo rendered it from.
+	eps  []*corev1.Endpoints
+	slcs []*discoveryv1.EndpointSlice
 }
 
 // mcsImport is one ServiceImport being planned: a namespace/name and the
@@ -54,10 +59,11 @@ type mcsImport struct {
 	ips       []netip.Addr      // by family, as families
 	derived   string            // the derived Service's name
 	adopted   bool              // the derived Service takes over a local one ssm did not render
+	inputs    string            // what it renders from, for a memo (see clusterSet.inputs)
 }
 
-func newClusterSet(opts MCSOptions, local *Local, table ipTable) *clusterSet {
-	cs := &clusterSet{opts: opts, owners: ownersOf(local, Options{Adopt: opts.Adopt}), table: table,
+func newClusterSet(opts MCSOptions, local *Local, table ipTable, memo *clusterSetMemo) *clusterSet {
+	cs := &clusterSet{opts: opts, owners: ownersOf(local, Options{Adopt: opts.Adopt}), table: table, memo: memo,
 		imports: map[objectKey]*mcsImport{}, localIPs: map[netip.Addr]ipHolder{}, foreign: map[objectKey]string{}}
 	for _, p := range opts.ClusterSetIPRanges {
 		cs.ranges = append(cs.ranges, ipRange(p))
@@ -166,7 +172,7 @@ func (cs *clusterSet) collect(clusters []Cluster) {
 				imp = &mcsImport{key: k}
 				cs.imports[k] = imp
 			}
-			imp.exporters = append(imp.exporters, exporter{cluster: c.Name, svc: svc, since: since, groups: groups})
+			imp.exporters = append(imp.exporters, exporter{cluster: c.Name, svc: svc, since: since, groups: groups, eps: eps[k], slcs: slcs[k]})
 		}
 	}
 }

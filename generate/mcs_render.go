@@ -44,6 +44,10 @@ func (cs *clusterSet) render() Result {
 	var buf []byte
 	for _, k := range cs.keys() {
 		imp := cs.imports[k]
+		if one, hit := cs.memo.rendered(cs, imp); hit {
+			merge(&res, one)
+			continue
+		}
 		one := Result{Files: map[string][]byte{}, ClusterObjects: map[string]map[string]int{}}
 		var err error
 		if buf, err = cs.renderImport(buf, imp, &one); err != nil {
@@ -54,8 +58,10 @@ func (cs *clusterSet) render() Result {
 			delete(cs.imports, k)
 			continue
 		}
+		cs.memo.store(imp, one)
 		merge(&res, one)
 	}
+	cs.memo.done()
 	return res
 }
 

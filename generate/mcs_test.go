@@ -56,7 +56,7 @@ func TestClusterSetDeterministic(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(want, got); diff != "" {
+			if diff := cmp.Diff(want, got, bytesEqual); diff != "" {
 				t.Fatalf("%s: shuffle %d rendered differently (-first +shuffled):\n%s", name, i, diff)
 			}
 		}

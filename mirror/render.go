@@ -84,7 +84,11 @@ func (in input) render(stored fileset.Stored) (generate.Result, error) {
 	}
 	unread := in.unread()
 	if cfg.API == generate.APIMCS {
-		return generate.ClusterSet(in.clusters(unread), cfg.MCS, local, stored.Files())
+		var cache *generate.Cache // the local cluster's, which renders no mirrors of its own
+		if i := cfg.Local(); i >= 0 {
+			cache = in.cache(i)
+		}
+		return generate.ClusterSetCached(in.clusters(unread), cfg.MCS, local, stored.Files(), cache)
 	}
 	clusters := make([]generate.Cluster, len(cfg.Clusters))
 	for i, c := range cfg.Clusters {
