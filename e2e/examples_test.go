@@ -30,6 +30,7 @@ var crdGroups = map[string]bool{
 	"templates.gatekeeper.sh":     true, // Gatekeeper
 	"constraints.gatekeeper.sh":   true,
 	"test.gatekeeper.sh":          true, // gator suites
+	"multicluster.x-k8s.io":       true, // the MCS API (examples/mcs)
 	"monitoring.coreos.com":       true, // Prometheus Operator
 }
 

@@ -103,7 +103,6 @@ func (cs *clusterSet) renderImport(buf []byte, imp *mcsImport, res *Result) ([]b
 	}
 	file := importFile(cs.opts.ByNamespace, k)
 	res.Files[file] = slices.Clone(buf)
-	res.Mirrors = append(res.Mirrors, Mirror{Cluster: ImportsDir, Service: key(k.namespace, k.name), Name: k.name, File: file})
 	res.count(ImportsDir, "ServiceImport")
 	if !imp.headless {
 		res.count(ImportsDir, "Service")
@@ -118,6 +117,8 @@ func (cs *clusterSet) renderImport(buf []byte, imp *mcsImport, res *Result) ([]b
 		if buf, err = marshalDocs(buf[:0], docs); err != nil {
 			return nil, err
 		}
+		// A cluster's export is its mirror (ClusterSetMirrorOf), not the
+		// import it shares with others.
 		file := clusterFile(cs.opts.ByNamespace, e.cluster, k)
 		res.Files[file] = slices.Clone(buf)
 		res.Mirrors = append(res.Mirrors, Mirror{Cluster: e.cluster, Service: key(k.namespace, k.name), Name: k.name, File: file})
