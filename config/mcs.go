@@ -236,6 +236,7 @@ func mcsRemote(p string, r RemoteCluster, g Global, exports bool, ov Overrides) 
 	c.Conn.UserAgent, c.Conn.Timeout = ov.UserAgent, cmp.Or(r.Timeout.Duration, timeout(ov))
 	sel := cmp.Or(r.LabelSelector, g.MirrorSvcLabelSelector, g.LabelSelector)
 	c.Reads = []Read{mcsRead(sel, kubeapi.EndpointsAPI(cmp.Or(r.RemoteEndpointsAPI, string(kubeapi.EndpointSlices))), exports)}
+	c.Options.DenyCIDRs = fileDeny(g, r)
 	var errs []error
 	if err := generate.ClusterSetName(r.Name); err != nil {
 		errs = append(errs, fmt.Errorf("%s.name: %w", p, err))

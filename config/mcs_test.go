@@ -107,6 +107,7 @@ remoteClusters:
   kubeConfigPath: west.kubeconfig
   servicePrefix: west
   labelSelector: export=yes
+  denyCIDRs: [10.0.0.0/24]
 `
 
 // One semaphore-service-mirror file serves both APIs: --api mcs renders
@@ -116,9 +117,15 @@ func TestResolveFileMCS(t *testing.T) {
 	if err := os.WriteFile(path, []byte(semaphoreFile), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := Resolve(path, Overrides{API: ptr("mcs"), ClusterSetIPRanges: ptr([]string{"10.96.240.0/24"}), ServiceExports: ptr(false)})
+	cfg, err := Resolve(path, Overrides{API: ptr("mcs"), ClusterSetIPRanges: ptr([]string{"10.96.240.0/24"}), ServiceExports: ptr(false),
+		DenyCIDRs: []string{"10.96.0.0/16"}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The address policy's ranges, the file's and the flag's, apply to
+	// what the remotes export.
+	if d := cfg.Clusters[1].Options.DenyCIDRs; len(d) != 2 || d[0].String() != "10.96.0.0/16" && d[1].String() != "10.96.0.0/16" {
+		t.Errorf("west's deny ranges %v, want the file's and --deny-cidr's", d)
 	}
 	if cfg.API != generate.APIMCS || cfg.Layout != Tree || len(cfg.Clusters) != 3 || cfg.Local() != 2 || cfg.MCS.ServiceExports {
 		t.Fatalf("config %+v", cfg)

@@ -412,3 +412,35 @@ func TestClusterSetForeignImportIPs(t *testing.T) {
 		t.Errorf("imports %v: want one, not on 10.96.240.1", ips)
 	}
 }
+
+// The address policy applies to what a clusterset imports as to mirrors:
+// a remote's loopback and denied addresses are left out, with a warning,
+// and a Service with a port no API server accepts is refused.
+func TestClusterSetScreensAddresses(t *testing.T) {
+	t.Parallel()
+	svc, exp, slice := exported("a", "web", 1, "10.9.0.1", "127.0.0.1", "169.254.169.254", "10.96.0.1")
+	bad, badExp, _ := exported("a", "bad", 1)
+	bad.Spec.Ports[0].Port = 70000
+	c := generate.Cluster{Name: "east", Options: generate.Options{DenyCIDRs: prefixes("10.96.0.0/16")}}
+	c.Mirror.Services, c.Mirror.ServiceExports = []*corev1.Service{svc, bad}, []*mcsv1a1.ServiceExport{exp, badExp}
+	c.Mirror.EndpointSlices = []*discoveryv1.EndpointSlice{slice}
+	res, err := generate.ClusterSet([]generate.Cluster{c}, generate.MCSOptions{ClusterSetIPRanges: prefixes("10.96.240.0/24"), ServiceExports: true}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(res.Files["east/a.web.yaml"])
+	for _, ip := range []string{"127.0.0.1", "169.254.169.254", "10.96.0.1"} {
+		if strings.Contains(got, ip) {
+			t.Errorf("%s imported:\n%s", ip, got)
+		}
+	}
+	if !strings.Contains(got, "10.9.0.1") {
+		t.Errorf("10.9.0.1 not imported:\n%s", got)
+	}
+	if len(res.Warnings) != 1 || res.Warnings[0].Reason != generate.ReasonAddressDropped || res.Warnings[0].Dropped[generate.AddressDenied] != 1 {
+		t.Errorf("warnings %+v, want one AddressDropped counting the denied address", res.Warnings)
+	}
+	if inv := res.Invalid(); len(inv) != 1 || inv[0].Service != "a/bad" || inv[0].Reason != generate.ReasonInvalidPort {
+		t.Errorf("invalid %+v, want a/bad refused for its port", inv)
+	}
+}

@@ -107,7 +107,7 @@ func (in input) render(stored fileset.Stored) (generate.Result, error) {
 func (in input) clusters(unread []bool) []generate.Cluster {
 	out := make([]generate.Cluster, len(in.cfg.Clusters))
 	for i, c := range in.cfg.Clusters {
-		out[i] = generate.Cluster{Name: c.Name, Local: c.Local, Unread: unread[i]}
+		out[i] = generate.Cluster{Name: c.Name, Local: c.Local, Unread: unread[i], Options: c.Options} // its deny ranges
 		if !unread[i] {
 			out[i].Mirror = generateState(in.states[i][config.RoleMirrored])
 		}
