@@ -165,3 +165,16 @@ func TestResolveFileMCS(t *testing.T) {
 		t.Errorf("global.api smi: %v", err)
 	}
 }
+
+// A clusterset cannot be sharded: its imports merge every cluster's
+// exports, and its ClusterSetIPs are allocated across all of them.
+func TestResolveMCSRefusesShards(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(semaphoreFile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Resolve(path, Overrides{API: ptr("mcs"), ClusterSetIPRanges: ptr([]string{"10.96.240.0/24"}), Shards: ptr(2), ShardIndex: ptr(1)})
+	if err == nil || !strings.Contains(err.Error(), "--shards: a ServiceImport merges every cluster's export") {
+		t.Errorf("sharded MCS API: %v", err)
+	}
+}
