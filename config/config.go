@@ -106,6 +106,11 @@ type Config struct {
 	Clusters []Cluster
 	// Global configures global Services (Tree only).
 	Global generate.GlobalOptions
+	// API is what is rendered: semaphore-style mirrors ("" or
+	// APIMirrors), or (APIMCS, always a Tree) the Multi-Cluster Services
+	// API of the remotes' exports, configured by MCS.
+	API generate.API
+	MCS generate.MCSOptions
 	// SkipInvalid accepts Services that cannot be mirrored.
 	SkipInvalid bool
 	// MaxRemovals bounds how many mirrors of one cluster a render may

@@ -42,6 +42,10 @@ type Global struct {
 	// no effect.
 	ServiceSync       *bool `json:"serviceSync"`
 	EndpointSliceSync *bool `json:"endpointSliceSync"`
+	// ssm's own keys: what is rendered (--api), and how the Multi-Cluster
+	// Services API is.
+	API string `json:"api"`
+	MCS MCS    `json:"mcs"`
 }
 
 // LocalCluster is the cluster the mirrors are for.

@@ -51,6 +51,12 @@ type Overrides struct {
 	// DenyCIDRs are ranges no endpoint of any remote may point into,
 	// added to the file's.
 	DenyCIDRs []string
+	// The MCS API (--api mcs), over global.api and global.mcs.
+	API                 *string
+	ClusterSetIPRanges  *[]string
+	ServiceExports      *bool
+	TrafficDistribution *string
+	KeepZones           *bool
 
 	SkipInvalid bool
 	// MaxRemovals is RemovalLimit's text; nil: DefaultMaxRemovals.
@@ -101,7 +107,8 @@ func (ov Overrides) checkPerRemote() error {
 func (ov Overrides) any() bool {
 	return ov.MirrorNamespace != nil || ov.LabelSelector != nil || ov.GlobalSvcLabelSelector != nil ||
 		ov.GlobalSvcRoutingStrategyLabel != nil || ov.LocalKubeConfig != nil || ov.LocalContext != nil ||
-		ov.LocalFromFile != nil || ov.RemoteEndpointsAPI != nil || ov.EndpointsAPI != nil || ov.AdoptServices != nil
+		ov.LocalFromFile != nil || ov.RemoteEndpointsAPI != nil || ov.EndpointsAPI != nil || ov.AdoptServices != nil ||
+		ov.API != nil || ov.ClusterSetIPRanges != nil || ov.ServiceExports != nil || ov.TrafficDistribution != nil || ov.KeepZones != nil
 }
 
 // apply sets what the overrides give over the file, as
@@ -123,6 +130,8 @@ func (ov Overrides) apply(f *File) {
 	if ov.AdoptServices != nil {
 		l.AdoptServices = *ov.AdoptServices
 	}
+	set(ov.API, &g.API)
+	ov.applyMCS(&g.MCS)
 	for i := range f.RemoteClusters {
 		r := &f.RemoteClusters[i]
 		set(ov.RemoteEndpointsAPI, &r.RemoteEndpointsAPI)

@@ -65,11 +65,19 @@ func Resolve(path string, ov Overrides) (Config, error) {
 			cfg.Clusters[i].Options.DenyCIDRs = denyUnion(c.Options.DenyCIDRs, deny)
 		}
 	}
+	cfg.MCS.ByNamespace = byNamespace
 	return cfg, err
 }
 
 func resolve(path string, ov Overrides) (Config, error) {
 	if path == "" {
+		api, err := apiOf(ov, "")
+		switch {
+		case err != nil:
+			return Config{}, err
+		case api == generate.APIMCS:
+			return flatMCS(ov)
+		}
 		return flat(ov)
 	}
 	if err := ov.checkPerRemote(); err != nil {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+
+	"github.com/ssm-dev/ssm/generate"
 )
 
 // Shard spreads the remotes of a configuration file over replicas that all
@@ -71,6 +73,9 @@ func (c Config) checkShard() error {
 		return fmt.Errorf("--shard-index %d: want less than --shards %d (indexes count from 0, as a StatefulSet's pods do)", s.Index, s.Count)
 	case c.Layout != Tree:
 		return errors.New("--shards spreads the remotes of a configuration file (--config) over replicas: one remote has nothing to spread")
+	case c.API == generate.APIMCS:
+		return errors.New("--shards: a ServiceImport merges every cluster's export of a Service, and its ClusterSetIPs are allocated across all imports: " +
+			"one replica cannot render its share of them; run replicas without --shards (they agree through the branch)")
 	case c.Global.MirrorNamespace != "" && c.globalServices():
 		return errors.New("--shards: global Services merge every remote's Services into one object, which one replica cannot render from its share of them: " +
 			"shard a configuration without globalSvcLabelSelector")

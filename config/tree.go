@@ -17,6 +17,9 @@ import (
 // tree resolves the checked file into each cluster's reads and options.
 // Values neither the file nor an override sets take the defaults.
 func tree(f *File, ov Overrides) (Config, error) {
+	if generate.API(f.Global.API) == generate.APIMCS {
+		return treeMCS(f, ov)
+	}
 	g, lc := f.Global, f.LocalCluster
 	cfg := Config{Layout: Tree, SkipInvalid: ov.SkipInvalid, Notes: f.notes,
 		Global: generate.GlobalOptions{MirrorNamespace: g.MirrorNamespace, RoutingStrategy: g.GlobalSvcRoutingStrategyLabel, LocalZones: lc.Zones,
@@ -51,6 +54,13 @@ func tree(f *File, ov Overrides) (Config, error) {
 	case g.GlobalSvcLabelSelector != "":
 		cfg.Notes = append(cfg.Notes, "localCluster is not read (no kubeConfigPath, fromFile or in-cluster configuration): global Services get remote endpoints only")
 	}
+	errs = append(errs, fromFiles(&cfg, f)...)
+	return cfg, errors.Join(errs...)
+}
+
+// fromFiles makes the clusters' snapshot files relative to the file.
+func fromFiles(cfg *Config, f *File) []error {
+	var errs []error
 	for i, c := range cfg.Clusters {
 		switch {
 		case c.FromFile == "-":
@@ -61,7 +71,7 @@ func tree(f *File, ov Overrides) (Config, error) {
 			cfg.Clusters[i].FromFile = filepath.Join(filepath.Dir(f.path), c.FromFile)
 		}
 	}
-	return cfg, errors.Join(errs...)
+	return errs
 }
 
 // timeout is every remote's default deadline of a request.

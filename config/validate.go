@@ -71,9 +71,13 @@ func (f *File) validate() []string {
 	default:
 		names[generate.ClusterSlug(l)] = "localCluster.name"
 	}
+	mcs := generate.API(f.Global.API) == generate.APIMCS
+	if _, err := apiOf(Overrides{}, f.Global.API); err != nil {
+		out = append(out, err.Error())
+	}
 	for i, r := range f.RemoteClusters {
 		p := fmt.Sprintf("remoteClusters[%d]", i)
-		out = append(out, r.validate(p)...)
+		out = append(out, r.validate(p, mcs)...)
 		slug := generate.ClusterSlug(r.Name)
 		if other, dup := names[slug]; dup && r.Name != "" {
 			out = append(out, fmt.Sprintf("%s.name: %q is also %s (names are compared lower-cased, '_' as '-')", p, r.Name, other))
@@ -114,7 +118,9 @@ const defaultLocalName = "local"
 
 const nameRule = "want 1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
 
-func (r RemoteCluster) validate(p string) []string {
+// validate checks the remote at path p; the MCS API (mcs) keeps
+// namespaces and names, and needs no service prefix.
+func (r RemoteCluster) validate(p string, mcs bool) []string {
 	var out []string
 	switch {
 	case !generate.ClusterName.MatchString(r.Name):
@@ -126,7 +132,7 @@ func (r RemoteCluster) validate(p string) []string {
 	switch {
 	case r.Mode != "" && !slices.Contains(generate.Modes, mode):
 		out = append(out, fmt.Sprintf("%s.mode: %q: want one of %v", p, r.Mode, generate.Modes))
-	case mode != generate.ModeNodePort && r.ServicePrefix == "":
+	case mode != generate.ModeNodePort && r.ServicePrefix == "" && !mcs:
 		out = append(out, p+".servicePrefix: required")
 	case r.ServicePrefix == generate.GlobalPrefix:
 		out = append(out, fmt.Sprintf("%s.servicePrefix: %q: global Services are named %s-<namespace>-73736d-<name>", p, r.ServicePrefix, generate.GlobalPrefix))

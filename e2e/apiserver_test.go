@@ -136,7 +136,7 @@ func (s *apiServer) Start(ctx context.Context, bin string) error {
 		"--service-account-issuer=https://kubernetes.default.svc",
 		"--service-account-key-file=" + filepath.Join(s.dir, "sa.key"),
 		"--service-account-signing-key-file=" + filepath.Join(s.dir, "sa.key"),
-		"--service-cluster-ip-range=10.96.0.0/16",
+		"--service-cluster-ip-range=10.96.0.0/16,fd00:10:96::/108", // dual-stack: the MCS tests pin ClusterSetIPs of both families
 		"--enable-priority-and-fairness=false", "--profiling=false", "--v=0"}
 	s.kube = command(filepath.Join(bin, "kube-apiserver"), filepath.Join(s.dir, "kube-apiserver.log"), append(args, s.extra...)...)
 	if err := s.kube.Start(); err != nil {

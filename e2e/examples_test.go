@@ -45,6 +45,7 @@ var notManifests = map[string]bool{
 	"ci":       true, // CI jobs: TestExamplesFlags checks their ssm commands
 	"snapshot": true, // a remote cluster's state: input of `ssm render --from-file`
 	"multi":    true, // a --config file and its clusters' snapshots: cmd/ssm's TestRenderConfigExample renders it
+	"mcs":      true, // the same, of the MCS API: docs/mcs.md renders it
 }
 
 // TestExamplesKustomize builds every kustomization and component.

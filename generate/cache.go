@@ -52,6 +52,8 @@ type Cache struct {
 	// Hits and Misses count the mirrors of the last render taken from the
 	// cache and rendered.
 	Hits, Misses int
+	// mcs is what ClusterSetCached keeps, when given this Cache.
+	mcs *clusterSetMemo
 }
 
 type cacheEntry struct {

@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	"github.com/ssm-dev/ssm/internal/field"
 	"github.com/ssm-dev/ssm/internal/kubeapi"
@@ -115,6 +116,9 @@ type State struct {
 	EndpointSlices []*discoveryv1.EndpointSlice
 	// Nodes are the remote nodes (NodePort mode).
 	Nodes []*corev1.Node
+	// ServiceExports are the remote's ServiceExports: with
+	// MCSOptions.ServiceExports, only the Services they name are exported.
+	ServiceExports []*mcsv1a1.ServiceExport
 	// Local is what the local cluster holds where the mirrors go, and its
 	// hand-written Services whose endpoints NodePort mode renders; nil
 	// when it was not read: names are then not checked against it.
@@ -203,13 +207,15 @@ type Result struct {
 
 // Invalid returns the skipped Services that could not be mirrored as
 // they are: a mirror name that Kubernetes would reject, two remote
-// Services with one name, or a value no local API server accepts (a port,
-// a protocol, a control character).
+// Services with one name, a value no local API server accepts (a port, a
+// protocol, a control character), or a ServiceImport that could not be
+// given a ClusterSetIP.
 func (r Result) Invalid() []Skipped {
 	var out []Skipped
 	for _, s := range r.Skipped {
 		switch s.Reason {
-		case ReasonInvalidName, ReasonNameCollision, ReasonUnrenderable, ReasonInvalidPort, ReasonInvalidProtocol:
+		case ReasonInvalidName, ReasonNameCollision, ReasonUnrenderable, ReasonInvalidPort, ReasonInvalidProtocol,
+			ReasonRangeFull, ReasonIPTaken, ReasonNoFamily:
 			out = append(out, s)
 		}
 	}

@@ -30,6 +30,12 @@ type goldenCase struct {
 	// Clusters and Global, when set, render a multi-cluster Tree instead.
 	Clusters []treeCluster
 	Global   generate.GlobalOptions
+	// API mcs renders Clusters as a clusterset instead (ClusterSet), with
+	// MCS, LocalSnapshot, and Stored: a directory (relative to
+	// testdata/render) holding the tree as stored before.
+	API    generate.API
+	MCS    generate.MCSOptions
+	Stored string
 }
 
 // treeCluster is one cluster of a Tree case: its snapshot, read once with
@@ -84,6 +90,10 @@ func readCase(t *testing.T, dir string) goldenCase {
 }
 
 func renderCase(t *testing.T, dir string) (generate.Result, error) {
+	if c := readCase(t, dir); c.API == generate.APIMCS {
+		clusters, local, stored := loadClusterSet(t, c)
+		return generate.ClusterSet(clusters, c.MCS, local, stored)
+	}
 	if c := readCase(t, dir); len(c.Clusters) > 0 {
 		return generate.Tree(loadTree(t, c), c.Global, nil)
 	}

@@ -19,6 +19,9 @@ func MirrorOf(p string, tree bool) (group string, ok bool) {
 	}
 	rest := p // it allocates nothing: the guard asks for every stored file
 	if tree {
+		if p == NamespacesDir+"/"+NamespacesFile {
+			return "", false // the MCS API's namespaces
+		}
 		first, after, nested := strings.Cut(p, "/")
 		switch {
 		case !nested: // a flat output's mirror, under a tree now

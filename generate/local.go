@@ -5,6 +5,8 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 )
 
 // Local is what the local cluster holds where ssm renders, read (never
@@ -17,9 +19,16 @@ type Local struct {
 	// Services into: every namespace in NodePort mode, the mirror
 	// namespace otherwise.
 	Services []*corev1.Service
-	// Namespaces are the local namespaces, for NodePort mode, which
-	// renders the namespaces of its mirrors that the local cluster lacks.
+	// Namespaces are the local namespaces, for NodePort mode and the
+	// Multi-Cluster Services API, which render the namespaces of their
+	// Services that the local cluster lacks.
 	Namespaces []*corev1.Namespace
+	// ServiceImports and EndpointSlices are what the local cluster holds of
+	// the Multi-Cluster Services API (the slices labelled
+	// multicluster.kubernetes.io/service-name): no ServiceImport is
+	// rendered for a name another implementation serves there.
+	ServiceImports []*mcsv1a1.ServiceImport
+	EndpointSlices []*discoveryv1.EndpointSlice
 }
 
 // ReasonLocalServiceExists is a remote Service not rendered because the
@@ -72,12 +81,10 @@ func ownersOf(l *Local, opts Options) owners {
 		}
 		o.foreign[s.Namespace]++
 	}
-	if opts.Mode == ModeNodePort {
-		o.namespaces = make(map[string]*corev1.Namespace, len(l.Namespaces))
-		for _, n := range l.Namespaces {
-			if have, ok := o.namespaces[n.Name]; !ok || have.Labels[LabelManagedBy] == ManagedBy {
-				o.namespaces[n.Name] = n
-			}
+	o.namespaces = make(map[string]*corev1.Namespace, len(l.Namespaces)) // read for NodePort mode and the MCS API
+	for _, n := range l.Namespaces {
+		if have, ok := o.namespaces[n.Name]; !ok || have.Labels[LabelManagedBy] == ManagedBy {
+			o.namespaces[n.Name] = n
 		}
 	}
 	return o
@@ -106,8 +113,9 @@ func taken(remote, ns, name string) Skipped {
 			"to let ssm take it over, list it with --adopt-service %s/%s", ns, name, LabelManagedBy, ManagedBy, ns, name)}
 }
 
-// namespace says whether NodePort mode renders the namespace name of its
-// mirrors, and whether it must never be pruned. Without the local
+// namespace says whether NodePort mode (or the MCS API) renders the
+// namespace name of its mirrors (imports), and whether it must never be
+// pruned. Without the local
 // cluster, every namespace is rendered and never pruned, as barrelman
 // never deleted one. With it, a namespace the local cluster holds and ssm
 // did not create is not rendered; one ssm creates is pruned with its last

@@ -62,6 +62,15 @@ type guardInput struct {
 	names         func(group string) string // cluster of a MirrorOf group
 	limit         config.RemovalLimit
 	approved      func(Removal) bool
+	// mirrorOf says whose mirror a file is; nil: generate.MirrorOf.
+	mirrorOf func(p string) (group string, ok bool)
+}
+
+func (in guardInput) mirror(p string) (string, bool) {
+	if in.mirrorOf != nil {
+		return in.mirrorOf(p)
+	}
+	return generate.MirrorOf(p, in.tree)
 }
 
 // guard decides, per cluster, whether a render may remove the stored
@@ -73,7 +82,7 @@ func guard(in guardInput) (fileset.Files, []Removal) {
 	type gone struct{ group, path string }
 	var missing []gone // stored mirrors not rendered at their path
 	for p := range in.stored {
-		g, ok := generate.MirrorOf(p, in.tree)
+		g, ok := in.mirror(p)
 		if !ok {
 			continue
 		}
@@ -87,7 +96,7 @@ func guard(in guardInput) (fileset.Files, []Removal) {
 		// mirrors are known by file name within their cluster.
 		rendered := map[string]bool{}
 		for p := range in.files {
-			if g, ok := generate.MirrorOf(p, in.tree); ok {
+			if g, ok := in.mirror(p); ok {
 				rendered[g+"\x00"+path.Base(p)] = true
 			}
 		}

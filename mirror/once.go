@@ -61,7 +61,7 @@ func planOnce(cfg config.Config, res generate.Result, stored fileset.Stored) (fi
 	sf := stored.Files()
 	names := func(group string) string { return clusterOf(cfg, group) }
 	files, decisions := guard(guardInput{stored: sf, files: res.Files, tree: cfg.Layout == config.Tree, names: names,
-		limit: cfg.MaxRemovals, approved: func(Removal) bool { return false }})
+		limit: cfg.MaxRemovals, approved: func(Removal) bool { return false }, mirrorOf: guardMirrorOf(cfg)})
 	var held []Removal
 	for _, d := range decisions {
 		if d.Verdict == HeldBack {

@@ -64,14 +64,15 @@ func (in input) kept() []string {
 		if !c.Local {
 			out = append(out, c.Name+"/")
 		}
-		if in.states[i] == nil {
+		if in.states[i] == nil && in.cfg.API != generate.APIMCS {
 			out = append(out, path.Join(generate.GlobalDir, c.Name)+"/")
 		}
 	}
 	return out
 }
 
-// render renders in; stored is read only when a cluster is unread.
+// render renders in; stored is read only when a cluster is unread, and
+// by the MCS API, whose ClusterSetIPs it holds.
 func (in input) render(stored fileset.Stored) (generate.Result, error) {
 	cfg := in.cfg
 	local := in.local()
@@ -82,6 +83,13 @@ func (in input) render(stored fileset.Stored) (generate.Result, error) {
 		return stamped(res, cfg.Clusters[0].Name), err
 	}
 	unread := in.unread()
+	if cfg.API == generate.APIMCS {
+		var cache *generate.Cache // the local cluster's, which renders no mirrors of its own
+		if i := cfg.Local(); i >= 0 {
+			cache = in.cache(i)
+		}
+		return generate.ClusterSetCached(in.clusters(unread), cfg.MCS, local, stored.Files(), cache)
+	}
 	clusters := make([]generate.Cluster, len(cfg.Clusters))
 	for i, c := range cfg.Clusters {
 		st := in.states[i]
@@ -92,6 +100,19 @@ func (in input) render(stored fileset.Stored) (generate.Result, error) {
 		}
 	}
 	return generate.Tree(clusters, cfg.Global, local)
+}
+
+// clusters are the clusters of a clusterset render (the MCS API): each
+// remote's exports, or nothing when it is unread.
+func (in input) clusters(unread []bool) []generate.Cluster {
+	out := make([]generate.Cluster, len(in.cfg.Clusters))
+	for i, c := range in.cfg.Clusters {
+		out[i] = generate.Cluster{Name: c.Name, Local: c.Local, Unread: unread[i], Options: c.Options} // its deny ranges
+		if !unread[i] {
+			out[i].Mirror = generateState(in.states[i][config.RoleMirrored])
+		}
+	}
+	return out
 }
 
 // local is what the local cluster holds where the mirrors go: nil when it
@@ -105,12 +126,13 @@ func (in input) local() *generate.Local {
 	if !ok {
 		return nil
 	}
-	return &generate.Local{Services: st.Services, Namespaces: st.Namespaces}
+	return &generate.Local{Services: st.Services, Namespaces: st.Namespaces, ServiceImports: st.ServiceImports, EndpointSlices: st.EndpointSlices}
 }
 
 // generateState is what generate renders of a source state.
 func generateState(st source.State) generate.State {
-	return generate.State{Services: st.Services, Endpoints: st.Endpoints, EndpointSlices: st.EndpointSlices, Nodes: st.Nodes}
+	return generate.State{Services: st.Services, Endpoints: st.Endpoints, EndpointSlices: st.EndpointSlices, Nodes: st.Nodes,
+		ServiceExports: st.ServiceExports}
 }
 
 // stamped names the cluster a flat render is of, as a Tree's results do,

@@ -204,8 +204,11 @@ func (p *pipeline) plan(ctx context.Context, in input, res generate.Result, stor
 		return keep, nil, nil
 	}
 	p.lastBehind = ""
-	files, decisions := guard(guardInput{stored: sf, files: res.Files, tree: p.cfg.Layout == config.Tree, names: p.clusterOf,
-		limit: p.cfg.MaxRemovals, approved: p.opts.Approvals.isApproved})
+	in, files, decisions, err := guardRender(in, guardInput{stored: sf, files: res.Files, tree: p.cfg.Layout == config.Tree, names: p.clusterOf,
+		limit: p.cfg.MaxRemovals, approved: p.opts.Approvals.isApproved, mirrorOf: guardMirrorOf(p.cfg)}, stored)
+	if err != nil {
+		return fileset.Write{}, nil, err
+	}
 	if sameFiles(files, sf, RevisionsFile) {
 		return keep, decisions, nil
 	}

@@ -14,6 +14,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
+	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 )
 
 // The resources a Client lists and watches: in one namespace or all of
@@ -27,7 +28,8 @@ const (
 )
 
 // Client lists and watches what ssm reads of a cluster: core/v1 Services,
-// Endpoints, nodes and namespaces, and discovery/v1 EndpointSlices.
+// Endpoints, nodes and namespaces, discovery/v1 EndpointSlices, and
+// multicluster.x-k8s.io/v1alpha1 ServiceExports and ServiceImports.
 // resource is one of the *Resource constants; namespace restricts a
 // namespaced resource to one namespace ("": all of them), so that a Role
 // of that namespace is enough to read it. List returns the matching list
@@ -60,7 +62,8 @@ func init() {
 
 // kind is where a resource lives and what its list decodes into.
 type kind struct {
-	core    bool // core/v1; otherwise discovery.k8s.io/v1
+	core    bool // core/v1
+	mcs     bool // multicluster.x-k8s.io/v1alpha1, custom resources; otherwise discovery.k8s.io/v1
 	newList func() runtime.Object
 }
 
@@ -72,7 +75,7 @@ var kinds = map[string]kind{
 	EndpointSlicesResource: {newList: func() runtime.Object { return &discoveryv1.EndpointSliceList{} }},
 }
 
-type restClient struct{ core, discovery *rest.RESTClient }
+type restClient struct{ core, discovery, mcs *rest.RESTClient }
 
 // NewClient returns a Client for rc, sharing one HTTP client (and so its
 // connections and transport wrappers) between the two API groups. It asks
@@ -103,7 +106,11 @@ func NewClient(rc *rest.Config) (Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return restClient{core: core, discovery: discovery}, nil
+	mcs, err := group("/apis", mcsv1a1.SchemeGroupVersion)
+	if err != nil {
+		return nil, err
+	}
+	return restClient{core: core, discovery: discovery, mcs: mcs}, nil
 }
 
 func (c restClient) request(resource, namespace string, opts *metav1.ListOptions) (*rest.Request, kind, error) {
@@ -112,14 +119,21 @@ func (c restClient) request(resource, namespace string, opts *metav1.ListOptions
 		return nil, kind{}, fmt.Errorf("source: no such resource %q", resource)
 	}
 	rc := c.discovery
-	if k.core {
+	switch {
+	case k.core:
 		rc = c.core
+	case k.mcs:
+		rc = c.mcs
 	}
 	var timeout time.Duration
 	if opts.TimeoutSeconds != nil {
 		timeout = time.Duration(*opts.TimeoutSeconds) * time.Second
 	}
-	return rc.Get().UseProtobufAsDefault().Namespace(namespace).Resource(resource).VersionedParams(opts, parameterCodec).Timeout(timeout), k, nil
+	req := rc.Get()
+	if !k.mcs { // custom resources have no protobuf form
+		req = req.UseProtobufAsDefault()
+	}
+	return req.Namespace(namespace).Resource(resource).VersionedParams(opts, parameterCodec).Timeout(timeout), k, nil
 }
 
 func (c restClient) List(ctx context.Context, resource, namespace string, opts metav1.ListOptions) (runtime.Object, error) {

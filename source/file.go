@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	"github.com/ssm-dev/ssm/internal/kubeapi"
 )
@@ -27,6 +28,7 @@ var snapshotCodecs = func() serializer.CodecFactory {
 	s := runtime.NewScheme()
 	_ = corev1.AddToScheme(s)
 	_ = discoveryv1.AddToScheme(s)
+	_ = mcsv1a1.Install(s)
 	return serializer.NewCodecFactory(s)
 }()
 
@@ -180,6 +182,8 @@ func (st *State) addRaw(data []byte, sel filter) error {
 		}
 	case *corev1.Namespace:
 		st.addNamespace(o, sel.Namespaces)
+	case *mcsv1a1.ServiceExportList, *mcsv1a1.ServiceExport, *mcsv1a1.ServiceImportList, *mcsv1a1.ServiceImport:
+		st.addMCSSnapshot(o, sel)
 	default:
 		if !isKnown(gvk) {
 			return nil
@@ -226,8 +230,12 @@ func (st *State) add(obj runtime.Object, f filter) {
 			st.Endpoints = append(st.Endpoints, strip(o).(*corev1.Endpoints))
 		}
 	case *discoveryv1.EndpointSlice:
-		if f.api == kubeapi.EndpointSlices {
+		switch _, mcs := o.Labels[mcsv1a1.LabelServiceName]; {
+		case f.api == kubeapi.EndpointSlices:
 			st.EndpointSlices = append(st.EndpointSlices, strip(o).(*discoveryv1.EndpointSlice))
+		case f.Imports && mcs:
+			s, _ := stripImportSlice(o)
+			st.EndpointSlices = append(st.EndpointSlices, s.(*discoveryv1.EndpointSlice))
 		}
 	}
 }

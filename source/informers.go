@@ -21,14 +21,16 @@ import (
 type resource struct {
 	name    string // a Client's resource: services, endpoints, endpointslices or nodes
 	example runtime.Object
+	// transform strips what is cached of its objects; nil: stripTransform.
+	transform cache.TransformFunc
 }
 
 var (
-	servicesResource  = resource{ServicesResource, &corev1.Service{}}
-	endpointsResource = resource{EndpointsResource, &corev1.Endpoints{}}
-	sliceResource     = resource{EndpointSlicesResource, &discoveryv1.EndpointSlice{}}
-	nodesResource     = resource{NodesResource, &corev1.Node{}}
-	nsResource        = resource{NamespacesResource, &corev1.Namespace{}}
+	servicesResource  = resource{name: ServicesResource, example: &corev1.Service{}}
+	endpointsResource = resource{name: EndpointsResource, example: &corev1.Endpoints{}}
+	sliceResource     = resource{name: EndpointSlicesResource, example: &discoveryv1.EndpointSlice{}}
+	nodesResource     = resource{name: NodesResource, example: &corev1.Node{}}
+	nsResource        = resource{name: NamespacesResource, example: &corev1.Namespace{}}
 )
 
 // resources lists what a selection reads, with the label selector that
@@ -51,7 +53,8 @@ func (s Selection) resources() ([]resource, []string, error) {
 	if s.Namespaces {
 		out, selectors = append(out, nsResource), append(selectors, "")
 	}
-	return out, selectors, nil
+	mcs, mcsSelectors := s.mcsResources()
+	return append(out, mcs...), append(selectors, mcsSelectors...), nil
 }
 
 // listWatch lists with a deadline per request and watches for as long as
@@ -128,7 +131,7 @@ func (w *Watcher) newGeneration() (*generation, error) {
 		var infs []namedInformer
 		for i, r := range rs {
 			inf := cache.NewSharedIndexInformer(newListWatch(w.client, r, r.namespaceOf(s), selectors[i], w.opts.Timeout), r.example, w.opts.Resync, cache.Indexers{})
-			if err := w.setUp(g, r.name, inf); err != nil {
+			if err := w.setUp(g, r, inf); err != nil {
 				return nil, err
 			}
 			infs = append(infs, namedInformer{r.name, inf})
@@ -192,6 +195,8 @@ func (st *State) addCached(o any) {
 		st.Nodes = append(st.Nodes, x)
 	case *corev1.Namespace:
 		st.Namespaces = append(st.Namespaces, x)
+	default:
+		st.addMCS(x)
 	}
 }
 
@@ -228,8 +233,12 @@ func (g *generation) counts() []any {
 	return out
 }
 
-func (w *Watcher) setUp(g *generation, resource string, inf cache.SharedIndexInformer) error {
-	if err := inf.SetTransform(stripTransform); err != nil {
+func (w *Watcher) setUp(g *generation, r resource, inf cache.SharedIndexInformer) error {
+	resource, transform := r.name, r.transform
+	if transform == nil {
+		transform = stripTransform
+	}
+	if err := inf.SetTransform(transform); err != nil {
 		return fmt.Errorf("%s informer: %w", resource, err)
 	}
 	if err := inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {

@@ -229,6 +229,9 @@ func List(ctx context.Context, client Client, sel Selection, timeout time.Durati
 			return State{}, fmt.Errorf("list namespaces: %w", err)
 		}
 	}
+	if err := listMCS(ctx, client, sel, &st, timeout); err != nil {
+		return State{}, err
+	}
 	return st, nil
 }
 

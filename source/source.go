@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/tools/cache"
+	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	"github.com/ssm-dev/ssm/internal/kubeapi"
 )
@@ -34,6 +35,12 @@ type State struct {
 	EndpointSlices []*discoveryv1.EndpointSlice
 	Nodes          []*corev1.Node
 	Namespaces     []*corev1.Namespace
+	// ServiceExports are a remote's (Selection.ServiceExports), and
+	// ServiceImports the local cluster's (Selection.Imports), whose
+	// EndpointSlices labelled multicluster.kubernetes.io/service-name are
+	// then in EndpointSlices, stripped to their identity and labels.
+	ServiceExports []*mcsv1a1.ServiceExport
+	ServiceImports []*mcsv1a1.ServiceImport
 	// NoServices marks a snapshot that holds no Service at all, selected or
 	// not: an empty file, or one of other kinds, is more likely a mistake
 	// than a cluster without Services.
@@ -53,6 +60,13 @@ type Selection struct {
 	Namespace string
 	// Namespaces reads every namespace too (no label selection applies).
 	Namespaces bool
+	// ServiceExports reads the ServiceExports (multicluster.x-k8s.io) of
+	// the namespace too, every one: they carry no label of their Service.
+	ServiceExports bool
+	// Imports reads what the cluster holds of the Multi-Cluster Services
+	// API: every ServiceImport, and every EndpointSlice labelled
+	// multicluster.kubernetes.io/service-name, whoever made them.
+	Imports bool
 }
 
 func (s Selection) parse() (labels.Selector, kubeapi.EndpointsAPI, error) {

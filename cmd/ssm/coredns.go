@@ -32,12 +32,19 @@ func corednsCommand() *cli.Command {
 				Usage: "the remote cluster's DNS domain, e.g. cluster.east: the zone the block answers for (required without --config)"},
 			&cli.StringFlag{Name: "cluster-domain", EnvVars: env("cluster-domain"), Value: "cluster.local",
 				Usage: "the local cluster's DNS domain, the one its kubernetes plugin serves"},
+			&cli.StringFlag{Name: "api", EnvVars: env("api"), Value: string(generate.APIMirrors),
+				Usage: "mirrors: the rewrite blocks of semaphore-style mirrors; mcs: the block that answers the Multi-Cluster Services API's <name>.<namespace>.svc.clusterset.local (with --config: its global.api unless given)"},
+			&cli.StringFlag{Name: "clusterset-zone", EnvVars: env("clusterset-zone"), Value: generate.DefaultClusterSetZone,
+				Usage: "--api mcs: the clusterset's DNS zone"},
 		},
 		Action: corednsAction,
 	}
 }
 
 func corednsAction(c *cli.Context) error {
+	if mcs, err := corednsMCS(c); mcs || err != nil {
+		return err
+	}
 	blocks, err := corednsBlocks(c)
 	if err != nil {
 		return err
@@ -98,4 +105,37 @@ func corednsBlocks(c *cli.Context) ([]generate.CorefileOptions, error) {
 		return nil, errors.New("no endpoints-mode remote in the config file: NodePort mode keeps remote names and needs no CoreDNS rewrite")
 	}
 	return blocks, nil
+}
+
+// corednsMCS prints the block of the Multi-Cluster Services API when it is
+// asked for, by --api or the --config file's global.api.
+func corednsMCS(c *cli.Context) (bool, error) {
+	api := generate.API(c.String("api"))
+	if !c.IsSet("api") && c.String("config") != "" {
+		f, err := config.Load(c.String("config"), config.Overrides{})
+		if err != nil {
+			return false, err
+		}
+		api = generate.API(cmp.Or(f.Global.API, string(generate.APIMirrors)))
+	}
+	switch {
+	case api == generate.APIMirrors:
+		return false, nil
+	case api != generate.APIMCS:
+		return false, fmt.Errorf("--api %q: want mirrors or mcs", api)
+	}
+	for _, f := range []string{"svc-prefix", "mirror-ns", "domain"} {
+		if c.IsSet(f) {
+			return true, fmt.Errorf("--%s is for --api mirrors: the MCS API keeps namespaces and names, under --clusterset-zone", f)
+		}
+	}
+	block, err := generate.ClusterSetCorefile(c.String("clusterset-zone"))
+	if err != nil {
+		msg, _ := strings.CutPrefix(err.Error(), "clusterset zone ")
+		return true, errors.New("--clusterset-zone " + msg)
+	}
+	if _, err := fmt.Fprint(c.App.Writer, block); err != nil {
+		return true, fmt.Errorf("write to stdout: %w", err)
+	}
+	return true, nil
 }

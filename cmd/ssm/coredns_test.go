@@ -62,3 +62,29 @@ func TestCorednsBadInput(t *testing.T) {
 		})
 	}
 }
+
+// ssm coredns --api mcs prints the clusterset block; a configuration file
+// of the MCS API asks for it as well, and the flags of mirrors are refused.
+func TestCorednsMCS(t *testing.T) {
+	t.Parallel()
+	cfg := writeFile(t, "mcs.yaml", "global:\n  api: mcs\n  mcs: {clusterSetIPRanges: [10.96.0.128/25]}\nlocalCluster: {fromFile: l.yaml}\nremoteClusters:\n- {name: east, fromFile: e.yaml}\n")
+	for _, args := range [][]string{{"coredns", "--api", "mcs"}, {"coredns", "--config", cfg}} {
+		code, stdout, stderr := ssm(t, "", args...)
+		if code != exitOK || !strings.Contains(stdout, "clusterset.local {\n") || !strings.Contains(stdout, "        multicluster clusterset.local\n") {
+			t.Errorf("ssm %v: exit %d\n%s%s", args, code, stdout, stderr)
+		}
+	}
+	code, stdout, _ := ssm(t, "", "coredns", "--api", "mcs", "--clusterset-zone", "mesh.example.")
+	if code != exitOK || !strings.Contains(stdout, "mesh.example {\n    errors") || !strings.Contains(stdout, "multicluster mesh.example\n") {
+		t.Errorf("--clusterset-zone: exit %d\n%s", code, stdout)
+	}
+	for args, want := range map[string]string{
+		"coredns --api mcs --svc-prefix east":     "--svc-prefix is for --api mirrors",
+		"coredns --api mcs --clusterset-zone a_b": `--clusterset-zone "a_b": `,
+		"coredns --api smi":                       `--api "smi": want mirrors or mcs`,
+	} {
+		if code, _, stderr := ssm(t, "", strings.Fields(args)...); code == exitOK || !strings.Contains(stderr, want) {
+			t.Errorf("ssm %s: exit %d, %q; want %q", args, code, stderr, want)
+		}
+	}
+}

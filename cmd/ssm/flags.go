@@ -121,14 +121,15 @@ func configFlags() []cli.Flag {
 func pipelineFlags() []cli.Flag {
 	flags := append(remoteFlags(), renderFlags()...)
 	flags = append(flags, localFlags()...)
-	return append(flags, nodePortFlags()...)
+	flags = append(flags, nodePortFlags()...)
+	return append(flags, mcsFlags()...)
 }
 
 // overrides are the flags given on the command line or in SSM_* variables,
 // for config: a flag not given is nil.
 func overrides(c *cli.Context) config.Overrides {
 	str := func(name string) *string { return given(c, name, c.String) }
-	return config.Overrides{
+	ov := config.Overrides{
 		KubeConfig: str("target-kube-config"), Context: str("target-context"), APIURL: str("remote-api-url"),
 		CAURL: str("remote-ca-url"), TokenPath: str("remote-sa-token-path"), Name: str("remote-name"),
 		ServicePrefix: str("svc-prefix"), Mode: str("mode"), FromFile: str("from-file"),
@@ -155,6 +156,8 @@ func overrides(c *cli.Context) config.Overrides {
 		InCluster:       os.Getenv("KUBERNETES_SERVICE_HOST") != "",
 		Shards:          given(c, "shards", c.Int), ShardIndex: given(c, "shard-index", c.Int),
 	}
+	mcsOverrides(c, &ov)
+	return ov
 }
 
 // given returns the flag's value when it was given, else nil.

@@ -17,7 +17,7 @@ const (
 
 // categoryOrder is the order of flag groups in help and docs: what a
 // command cannot run without first.
-var categoryOrder = []string{catRequired, catRemote, catRender, catOutput, catGit, catRun, catConfig, catLocal, catNodePort, catLogging}
+var categoryOrder = []string{catRequired, catRemote, catRender, catOutput, catGit, catRun, catConfig, catLocal, catNodePort, catMCS, catLogging}
 
 // required names, per command, the flags it needs unless another way is
 // given, and says which way.

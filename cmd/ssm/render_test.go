@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ssm-dev/ssm/generate"
@@ -21,10 +22,16 @@ const example = "../../examples/snapshot/remote.yaml"
 // ssm runs the CLI in-process and returns its exit status and output.
 func ssm(t *testing.T, stdin string, args ...string) (int, string, string) {
 	t.Helper()
+	// urfave/cli's help flag (and run's printers) are package globals that
+	// every App writes as it runs: parallel tests take turns in the CLI.
+	cliMu.Lock()
+	defer cliMu.Unlock()
 	var stdout, stderr bytes.Buffer
 	code := run(t.Context(), append([]string{"ssm"}, args...), strings.NewReader(stdin), &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
+
+var cliMu sync.Mutex
 
 func exampleArgs(extra ...string) []string {
 	return append([]string{"render", "--from-file", example, "--label-selector", "mirror=true", "--svc-prefix", "remote", "--mirror-ns", "mirrors"}, extra...)
@@ -144,8 +151,10 @@ func TestRenderStdoutAndEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
+	cliMu.Lock()
 	code = run(t.Context(), []string{"ssm", "render", "--from-file", "-", "--label-selector", "mirror=true", "--mirror-ns", "flag-wins"},
 		bytes.NewReader(snapshot), &out, &bytes.Buffer{})
+	cliMu.Unlock()
 	if code != exitOK {
 		t.Fatalf("exit %d", code)
 	}

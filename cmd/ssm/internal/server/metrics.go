@@ -23,6 +23,7 @@ type Metrics struct {
 	objects       *prometheus.GaugeVec
 	skipped       *prometheus.GaugeVec
 	dropped       *prometheus.GaugeVec
+	warnings      *prometheus.GaugeVec
 	commits       prometheus.Counter
 	syncFailures  prometheus.Counter
 	pushRetries   prometheus.Counter
@@ -52,6 +53,8 @@ func NewMetrics(version, commit string) *Metrics {
 		skipped:     prometheus.NewGaugeVec(prometheus.GaugeOpts(f("skipped_services", "Remote Services not mirrored in the last render, by cluster and reason.")), []string{"cluster", "reason"}),
 		dropped: prometheus.NewGaugeVec(prometheus.GaugeOpts(f("dropped_addresses", "Endpoint and node addresses of the cluster left out of the last render by the address policy, by why: Loopback, Unspecified, LinkLocal, Multicast, Broadcast, IPv4Mapped, Denied or Invalid.")),
 			[]string{"cluster", "reason"}),
+		warnings: prometheus.NewGaugeVec(prometheus.GaugeOpts(f("service_warnings", "Caveats of the remote Services rendered in the last render, by cluster and reason: a port, type or session affinity a cluster's export disagrees on with an older export of the Service (the oldest wins), and the like.")),
+			[]string{"cluster", "reason"}),
 		commits:      prometheus.NewCounter(prometheus.CounterOpts(f("commits_total", "Syncs that changed the sink: git commits pushed, or directory updates."))),
 		syncFailures: prometheus.NewCounter(prometheus.CounterOpts(f("sync_failures_total", "Syncs that failed and will be retried."))),
 		pushRetries:  prometheus.NewCounter(prometheus.CounterOpts(f("push_retries_total", "Git pushes retried because the branch moved."))),
@@ -66,7 +69,7 @@ func NewMetrics(version, commit string) *Metrics {
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts(f("build_info", "1, labelled with the version, commit and Go version of the binary.")),
 		[]string{"version", "commit", "goversion"})
 	build.WithLabelValues(version, commit, runtime.Version()).Set(1)
-	m.own = []prometheus.Collector{build, m.renderSeconds, m.syncSeconds, m.lastSuccess, m.objects, m.skipped, m.dropped, m.commits, m.syncFailures,
+	m.own = []prometheus.Collector{build, m.renderSeconds, m.syncSeconds, m.lastSuccess, m.objects, m.skipped, m.dropped, m.warnings, m.commits, m.syncFailures,
 		m.pushRetries, m.watchEvents, m.watchErrors, m.remoteUp, m.heldRemovals, m.removals, m.behind}
 	m.reg.MustRegister(m.own...)
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -136,6 +139,10 @@ func (o *observer) Rendered(res generate.Result, took time.Duration) {
 		for why, n := range w.Dropped {
 			o.m.dropped.WithLabelValues(w.Cluster, why).Add(float64(n))
 		}
+	}
+	o.m.warnings.Reset()
+	for _, w := range res.Warnings {
+		o.m.warnings.WithLabelValues(w.Cluster, w.Reason).Inc()
 	}
 }
 
