@@ -175,6 +175,7 @@ func TestNewOptions(t *testing.T) {
 		want string
 	}{
 		{name: "unknown scheme", opts: Options{URL: "ftp://host/r.git"}, want: `git url ftp://host/r.git: unsupported protocol "ftp"`},
+		{name: "not a url", opts: Options{URL: "/x://host/r.git?t=SECRET"}, want: "parse git url /x://host/r.git?t=xxxxx: permanent client error: invalid endpoint: /x://host/r.git?t=xxxxx"},
 		{name: "unparsable", opts: Options{URL: "https://user:SECRET@host:port/r.git"}, want: "parse git url https://xxxxx@host:port/r.git: "},
 		{name: "http credentials in url", opts: Options{URL: "https://user:SECRET@host/r.git"}, want: "git url https://xxxxx@host/r.git: credentials in the url would show in logs and errors"},
 		{name: "http token as user", opts: Options{URL: "https://SECRET@host/r.git"}, want: "credentials in the url"},

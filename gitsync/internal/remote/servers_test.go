@@ -190,3 +190,5 @@ func has(sto storer.EncodedObjectStorer, h plumbing.Hash) bool {
 
 // blobHash is the hash git gives a file of contents s.
 func blobHash(s string) plumbing.Hash { return plumbing.ComputeHash(plumbing.BlobObject, []byte(s)) }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
