@@ -39,7 +39,8 @@ type HTTPServer struct {
 }
 
 // StartHTTP serves the repositories below root to user with password until
-// the test ends. Only repositories made with NewServedBare accept pushes.
+// the test ends. Every one of them takes that user's pushes: http-backend
+// enables receive-pack for an authenticated REMOTE_USER.
 func StartHTTP(t testing.TB, root, user, password string) *HTTPServer {
 	t.Helper()
 	s := newHTTPServer(t, root, user, password)

@@ -105,7 +105,7 @@ func New(opts Options) (Transport, error) {
 	if ep.Protocol == "http" && opts.PasswordPath != "" {
 		opts.Logger.Warn("the password is sent over plain http")
 	}
-	return redacting{t: t, raw: opts.URL}, nil
+	return redacting{t: t, raw: []string{opts.URL, ep.Path}}, nil
 }
 
 // withoutURL returns err with raw, which it may quote, replaced by its
@@ -121,11 +121,12 @@ func withoutURL(err error, raw, u string) error {
 }
 
 // redacting is a Transport whose errors show no secret of the URL: go-git
-// quotes the URL of a request that failed, query and all, and an ssh error
-// may quote the address as given.
+// quotes the URL of a request that failed, query and all, an ssh error
+// may quote the address as given, and git on an ssh server quotes the
+// repository's path as it was sent, with what followed a ? or a #.
 type redacting struct {
 	t   Transport
-	raw string // the URL as given
+	raw []string // the URL as given, and its path
 }
 
 func (r redacting) FetchHead(ctx context.Context, ref plumbing.ReferenceName, have plumbing.Hash) (plumbing.Hash, storer.EncodedObjectStorer, error) {
@@ -142,7 +143,7 @@ func (r redacting) Empty(ctx context.Context) (bool, error) {
 	return empty, r.error(err)
 }
 
-func (r redacting) error(err error) error { return redact.Error(err, r.raw) }
+func (r redacting) error(err error) error { return redact.Error(err, r.raw...) }
 
 // RejectedError is a push the remote refused because the branch did not
 // point where the push expected: someone else pushed first. Building the
