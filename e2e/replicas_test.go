@@ -266,7 +266,7 @@ type history struct {
 // the owned path, and no mirror's version may be lower than one an earlier
 // commit held.
 func analyseHistory(t *testing.T, bare, path string) history {
-	out, err := exec.Command("git", "-C", bare, "log", "--reverse", "--raw", "--no-abbrev", "--format=commit %H %an", "main").Output()
+	out, err := exec.Command("git", "-C", bare, "log", "--reverse", "--raw", "--no-renames", "--no-abbrev", "--format=commit %H %an", "main").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
