@@ -39,3 +39,35 @@ func MirrorOf(p string, tree bool) (group string, ok bool) {
 	}
 	return group, true
 }
+
+// NodePortNamespaceOf returns, for the file of a NodePort mirror
+// (mirrors/<ns>.<name>.yaml or mirrors/<ns>/<name>.yaml, under its
+// cluster's folder in a tree), the namespaces file beside it and the
+// mirror's namespace.
+func NodePortNamespaceOf(p string) (file, ns string, ok bool) {
+	dir, rest, found := strings.Cut(p, MirrorsDir+"/")
+	if !found || (dir != "" && !strings.HasSuffix(dir, "/")) || strings.Count(dir, "/") > 1 || !strings.HasSuffix(rest, ".yaml") {
+		return "", "", false
+	}
+	file = dir + NamespacesDir + "/" + NamespacesFile
+	if ns, _, nested := strings.Cut(rest, "/"); nested {
+		return file, ns, true
+	}
+	ns, _, dotted := strings.Cut(strings.TrimSuffix(rest, ".yaml"), ".")
+	return file, ns, dotted
+}
+
+// GlobalServiceOf returns, for the file of a cluster's EndpointSlices of a
+// global Service (global/<cluster>/<name>.yaml), the global Service's
+// file (global/<name>.yaml).
+func GlobalServiceOf(p string) (string, bool) {
+	rest, ok := strings.CutPrefix(p, GlobalDir+"/")
+	if !ok {
+		return "", false
+	}
+	_, name, nested := strings.Cut(rest, "/")
+	if !nested || strings.Contains(name, "/") {
+		return "", false
+	}
+	return GlobalDir + "/" + name, true
+}

@@ -1,6 +1,7 @@
 package generate
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"maps"
@@ -338,4 +339,54 @@ func namespacesFile(names []localNamespace, counts map[string]int) ([]byte, erro
 		counts["Namespace"]++
 	}
 	return buf, nil
+}
+
+// KeepNamespaces returns file, NodePort mode's namespaces file as rendered
+// (nil: none), with the Namespace documents of names that it lacks taken
+// from stored, the file as stored, sorted by name as rendered: the removal
+// guard keeps the namespace of a held mirror, which a prune would delete
+// with it. A name stored lacks too is not ssm's to keep.
+func KeepNamespaces(file, stored []byte, names []string) []byte {
+	have, old := namespaceDocs(file), namespaceDocs(stored)
+	changed := false
+	for _, n := range names {
+		if _, ok := have[n]; ok {
+			continue
+		}
+		if d, ok := old[n]; ok {
+			have[n], changed = d, true
+		}
+	}
+	if !changed {
+		return file
+	}
+	var out []byte
+	for i, n := range slices.Sorted(maps.Keys(have)) {
+		if i > 0 {
+			out = append(out, "---\n"...)
+		}
+		out = append(out, have[n]...)
+	}
+	return out
+}
+
+// namespaceDocs splits a namespaces file into its documents, by name.
+func namespaceDocs(b []byte) map[string][]byte {
+	out := map[string][]byte{}
+	if len(b) == 0 {
+		return out
+	}
+	// Documents are joined by "---" lines; each ends with a newline.
+	for doc := range bytes.SplitSeq(b[:len(b)-1], []byte("\n---\n")) {
+		doc = append(doc[:len(doc):len(doc)], '\n')
+		var ns struct {
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		}
+		if len(doc) > 0 && yaml.Unmarshal(doc, &ns) == nil && ns.Metadata.Name != "" {
+			out[ns.Metadata.Name] = doc
+		}
+	}
+	return out
 }

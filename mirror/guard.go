@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -129,9 +130,48 @@ func guard(in guardInput) (fileset.Files, []Removal) {
 		decisions = append(decisions, r)
 	}
 	if held {
+		decisions = keepDependents(out, in.stored, decisions)
 		generate.Kustomize(out)
 	}
 	return out, decisions
+}
+
+// keepDependents keeps, for the held mirrors put back in out, the stored
+// objects they depend on that the render dropped, and takes those out of
+// the decisions that would remove them: a NodePort mirror's namespace
+// (pruned, it would delete the mirror with it) and the global Service
+// that a cluster's global EndpointSlices belong to.
+func keepDependents(out, stored fileset.Files, decisions []Removal) []Removal {
+	var kept []string
+	namespaces := map[string][]string{} // namespaces file → namespaces held mirrors need
+	for _, d := range decisions {
+		if d.Verdict != HeldBack {
+			continue
+		}
+		for _, p := range d.Files {
+			if file, ns, ok := generate.NodePortNamespaceOf(p); ok {
+				namespaces[file] = append(namespaces[file], ns)
+			}
+			if svc, ok := generate.GlobalServiceOf(p); ok {
+				if _, rendered := out[svc]; !rendered && stored[svc] != nil {
+					out[svc] = stored[svc]
+					kept = append(kept, svc)
+				}
+			}
+		}
+	}
+	for file, names := range namespaces {
+		if b := generate.KeepNamespaces(out[file], stored[file], names); b != nil && !bytes.Equal(b, out[file]) {
+			out[file] = b
+		}
+	}
+	if len(kept) == 0 {
+		return decisions
+	}
+	for i := range decisions {
+		decisions[i].Files = slices.DeleteFunc(decisions[i].Files, func(p string) bool { return slices.Contains(kept, p) })
+	}
+	return slices.DeleteFunc(decisions, func(d Removal) bool { return len(d.Files) == 0 })
 }
 
 // digest names a set of files in a few characters, for an approval. It is

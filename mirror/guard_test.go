@@ -196,3 +196,52 @@ func TestRevisionsFile(t *testing.T) {
 }
 
 type sourceRevisions = source.Revisions
+
+// TestGuardKeepsWhatHeldMirrorsNeed: held mirrors are put back with what
+// they depend on, which the render dropped along with them: NodePort
+// mode's namespace of a held mirror (a prune of it would delete the
+// mirror), and the global Service of a cluster's held global slices
+// (whose own removal, under the name global, would be allowed), which no
+// decision then claims to remove.
+func TestGuardKeepsWhatHeldMirrorsNeed(t *testing.T) {
+	ns := func(names ...string) []byte {
+		var docs []string
+		for _, n := range names {
+			docs = append(docs, "apiVersion: v1\nkind: Namespace\nmetadata:\n  labels:\n    app.kubernetes.io/managed-by: ssm\n  name: "+n+"\n")
+		}
+		return []byte(strings.Join(docs, "---\n"))
+	}
+	names := func(g string) string { return map[string]string{"": "remote"}[g] + g }
+	t.Run("nodeport namespace", func(t *testing.T) {
+		stored := tree("mirrors/shop.a.yaml", "mirrors/shop.b.yaml", "mirrors/shop.c.yaml", "mirrors/web.x.yaml")
+		stored["namespaces/namespaces.yaml"] = ns("shop", "web")
+		files := tree("mirrors/web.x.yaml")
+		files["namespaces/namespaces.yaml"] = ns("web")
+		generate.Kustomize(files)
+		out, decisions := guard(guardInput{stored: stored, files: files, limit: limit(t, "50%"), names: names, approved: func(Removal) bool { return false }})
+		if len(decisions) != 1 || decisions[0].Verdict != HeldBack {
+			t.Fatalf("decisions %+v", decisions)
+		}
+		if got := string(out["namespaces/namespaces.yaml"]); got != string(ns("shop", "web")) {
+			t.Errorf("namespaces with shop's mirrors held:\n%s\nwant shop kept beside web", got)
+		}
+		if !strings.Contains(string(out["kustomization.yaml"]), "- namespaces") {
+			t.Errorf("root kustomization:\n%s", out["kustomization.yaml"])
+		}
+	})
+	t.Run("global Service", func(t *testing.T) {
+		stored := tree("east/1.yaml", "east/2.yaml", "east/3.yaml", "global/gl-a.yaml", "global/gl-b.yaml", "global/gl-c.yaml",
+			"global/east/gl-a.yaml", "global/east/gl-b.yaml", "global/west/gl-c.yaml")
+		files := tree("east/1.yaml", "global/gl-b.yaml", "global/gl-c.yaml", "global/east/gl-b.yaml", "global/west/gl-c.yaml")
+		out, decisions := guard(guardInput{stored: stored, files: files, tree: true, limit: limit(t, "0"), names: names,
+			approved: func(r Removal) bool { return r.Cluster == "global" }})
+		if _, ok := out["global/gl-a.yaml"]; !ok {
+			t.Error("the global Service of east's held slices went")
+		}
+		for _, d := range decisions {
+			if d.Cluster == "global" {
+				t.Errorf("a decision removes the global Service it kept: %+v", d)
+			}
+		}
+	})
+}
