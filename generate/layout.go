@@ -71,3 +71,16 @@ func GlobalServiceOf(p string) (string, bool) {
 	}
 	return GlobalDir + "/" + name, true
 }
+
+// MirrorKey names a mirror's file by what it mirrors, whatever the layout
+// puts it in: its name, and for NodePort mode, whose flat files are named
+// <ns>.<name>.yaml and by-namespace ones <ns>/<name>.yaml, its namespace
+// too. The removal guard takes a file moved by a change of --layout for
+// no removal.
+func MirrorKey(p string) string {
+	if _, ns, ok := NodePortNamespaceOf(p); ok {
+		base := path.Base(p)
+		return ns + "/" + strings.TrimPrefix(base, ns+".")
+	}
+	return path.Base(p)
+}

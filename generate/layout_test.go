@@ -62,3 +62,16 @@ func TestKeepNamespaces(t *testing.T) {
 		})
 	}
 }
+
+// A file moved by --layout keeps its key; two mirrors never share one.
+func TestMirrorKey(t *testing.T) {
+	for _, pair := range [][2]string{{"mirrors/shop.web.yaml", "mirrors/shop/web.yaml"}, {"bm/mirrors/a.b.yaml", "bm/mirrors/a/b.yaml"},
+		{"east-shop-73736d-web.yaml", "shop/east-shop-73736d-web.yaml"}} {
+		if a, b := generate.MirrorKey(pair[0]), generate.MirrorKey(pair[1]); a != b {
+			t.Errorf("MirrorKey(%q) = %q, MirrorKey(%q) = %q: a move", pair[0], a, pair[1], b)
+		}
+	}
+	if generate.MirrorKey("mirrors/a.web.yaml") == generate.MirrorKey("mirrors/b.web.yaml") {
+		t.Error("web of two namespaces share a key")
+	}
+}

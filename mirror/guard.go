@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
-	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -98,11 +97,11 @@ func guard(in guardInput) (fileset.Files, []Removal) {
 		rendered := map[string]bool{}
 		for p := range in.files {
 			if g, ok := in.mirror(p); ok {
-				rendered[g+"\x00"+path.Base(p)] = true
+				rendered[g+"\x00"+generate.MirrorKey(p)] = true
 			}
 		}
 		for _, m := range missing {
-			if !rendered[m.group+"\x00"+path.Base(m.path)] {
+			if !rendered[m.group+"\x00"+generate.MirrorKey(m.path)] {
 				removed[m.group] = append(removed[m.group], m.path)
 			}
 		}

@@ -59,6 +59,8 @@ func TestGuard(t *testing.T) {
 			want: map[string]string{}},
 		{name: "a move and a removal", stored: tree(five...), files: tree("x/a.yaml", "x/b.yaml"), limit: "50%", want: map[string]string{"": HeldBack},
 			kept: []string{"c.yaml", "d.yaml", "e.yaml"}},
+		{name: "a NodePort move into folders is no removal", stored: tree("mirrors/x.a.yaml", "mirrors/x.b.yaml", "mirrors/y.c.yaml"),
+			files: tree("mirrors/x/a.yaml", "mirrors/x/b.yaml", "mirrors/y/c.yaml"), limit: "0", want: map[string]string{}},
 		{name: "nodeport namespaces are no mirrors", stored: tree("mirrors/x.a.yaml", "mirrors/x.b.yaml", "mirrors/x.c.yaml", "namespaces/namespaces.yaml"),
 			files: tree("mirrors/x.b.yaml", "mirrors/x.c.yaml"), limit: "50%", want: map[string]string{"": Allowed}},
 		{name: "per cluster", tree: true, limit: "50%",
