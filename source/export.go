@@ -2,7 +2,6 @@ package source
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -11,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/client-go/tools/pager"
 	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 )
 
@@ -70,9 +68,7 @@ func listMCS(ctx context.Context, client Client, sel Selection, st *State, timeo
 		list := func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			return client.List(ctx, r.name, sel.Namespace, o)
 		}
-		p := pager.New(withTimeout(list, timeout))
-		p.PageSize = 500
-		err := p.EachListItem(ctx, metav1.ListOptions{LabelSelector: selectors[i]}, func(obj runtime.Object) error {
+		err := eachItem(ctx, list, timeout, r.name, metav1.ListOptions{LabelSelector: selectors[i]}, func(obj runtime.Object) error {
 			o, err := r.transform(obj)
 			if err != nil {
 				return err
@@ -81,7 +77,7 @@ func listMCS(ctx context.Context, client Client, sel Selection, st *State, timeo
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("list %s: %w", r.name, err)
+			return err
 		}
 	}
 	return nil

@@ -189,50 +189,53 @@ func List(ctx context.Context, client Client, sel Selection, timeout time.Durati
 			return client.List(ctx, resource, ns, o)
 		}
 	}
-	type listing struct {
-		what string
-		list pager.ListPageFunc
-	}
-	lists := []listing{{ServicesResource, lister(ServicesResource)}}
-	if api != kubeapi.NoEndpoints {
-		lists = append(lists, listing{string(api), lister(string(api))})
-	}
 	var st State
-	for _, l := range lists {
-		p := pager.New(withTimeout(l.list, timeout))
-		p.PageSize = 500
-		err := p.EachListItem(ctx, metav1.ListOptions{LabelSelector: selector.String()}, func(obj runtime.Object) error {
-			st.add(obj, filter{selector, api, sel}) // the same path a snapshot takes
-			return nil
-		})
-		if err != nil {
-			return State{}, fmt.Errorf("list %s: %w", l.what, err)
-		}
+	labelled := metav1.ListOptions{LabelSelector: selector.String()}
+	add := func(obj runtime.Object) error {
+		st.add(obj, filter{selector, api, sel}) // the same path a snapshot takes
+		return nil
+	}
+	type listing struct {
+		resource string
+		opts     metav1.ListOptions
+		add      func(runtime.Object) error
+	}
+	lists := []listing{{ServicesResource, labelled, add}}
+	if api != kubeapi.NoEndpoints {
+		lists = append(lists, listing{string(api), labelled, add})
 	}
 	if sel.Nodes {
-		nodes := pager.New(withTimeout(lister(NodesResource), timeout))
-		err := nodes.EachListItem(ctx, metav1.ListOptions{}, func(obj runtime.Object) error {
+		lists = append(lists, listing{NodesResource, metav1.ListOptions{}, func(obj runtime.Object) error {
 			st.addNode(obj.(*corev1.Node), true)
 			return nil
-		})
-		if err != nil {
-			return State{}, fmt.Errorf("list nodes: %w", err)
-		}
+		}})
 	}
 	if sel.Namespaces {
-		nss := pager.New(withTimeout(lister(NamespacesResource), timeout))
-		err := nss.EachListItem(ctx, metav1.ListOptions{}, func(obj runtime.Object) error {
+		lists = append(lists, listing{NamespacesResource, metav1.ListOptions{}, func(obj runtime.Object) error {
 			st.addNamespace(obj.(*corev1.Namespace), true)
 			return nil
-		})
-		if err != nil {
-			return State{}, fmt.Errorf("list namespaces: %w", err)
+		}})
+	}
+	for _, l := range lists {
+		if err := eachItem(ctx, lister(l.resource), timeout, l.resource, l.opts, l.add); err != nil {
+			return State{}, err
 		}
 	}
 	if err := listMCS(ctx, client, sel, &st, timeout); err != nil {
 		return State{}, err
 	}
 	return st, nil
+}
+
+// eachItem calls fn with every item of a resource's list, read in pages of
+// 500, each page bounded by timeout (0: none).
+func eachItem(ctx context.Context, list pager.ListPageFunc, timeout time.Duration, resource string, opts metav1.ListOptions, fn func(runtime.Object) error) error {
+	p := pager.New(withTimeout(list, timeout))
+	p.PageSize = 500
+	if err := p.EachListItem(ctx, opts, fn); err != nil {
+		return fmt.Errorf("list %s: %w", resource, err)
+	}
+	return nil
 }
 
 // withTimeout bounds each call of list by timeout (0: none).
