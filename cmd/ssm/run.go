@@ -38,7 +38,7 @@ func runFlags() []cli.Flag {
 		s("git-push-branch", catGit, "branch to push to instead, for review: kept equal to --git-branch's head plus one ssm commit, "+
 			"made again when either moves, deleted once --git-branch holds the render (docs/git.md)", ""),
 		&cli.StringSliceFlag{Name: "git-push-option", Category: catGit, EnvVars: env("git-push-option"),
-			Usage: "KEY=VALUE sent with every push, as git push -o (repeatable; GitLab: merge_request.create=); http(s) and ssh only"},
+			Usage: "option sent with every push, as git push -o sends it: any string on one line (repeatable; GitLab: merge_request.create, merge_request.target=main); http(s) and ssh only"},
 		s("git-path", catGit, "folder ssm owns inside the repository (. for the root); nothing outside it is touched", ""),
 		s("git-author-name", catGit, "commit author name", "ssm"),
 		s("git-author-email", catGit, "commit author email", "ssm@localhost"),
