@@ -160,7 +160,9 @@ func Parse(raw []byte) (*File, error) {
 // overridden what they set.
 func decode(raw []byte) (*File, error) {
 	j, err := yaml.YAMLToJSON(raw)
-	if err != nil {
+	if err != nil && strings.HasPrefix(err.Error(), "yaml: ") { // "yaml: line 1: …" already
+		return nil, err
+	} else if err != nil {
 		return nil, fmt.Errorf("yaml: %w", err)
 	}
 	var generic any

@@ -16,6 +16,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"k8s.io/klog/v2"
+
+	"github.com/ssm-dev/ssm/cmd/ssm/internal/logging"
+	"github.com/ssm-dev/ssm/internal/buildinfo"
 )
 
 // Exit statuses, documented in docs/render.md and `ssm --help`.
@@ -36,7 +39,7 @@ var (
 
 // versionLine is what `ssm version` and `ssm --version` print.
 func versionLine() string {
-	v, c := buildVersion(version, commit, debug.ReadBuildInfo)
+	v, c := buildinfo.Version(version, commit, debug.ReadBuildInfo)
 	return fmt.Sprintf("ssm %s (commit %s, %s, %s/%s)", v, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
@@ -60,19 +63,23 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			"Exit status: 0 success; 1 render --check found drift; 2 error (nothing written);\n" +
 			"3 some remote Services could not be mirrored (invalid mirror names), the rest were written;\n" +
 			"4 the render would remove more mirrors of a cluster than --max-removals allows (nothing written).",
-		Version:   version,
-		Reader:    stdin,
-		Writer:    stdout,
-		ErrWriter: stderr,
+		Version:              version,
+		EnableBashCompletion: true, // the hidden --generate-bash-completion that ssm completion's scripts call
+		Action:               rootAction,
+		Reader:               stdin,
+		Writer:               stdout,
+		ErrWriter:            stderr,
 		// Only main exits: errors come back from Run and become exit statuses in run.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   usageError,
-		Commands:       []*cli.Command{renderCommand(), runCommand(), corednsCommand(), versionCommand()},
+		Commands:       []*cli.Command{renderCommand(), runCommand(), corednsCommand(), completionCommand(), versionCommand()},
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = usageError
 		c.HideHelpCommand = true
-		c.Before = refuseArguments
+		if c.Name != "completion" {
+			c.Before = refuseArguments
+		}
 	}
 	return app
 }
@@ -85,7 +92,11 @@ var setPrinters sync.Once
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	setPrinters.Do(func() {
 		cli.VersionPrinter = func(c *cli.Context) { fmt.Fprintln(c.App.Writer, versionLine()) }
-		cli.HelpPrinter = printHelp
+		cli.HelpPrinter = flagLayout.Printer
+		// --version alone: urfave/cli's -v alias made `ssm -v 3 render`
+		// print the version and exit 0, the verbosity flag of other tools
+		// read as success.
+		cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version", DisableDefaultText: true}
 	})
 	app := newApp(stdin, stdout, stderr)
 	err := app.RunContext(ctx, args)
@@ -123,13 +134,25 @@ func jsonLogs(args []string) bool {
 // and what it wants, instead of the whole help.
 func usageError(c *cli.Context, err error, _ bool) error {
 	msg := err.Error()
+	see := "see ssm --help"
+	if name := c.Command.Name; name != "" && name != c.App.Name {
+		see = "see ssm help " + name
+	}
 	if m := invalidValue.FindStringSubmatch(msg); m != nil {
-		return fmt.Errorf("--%s %q: want %s (see ssm help %s)", m[2], m[1], wants(c, m[2]), c.Command.Name)
+		return fmt.Errorf("%s %q: want %s (%s)", dashed(m[2]), m[1], wants(c, m[2]), see)
 	}
 	if m := undefinedFlag.FindStringSubmatch(msg); m != nil {
-		return fmt.Errorf("unknown flag --%s (see ssm help %s)", strings.TrimLeft(m[1], "-"), strings.TrimSpace(c.Command.Name))
+		return fmt.Errorf("unknown flag %s (%s)", dashed(m[1]), see)
 	}
-	return fmt.Errorf("%s (see ssm help %s)", msg, strings.TrimSpace(c.Command.Name))
+	return fmt.Errorf("%s (%s)", msg, see)
+}
+
+// dashed writes a flag as it is given: -v, --label-selector.
+func dashed(name string) string {
+	if name = strings.TrimLeft(name, "-"); len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
 }
 
 // refuseArguments fails a command given a positional argument: none takes
@@ -180,7 +203,7 @@ func newLogger(c *cli.Context) (*slog.Logger, error) {
 	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.String("log-level"))
 	}
-	h, err := newHandler(c.App.ErrWriter, c.String("log-format"), level)
+	h, err := logging.NewHandler(c.App.ErrWriter, c.String("log-format"), level)
 	if err != nil {
 		return nil, err
 	}

@@ -682,9 +682,9 @@ func TestDocsHelpers(t *testing.T) {
 // as the docs hold them (TestDocsFlagTables keeps them equal).
 func flagTables(c *cli.Command) string {
 	var b strings.Builder
-	for _, g := range groups(c) {
-		fmt.Fprintf(&b, "**%s**\n\n| flag | environment | default | meaning |\n|---|---|---|---|\n", g.title)
-		for _, f := range g.flags {
+	for _, g := range flagLayout.Groups(c) {
+		fmt.Fprintf(&b, "**%s**\n\n| flag | environment | default | meaning |\n|---|---|---|---|\n", g.Title)
+		for _, f := range g.Flags {
 			name := "`--" + strings.Join(f.Names(), "`, `--") + "`"
 			var envs []string
 			if ef, ok := f.(interface{ GetEnvVars() []string }); ok {

@@ -42,6 +42,9 @@ func renderCommand() *cli.Command {
 
 func renderAction(c *cli.Context) error {
 	out, check := c.String("output"), c.Bool("check")
+	if out == "" {
+		return errors.New(`--output "": want a directory, or - for a YAML stream on stdout`)
+	}
 	if check && out == "-" {
 		return errors.New("--check compares against a directory: give --output DIR")
 	}

@@ -12,9 +12,10 @@ import (
 	"sync"
 	"testing"
 
+	"sigs.k8s.io/yaml"
+
 	"github.com/ssm-dev/ssm/generate"
 	"github.com/ssm-dev/ssm/internal/gittest"
-	"sigs.k8s.io/yaml"
 )
 
 const example = "../../examples/snapshot/remote.yaml"
