@@ -34,10 +34,15 @@ type RepoOptions struct {
 	// the repository, which dies with its process), and what a writer that
 	// died left, a ref lock older than 10s included, is removed.
 	URL string
-	// Branch is the branch to keep; "main" when empty. It is created with a
-	// root commit if it does not exist (with PushBranch, only in a
-	// repository without any branch).
+	// Branch is the branch to keep; "main" when empty. When it does not
+	// exist, the first commit starts it, as a root commit, in a repository
+	// without any branch, or with CreateBranch (never with PushBranch);
+	// in a repository with other branches, Sync fails instead: the name is
+	// more likely a typo than a wish for an unrelated history.
 	Branch string
+	// CreateBranch lets the first commit start Branch in a repository that
+	// has other branches.
+	CreateBranch bool
 	// PushBranch, when set, is the branch commits go to instead: Branch is
 	// then the base, only read, and PushBranch is kept equal to the base's
 	// head plus one commit holding what the plan decides, for review (a

@@ -96,7 +96,7 @@ func readAll(ctx context.Context, cfg config.Config, opts Options) ([]clusterSta
 // readCluster reads each selection of one cluster, from its snapshot file
 // or its API.
 func readCluster(ctx context.Context, cfg config.Config, c config.Cluster, opts Options) (clusterState, error) {
-	st, err := readReads(ctx, cfg, c, opts)
+	st, count, err := readReads(ctx, cfg, c, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -109,10 +109,11 @@ func readCluster(ctx context.Context, cfg config.Config, c config.Cluster, opts 
 			return nil, fmt.Errorf("%s (%s) holds no Service at all: not rendered, as it would remove every mirror (--allow-empty renders it)", from, clusterLabel(c.Name))
 		}
 	}
+	warnNoMatch(ctx, opts.Logger, c, st, count)
 	return st, nil
 }
 
-func readReads(ctx context.Context, cfg config.Config, c config.Cluster, opts Options) (clusterState, error) {
+func readReads(ctx context.Context, cfg config.Config, c config.Cluster, opts Options) (clusterState, countFunc, error) {
 	what := "cluster " + c.Name
 	if cfg.Layout == config.Flat {
 		what = map[bool]string{false: "remote", true: "local cluster"}[c.Local]
@@ -123,15 +124,15 @@ func readReads(ctx context.Context, cfg config.Config, c config.Cluster, opts Op
 		s, err := r.read(ctx, rd.Selection)
 		switch {
 		case err != nil && c.Hint != "":
-			return nil, fmt.Errorf("%w (%s)", err, c.Hint)
+			return nil, nil, fmt.Errorf("%w (%s)", err, c.Hint)
 		case err != nil && cfg.Layout == config.Tree:
-			return nil, fmt.Errorf("%s (%s Services): %w", c.Name, rd.Role, err)
+			return nil, nil, fmt.Errorf("%s (%s Services): %w", c.Name, rd.Role, err)
 		case err != nil:
-			return nil, err
+			return nil, nil, err
 		}
 		st[rd.Role] = s
 	}
-	return st, nil
+	return st, r.count, nil
 }
 
 // reader reads a cluster once: its snapshot file, or a list of its API

@@ -70,8 +70,10 @@ func Run(ctx context.Context, cfg config.Config, sink Sink, opts Options) error 
 // selection read of it, in the order of its Reads; nil for another
 // shard's cluster, which this replica never reads.
 type watched struct {
-	cfg config.Cluster
-	w   *source.Watcher
+	cfg     config.Cluster
+	w       *source.Watcher
+	client  source.Client
+	checked bool // warnNoMatch has looked at its first state
 }
 
 func (w *watched) state() (clusterState, source.Revisions) {
@@ -104,6 +106,7 @@ func watchAll(ctx context.Context, cfg config.Config, opts Options, k kicker) ([
 			}
 			return nil, err
 		}
+		w.client = client
 		if w.w, err = source.NewWatcher(client, watchOptions(c, opts, k)); err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
 		}
@@ -155,6 +158,7 @@ func (p *pipeline) sync(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
+	p.warnNoMatch(ctx, in)
 	start := time.Now()
 	var res generate.Result
 	var rendering time.Duration

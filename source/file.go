@@ -218,6 +218,7 @@ func (st *State) add(obj runtime.Object, f filter) {
 	}
 	if _, isService := obj.(*corev1.Service); isService {
 		st.NoServices = false
+		st.SnapshotServices++
 	}
 	if !f.labels.Matches(labels.Set(m.GetLabels())) || (f.Namespace != "" && m.GetNamespace() != f.Namespace) {
 		return

@@ -63,7 +63,7 @@ func renderAction(c *cli.Context) error {
 	var sink mirror.Sink = fileset.DirSink{Dir: out, Ownership: mirror.Ownership}
 	switch {
 	case check:
-		sink = fileset.CheckSink{Dir: out, W: c.App.Writer}
+		sink = fileset.CheckSink{Dir: out, W: c.App.Writer, Ownership: mirror.Ownership}
 	case out == "-":
 		sink = fileset.StreamSink{W: c.App.Writer, Index: generate.KustomizationFile}
 	}
