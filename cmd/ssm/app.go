@@ -72,12 +72,12 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		// Only main exits: errors come back from Run and become exit statuses in run.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   usageError,
-		Commands:       []*cli.Command{renderCommand(), runCommand(), corednsCommand(), completionCommand(), versionCommand()},
+		Commands:       []*cli.Command{renderCommand(), runCommand(), corednsCommand(), migrateCommand(), completionCommand(), versionCommand()},
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = usageError
 		c.HideHelpCommand = true
-		if c.Name != "completion" {
+		if c.Name != "completion" && c.Name != "migrate" { // they take a shell, a subcommand
 			c.Before = refuseArguments
 		}
 	}

@@ -38,12 +38,15 @@ func rootAction(c *cli.Context) error {
 	if !c.Args().Present() {
 		return cli.ShowAppHelp(c)
 	}
-	typed := c.Args().First()
-	err := fmt.Errorf("unknown command %q for %q", typed, c.App.Name)
-	if near := completion.Suggest(typed, c.App.VisibleCommands()); len(near) > 0 {
+	return unknownCommand(c.Args().First(), c.App.Name, c.App.VisibleCommands())
+}
+
+func unknownCommand(typed, of string, cmds []*cli.Command) error {
+	err := fmt.Errorf("unknown command %q for %q", typed, of)
+	if near := completion.Suggest(typed, cmds); len(near) > 0 {
 		return &hintErr{err, "Did you mean this?\n\t" + strings.Join(near, "\n\t")}
 	}
-	return &hintErr{err, "Run 'ssm --help' for usage."}
+	return &hintErr{err, fmt.Sprintf("Run '%s --help' for usage.", of)}
 }
 
 // hintErr is an error with advice printed below it, on lines of its own.

@@ -17,6 +17,8 @@ var required = map[string]help.Needs{
 	"render":  {Flags: []string{"label-selector", "svc-prefix", "mirror-ns"}, Note: "endpoints mode, unless --config gives them"},
 	"run":     {Flags: []string{"label-selector", "svc-prefix", "mirror-ns", "git-url", "git-path"}, Note: "endpoints mode, unless --config gives the first three; --output DIR instead of --git-url and --git-path"},
 	"coredns": {Flags: []string{"svc-prefix", "mirror-ns", "domain"}, Note: "unless --config gives them"},
+	// ssm migrate semaphore-service-mirror
+	"semaphore-service-mirror": {Flags: []string{"config"}, Note: "semaphore-service-mirror's file, as render and run read it"},
 }
 
 // flagLayout groups the flags of help and of the docs' flag tables.

@@ -85,7 +85,11 @@ func (l Layout) Printer(w io.Writer, templ string, data any) {
 		return
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "NAME:\n   ssm %s - %s\n\nUSAGE:\n   %s\n", c.Name, c.Usage, c.UsageText)
+	name := c.HelpName // "ssm render", "ssm migrate semaphore-service-mirror"
+	if name == "" {
+		name = "ssm " + c.Name
+	}
+	fmt.Fprintf(&b, "NAME:\n   %s - %s\n\nUSAGE:\n   %s\n", name, c.Usage, c.UsageText)
 	if c.Description != "" {
 		fmt.Fprintf(&b, "\nDESCRIPTION:\n   %s\n", strings.ReplaceAll(c.Description, "\n", "\n   "))
 	}
