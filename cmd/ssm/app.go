@@ -7,16 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"regexp"
 	"runtime"
 	"runtime/debug"
-	"slices"
-	"strings"
 	"sync"
 
 	"github.com/urfave/cli/v2"
 	"k8s.io/klog/v2"
 
+	"github.com/ssm-dev/ssm/cmd/ssm/internal/help"
 	"github.com/ssm-dev/ssm/cmd/ssm/internal/logging"
 	"github.com/ssm-dev/ssm/internal/buildinfo"
 )
@@ -71,11 +69,11 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		ErrWriter:            stderr,
 		// Only main exits: errors come back from Run and become exit statuses in run.
 		ExitErrHandler: func(*cli.Context, error) {},
-		OnUsageError:   usageError,
+		OnUsageError:   help.UsageError,
 		Commands:       []*cli.Command{renderCommand(), runCommand(), corednsCommand(), migrateCommand(), completionCommand(), versionCommand()},
 	}
 	for _, c := range app.Commands {
-		c.OnUsageError = usageError
+		c.OnUsageError = help.UsageError
 		c.HideHelpCommand = true
 		if c.Name != "completion" && c.Name != "migrate" { // they take a shell, a subcommand
 			c.Before = refuseArguments
@@ -111,7 +109,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return code
 		}
 	}
-	printError(stderr, err, code, jsonLogs(args)) // with JSON logs, a log line like the others
+	logging.PrintError(stderr, err, code, jsonLogs(args)) // with JSON logs, a log line like the others
 	return code
 }
 
@@ -130,31 +128,6 @@ func jsonLogs(args []string) bool {
 	return os.Getenv("SSM_LOG_FORMAT") == "json"
 }
 
-// usageError turns the parser's complaint into one line naming the flag
-// and what it wants, instead of the whole help.
-func usageError(c *cli.Context, err error, _ bool) error {
-	msg := err.Error()
-	see := "see ssm --help"
-	if name := c.Command.Name; name != "" && name != c.App.Name {
-		see = "see ssm help " + name
-	}
-	if m := invalidValue.FindStringSubmatch(msg); m != nil {
-		return fmt.Errorf("%s %q: want %s (%s)", dashed(m[2]), m[1], wants(c, m[2]), see)
-	}
-	if m := undefinedFlag.FindStringSubmatch(msg); m != nil {
-		return fmt.Errorf("unknown flag %s (%s)", dashed(m[1]), see)
-	}
-	return fmt.Errorf("%s (%s)", msg, see)
-}
-
-// dashed writes a flag as it is given: -v, --label-selector.
-func dashed(name string) string {
-	if name = strings.TrimLeft(name, "-"); len(name) == 1 {
-		return "-" + name
-	}
-	return "--" + name
-}
-
 // refuseArguments fails a command given a positional argument: none takes
 // one, and the parser stops reading flags at the first, so a stray word
 // would silently drop every flag after it (--check in a CI step, say).
@@ -166,29 +139,6 @@ func refuseArguments(c *cli.Context) error {
 	return nil
 }
 
-var (
-	invalidValue  = regexp.MustCompile(`^invalid value "(.*)" for flag -+([^:]+):`)
-	undefinedFlag = regexp.MustCompile(`^flag provided but not defined: -+(.*)$`)
-)
-
-// wants says what a flag takes, by its type.
-func wants(c *cli.Context, name string) string {
-	for _, f := range append(c.Command.Flags, c.App.Flags...) {
-		if !slices.Contains(f.Names(), name) {
-			continue
-		}
-		switch f.(type) {
-		case *cli.DurationFlag:
-			return "a duration such as 30s, 2m or 1h30m"
-		case *cli.BoolFlag:
-			return "true or false"
-		case *cli.IntFlag, *cli.Int64Flag, *cli.UintFlag:
-			return "a whole number"
-		}
-	}
-	return "a valid value"
-}
-
 func logFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "log-level", Category: catLogging, Value: "info", Usage: "log level: debug, info, warn or error", EnvVars: env("log-level")},
@@ -197,19 +147,26 @@ func logFlags() []cli.Flag {
 }
 
 // newLogger builds the one logger of the process and routes client-go's
-// klog into it.
-func newLogger(c *cli.Context) (*slog.Logger, error) {
+// klog into it. With text logs to a terminal, it writes through the
+// progress display it returns; else that is nil.
+func newLogger(c *cli.Context) (*slog.Logger, *logging.Terminal, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.String("log-level"))
+		return nil, nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.String("log-level"))
 	}
-	h, err := logging.NewHandler(c.App.ErrWriter, c.String("log-format"), level)
+	w, tty := c.App.ErrWriter, (*logging.Terminal)(nil)
+	if c.String("log-format") == "text" {
+		if tty = logging.NewTerminal(w, os.Getenv); tty != nil {
+			w = tty
+		}
+	}
+	h, err := logging.NewHandler(w, c.String("log-format"), level)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	logger := slog.New(h)
 	klog.SetSlogLogger(logger)
-	return logger, nil
+	return logger, tty, nil
 }
 
 func versionCommand() *cli.Command {

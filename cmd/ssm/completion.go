@@ -38,22 +38,5 @@ func rootAction(c *cli.Context) error {
 	if !c.Args().Present() {
 		return cli.ShowAppHelp(c)
 	}
-	return unknownCommand(c.Args().First(), c.App.Name, c.App.VisibleCommands())
+	return completion.UnknownCommand(c.Args().First(), c.App.Name, c.App.VisibleCommands())
 }
-
-func unknownCommand(typed, of string, cmds []*cli.Command) error {
-	err := fmt.Errorf("unknown command %q for %q", typed, of)
-	if near := completion.Suggest(typed, cmds); len(near) > 0 {
-		return &hintErr{err, "Did you mean this?\n\t" + strings.Join(near, "\n\t")}
-	}
-	return &hintErr{err, fmt.Sprintf("Run '%s --help' for usage.", of)}
-}
-
-// hintErr is an error with advice printed below it, on lines of its own.
-type hintErr struct {
-	err  error
-	hint string
-}
-
-func (e *hintErr) Error() string { return e.err.Error() }
-func (e *hintErr) Unwrap() error { return e.err }

@@ -8,9 +8,9 @@
 // (cmd/ssm/internal/server) and maps outcomes to exit statuses. It is the
 // one place that names flags in errors (flagOf). Of this module it imports
 // config, mirror, fileset, gitsync, generate (coredns and defaults), its
-// internal server, completion, help and logging, and the leaves
-// internal/buildinfo, internal/field and internal/redact. Only this package
-// exits the process.
+// internal server, completion, help and logging, migrate, and the leaves
+// internal/buildinfo and internal/field. Only this package exits the
+// process.
 package main
 
 import (

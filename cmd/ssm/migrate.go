@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ssm-dev/ssm/cmd/ssm/internal/completion"
 	"github.com/ssm-dev/ssm/config"
 	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/migrate"
@@ -26,7 +27,7 @@ func migrateCommand() *cli.Command {
 			if !c.Args().Present() {
 				return cli.ShowSubcommandHelp(c)
 			}
-			return unknownCommand(c.Args().First(), "ssm migrate", c.Command.VisibleCommands())
+			return completion.UnknownCommand(c.Args().First(), "ssm migrate", c.Command.VisibleCommands())
 		},
 		Subcommands: []*cli.Command{{
 			Name: "semaphore-service-mirror",
@@ -48,7 +49,7 @@ func migrateAction(c *cli.Context) error {
 	if c.String("config") == "" {
 		return fmt.Errorf("--config is required: semaphore-service-mirror's configuration file, as ssm render and run read it")
 	}
-	logger, err := newLogger(c)
+	logger, _, err := newLogger(c)
 	if err != nil {
 		return err
 	}

@@ -91,7 +91,7 @@ func runCommand() *cli.Command {
 }
 
 func runAction(c *cli.Context) error {
-	logger, err := newLogger(c)
+	logger, _, err := newLogger(c)
 	if err != nil {
 		return err
 	}

@@ -50,6 +50,24 @@ func Suggest(typed string, cmds []*cli.Command) []string {
 	return near
 }
 
+// UnknownCommand is the error of a word of ssm's command line (of: "ssm",
+// "ssm migrate") that names none of cmds, as kubectl and flux word it,
+// with a hint naming the commands it may have meant.
+func UnknownCommand(typed, of string, cmds []*cli.Command) error {
+	err := &unknownCommand{fmt.Sprintf("unknown command %q for %q", typed, of), fmt.Sprintf("Run '%s --help' for usage.", of)}
+	if near := Suggest(typed, cmds); len(near) > 0 {
+		err.hint = "Did you mean this?\n\t" + strings.Join(near, "\n\t")
+	}
+	return err
+}
+
+type unknownCommand struct{ msg, hint string }
+
+func (e *unknownCommand) Error() string { return e.msg }
+
+// Hint is what to print below the error, on lines of its own.
+func (e *unknownCommand) Hint() string { return e.hint }
+
 // bash needs no bash-completion package: it reads COMP_WORDS itself. The
 // word being completed is passed on when it is a flag, so that ssm offers
 // the flags it begins; after a flag that takes a value, ssm offers nothing
