@@ -60,6 +60,10 @@ func TestSelectorMatchingNothingWarns(t *testing.T) {
 			if n := strings.Count(logs.String(), want); n != map[bool]int{true: 1, false: 0}[tc.warn] {
 				t.Errorf("warned %d times over two syncs, want %v once; log:\n%s", n, tc.warn, logs.String())
 			}
+			// The first sync's phases at info, as render logs them; the second's not.
+			if n := strings.Count(logs.String(), "level=INFO msg=rendered mirrors="); n != 1 || !strings.Contains(logs.String(), " took=") {
+				t.Errorf("%d renders logged at info over two syncs, want the first; log:\n%s", n, logs.String())
+			}
 		})
 	}
 }
