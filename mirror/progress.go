@@ -47,10 +47,13 @@ func (c counted) List(ctx context.Context, resource, namespace string, opts meta
 
 // logListed logs what was read of a cluster, by kind, and how long it took.
 func logListed(logger *slog.Logger, c config.Cluster, st clusterState, took time.Duration) {
-	var services, endpoints, slices, nodes int
+	var services, endpoints, slices, nodes, exports, imports int
+	var readsExports, readsImports bool
 	for _, rd := range c.Reads {
 		s := st[rd.Role]
 		services, endpoints, slices, nodes = services+len(s.Services), endpoints+len(s.Endpoints), slices+len(s.EndpointSlices), nodes+len(s.Nodes)
+		exports, imports = exports+len(s.ServiceExports), imports+len(s.ServiceImports)
+		readsExports, readsImports = readsExports || rd.Selection.ServiceExports, readsImports || rd.Selection.Imports
 	}
 	attrs := []any{"cluster", cmp.Or(c.Name, "remote"), "services", services}
 	if len(c.Reads) > 0 { // the endpoint objects of its first read: a cluster reads one kind
@@ -62,6 +65,12 @@ func logListed(logger *slog.Logger, c config.Cluster, st clusterState, took time
 		case sel.EndpointsAPI != kubeapi.NoEndpoints:
 			attrs = append(attrs, "endpoints", endpoints)
 		}
+	}
+	if readsExports { // the Multi-Cluster Services API: what a remote exports, what the local cluster imports
+		attrs = append(attrs, "serviceExports", exports)
+	}
+	if readsImports {
+		attrs = append(attrs, "serviceImports", imports)
 	}
 	logger.Info("listed", append(attrs, "took", took)...)
 }
