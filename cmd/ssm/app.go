@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"k8s.io/klog/v2"
 
+	"github.com/ssm-dev/ssm/cmd/ssm/internal/coredns"
 	"github.com/ssm-dev/ssm/cmd/ssm/internal/help"
 	"github.com/ssm-dev/ssm/cmd/ssm/internal/logging"
 	"github.com/ssm-dev/ssm/internal/buildinfo"
@@ -70,7 +71,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		// Only main exits: errors come back from Run and become exit statuses in run.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   help.UsageError,
-		Commands:       []*cli.Command{renderCommand(), runCommand(), corednsCommand(), migrateCommand(), completionCommand(), versionCommand()},
+		Commands:       []*cli.Command{renderCommand(), runCommand(), coredns.Command(coredns.Options{Env: env, Flagged: flagged}), migrateCommand(), completionCommand(), versionCommand()},
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = help.UsageError
