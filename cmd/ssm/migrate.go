@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/ssm-dev/ssm/cmd/ssm/internal/completion"
 	"github.com/ssm-dev/ssm/config"
 	"github.com/ssm-dev/ssm/fileset"
+	"github.com/ssm-dev/ssm/generate"
 	"github.com/ssm-dev/ssm/migrate"
 	"github.com/ssm-dev/ssm/mirror"
 )
@@ -56,6 +58,10 @@ func migrateAction(c *cli.Context) error {
 	cfg, err := config.Resolve(c.String("config"), overrides(c))
 	if err != nil {
 		return flagged(err)
+	}
+	if cfg.API == generate.APIMCS { // every mirror would be listed, those clients still use included
+		return errors.New("global.api mcs renders no mirrors, so every mirror semaphore-service-mirror made would be listed: " +
+			"give the configuration that renders the mirrors (global.api mirrors), and remove them once clients use clusterset.local (docs/mcs.md)")
 	}
 	logNotes(logger, cfg)
 	rep, err := mirror.RunOnce(c.Context, cfg, fileset.StreamSink{W: io.Discard}, mirror.Options{Logger: logger, Stdin: c.App.Reader})
