@@ -38,8 +38,9 @@ type Global struct {
 	// and node ranges, say.
 	DenyCIDRs []string `json:"denyCIDRs"`
 	// Deleting what the selectors no longer match at start: ssm's output
-	// is pruned by GitOps on every change, so both are accepted and have
-	// no effect.
+	// is pruned by GitOps on every change, so both are accepted, delete
+	// nothing, and say so (a note): what semaphore-service-mirror left is
+	// for `ssm migrate semaphore-service-mirror` to list.
 	ServiceSync       *bool `json:"serviceSync"`
 	EndpointSliceSync *bool `json:"endpointSliceSync"`
 	// ssm's own keys: what is rendered (--api), and how the Multi-Cluster
@@ -160,7 +161,9 @@ func Parse(raw []byte) (*File, error) {
 // overridden what they set.
 func decode(raw []byte) (*File, error) {
 	j, err := yaml.YAMLToJSON(raw)
-	if err != nil {
+	if err != nil && strings.HasPrefix(err.Error(), "yaml: ") { // "yaml: line 1: …" already
+		return nil, err
+	} else if err != nil {
 		return nil, fmt.Errorf("yaml: %w", err)
 	}
 	var generic any

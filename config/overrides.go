@@ -11,7 +11,17 @@ import (
 const (
 	DefaultTimeout            = 30 * time.Second
 	DefaultRemoteEndpointsAPI = kubeapi.Endpoints
-	DefaultEndpointsAPI       = kubeapi.Endpoints
+	// DefaultEndpointsAPI is what mirrors are rendered with, without a
+	// configuration file: EndpointSlices, as Kubernetes has it since v1
+	// Endpoints were deprecated (1.33; the API server warns on every
+	// write of one).
+	DefaultEndpointsAPI = kubeapi.EndpointSlices
+	// FileEndpointsAPI is what the mirrors of a configuration file's
+	// remote without endpointsAPI are rendered with: v1 Endpoints, what
+	// semaphore-service-mirror v0.4 writes for them, so that moving over
+	// replaces its objects in place rather than leaving them beside new
+	// ones (docs/semaphore-service-mirror.md).
+	FileEndpointsAPI = kubeapi.Endpoints
 )
 
 // DefaultIgnoreNamespaces are the remote namespaces NodePort mode never mirrors.

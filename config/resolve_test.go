@@ -27,7 +27,7 @@ func TestResolveFlat(t *testing.T) {
 		Conn:  source.Connection{KubeConfig: "k", UserAgent: "ssm/test", Timeout: DefaultTimeout},
 		Reads: []Read{{Role: RoleMirrored, Selection: source.Selection{LabelSelector: "mirror=true", EndpointsAPI: kubeapi.Endpoints}}},
 		Options: generate.Options{Mode: generate.ModeEndpoints, Cluster: "east", ServicePrefix: "east", MirrorNamespace: "mirrors",
-			EndpointsAPI: kubeapi.Endpoints},
+			EndpointsAPI: kubeapi.EndpointSlices},
 	}}}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
@@ -324,5 +324,42 @@ func TestResolveLayout(t *testing.T) {
 	ov.Layout = ptr("deep")
 	if _, err := Resolve("", ov); err == nil || !strings.Contains(err.Error(), `--layout "deep"`) {
 		t.Errorf("--layout deep: %v", err)
+	}
+}
+
+// TestEndpointsAPIDefault: mirrors are rendered with EndpointSlices, as
+// Kubernetes has it since v1 Endpoints were deprecated (1.33), unless a
+// semaphore-service-mirror configuration file says nothing of it: then
+// with the v1 Endpoints semaphore-service-mirror v0.4 writes, so that
+// moving over replaces its objects. endpointsAPI or the flag decide over
+// both.
+func TestEndpointsAPIDefault(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "config.yaml")
+	write := func(extra string) {
+		conf := "global: {mirrorSvcLabelSelector: mirror=true, mirrorNamespace: m}\nlocalCluster: {name: local}\nremoteClusters:\n- {name: east, servicePrefix: east, kubeConfigPath: k" + extra + "}\n"
+		if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flags := Overrides{LabelSelector: ptr("mirror=true"), ServicePrefix: ptr("east"), MirrorNamespace: ptr("m"), KubeConfig: ptr("k")}
+	for _, tc := range []struct {
+		name, file, extra string
+		ov                Overrides
+		want              kubeapi.EndpointsAPI
+	}{
+		{name: "flags", ov: flags, want: kubeapi.EndpointSlices},
+		{name: "flags, --endpoints-api endpoints", ov: func() Overrides { o := flags; o.EndpointsAPI = ptr("endpoints"); return o }(), want: kubeapi.Endpoints},
+		{name: "file without endpointsAPI", file: file, want: kubeapi.Endpoints},
+		{name: "file with endpointsAPI", file: file, extra: ", endpointsAPI: endpointslices", want: kubeapi.EndpointSlices},
+		{name: "file and --endpoints-api", file: file, ov: Overrides{EndpointsAPI: ptr("both")}, want: kubeapi.Both},
+	} {
+		write(tc.extra)
+		cfg, err := Resolve(tc.file, tc.ov)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := cfg.Clusters[0].Options.EndpointsAPI; got != tc.want {
+			t.Errorf("%s: EndpointsAPI %s, want %s", tc.name, got, tc.want)
+		}
 	}
 }

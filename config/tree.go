@@ -82,7 +82,7 @@ func remoteCluster(p string, r RemoteCluster, g Global, ov Overrides, timeout ti
 	c = Cluster{Name: r.Name, Conn: r.Connection(), FromFile: r.FromFile, Resync: r.ResyncPeriod.Duration}
 	c.Conn.UserAgent, c.Conn.Timeout = ov.UserAgent, cmp.Or(r.Timeout.Duration, timeout)
 	remoteAPI := kubeapi.EndpointsAPI(cmp.Or(r.RemoteEndpointsAPI, string(DefaultRemoteEndpointsAPI)))
-	endpointsAPI := kubeapi.EndpointsAPI(cmp.Or(r.EndpointsAPI, string(DefaultEndpointsAPI)))
+	endpointsAPI := kubeapi.EndpointsAPI(cmp.Or(r.EndpointsAPI, string(FileEndpointsAPI)))
 	if generate.Mode(r.Mode) == generate.ModeNodePort {
 		c.Reads = []Read{{Role: RoleMirrored, Selection: source.Selection{LabelSelector: r.LabelSelector, EndpointsAPI: kubeapi.NoEndpoints, Nodes: true}}}
 		c.Options = generate.Options{Mode: generate.ModeNodePort, EndpointsAPI: endpointsAPI, IgnoreNamespaces: r.IgnoreNamespaces,

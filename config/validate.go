@@ -29,6 +29,10 @@ func (f *File) finish() error {
 	if problems := f.validate(); len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
 	}
+	if ptrTrue(f.Global.ServiceSync) || ptrTrue(f.Global.EndpointSliceSync) {
+		f.notes = append(f.notes, "global.serviceSync and global.endpointSliceSync delete nothing: ssm writes to no cluster, and GitOps prunes what ssm stops rendering; "+
+			"what semaphore-service-mirror left, ssm migrate semaphore-service-mirror lists")
+	}
 	if len(f.LocalCluster.Zones) == 0 {
 		f.LocalCluster.Zones = []string{"local"}
 	}
@@ -198,3 +202,5 @@ func (r RemoteCluster) DNSDomain() string {
 	}
 	return "cluster." + strings.ToLower(strings.ReplaceAll(r.Name, "_", "-"))
 }
+
+func ptrTrue(b *bool) bool { return b != nil && *b }

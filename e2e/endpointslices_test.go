@@ -227,3 +227,31 @@ func (v proxyView) requireEndpoints(t *testing.T, want map[string]bool) {
 		t.Errorf("kube-proxy sees %d endpoints, want %d:\n%s", len(v.endpoints), len(want), strings.Join(diff, "\n"))
 	}
 }
+
+// TestDefaultRenderNoDeprecationWarning: what ssm renders by default applies
+// to a real API server (1.33 and later) without the warning that v1
+// Endpoints draw on every write, which `--endpoints-api endpoints` still
+// draws: why the default follows Kubernetes (docs/render.md).
+func TestDefaultRenderNoDeprecationWarning(t *testing.T) {
+	requireEnv(t)
+	ns := "eps-default"
+	kubectl(t, local, "create", "namespace", ns)
+	for _, tc := range []struct {
+		api  []string
+		warn bool
+	}{{nil, false}, {[]string{"--endpoints-api", "endpoints"}, true}} {
+		dir := filepath.Join(t.TempDir(), "mirrors")
+		args := append([]string{"render", "--from-file", filepath.Join(examplesDir, "snapshot", "remote.yaml"), "--label-selector", "mirror=true",
+			"--svc-prefix", "dep", "--mirror-ns", ns, "--read-local=false", "-o", dir}, tc.api...)
+		if r := ssm(t, nil, args...); r.code != 0 {
+			t.Fatalf("render %v: exit %d\n%s", tc.api, r.code, r.stderr)
+		}
+		r := run(t, nil, "kubectl", "--kubeconfig", local.KubeConfig, "apply", "--server-side", "--field-manager=e2e-gitops", "--force-conflicts", "-k", dir)
+		if r.code != 0 {
+			t.Fatalf("kubectl apply %v: exit %d\n%s", tc.api, r.code, r.stderr)
+		}
+		if warned := strings.Contains(r.stderr, "Warning: v1 Endpoints is deprecated"); warned != tc.warn {
+			t.Errorf("render %v applied: deprecation warning %v, want %v; kubectl said:\n%s", tc.api, warned, tc.warn, r.stderr)
+		}
+	}
+}

@@ -22,7 +22,7 @@ func TestMonitoringRules(t *testing.T) {
 	}
 	rules := filepath.Join(examplesDir, "monitoring", "prometheusrule.yaml")
 	out, err := exec.Command(bin, rules).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), ": 5 rules") {
+	if err != nil || !strings.Contains(string(out), ": 8 rules") {
 		t.Fatalf("promrules %s: %v\n%s", rules, err, out)
 	}
 	b, err := os.ReadFile(rules)

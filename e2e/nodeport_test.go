@@ -52,7 +52,7 @@ func TestNodePortLive(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("render: exit %d\n%s", r.code, r.stderr)
 	}
-	for _, want := range []string{"- ip: 10.60.0.1\n", fmt.Sprintf("port: %d\n    protocol: UDP", udpPort), "kind: Namespace"} {
+	for _, want := range []string{"kind: EndpointSlice\n", "  - 10.60.0.1\n", fmt.Sprintf("port: %d\n  protocol: UDP", udpPort), "kind: Namespace"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("render output lacks %q:\n%s", want, r.stdout)
 		}

@@ -115,7 +115,7 @@ func TestRender(t *testing.T) {
 	if r.code != 1 {
 		t.Fatalf("--check after remote changes: exit %d, want 1\n%s", r.code, r.stderr)
 	}
-	for _, want := range []string{"e2e-shop-73736d-cart.yaml", "+++ /dev/null", "+  - ip: 10.1.0.4", "-  - ip: 10.1.0.2", "name: metrics"} {
+	for _, want := range []string{"e2e-shop-73736d-cart.yaml", "+++ /dev/null", "+  - 10.1.0.4", "-  - 10.1.0.2", "name: metrics"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("--check output lacks %q:\n%s", want, r.stdout)
 		}

@@ -52,7 +52,7 @@ func TestReplicas(t *testing.T) {
 // versionIP encodes a mirror's version in its endpoint address.
 func versionIP(v int) string { return fmt.Sprintf("10.60.%d.%d", v/256, v%256) }
 
-var ipVersion = regexp.MustCompile(`ip: 10\.60\.(\d+)\.(\d+)`)
+var ipVersion = regexp.MustCompile(`(?m)(?:ip: |^  - )10\.60\.(\d+)\.(\d+)$`) // Endpoints or EndpointSlices
 
 func replicaChurn(t *testing.T, transport string, churn time.Duration) {
 	ctx := t.Context()

@@ -14,10 +14,13 @@ import (
 
 // CheckSink writes nothing: it prints on W how the directory Dir differs
 // from what a Plan decides, as a unified diff that git apply takes, and
-// reports the differences as its result.
+// reports the differences as its result. A directory that Ownership does
+// not claim is refused, as DirSink refuses to write it: its diff would
+// delete files that are not ours, and git apply would.
 type CheckSink struct {
-	Dir string
-	W   io.Writer
+	Dir       string
+	W         io.Writer
+	Ownership Ownership
 }
 
 // Sync shows plan the directory's files and prints how they differ from
@@ -26,6 +29,10 @@ func (s CheckSink) Sync(_ context.Context, plan Plan) (Result, error) {
 	stored, err := ReadDir(s.Dir)
 	if err != nil {
 		return Result{}, err
+	}
+	if !s.Ownership.owns(stored) {
+		return Result{}, fmt.Errorf("refusing to compare %s: it is not empty and has no %s written by ssm, so its diff would delete files that are not ssm's; choose another directory",
+			s.Dir, s.Ownership.File)
 	}
 	w, err := plan(storedFiles(stored))
 	if err != nil {

@@ -178,3 +178,31 @@ func TestDirSink(t *testing.T) {
 		t.Errorf("a directory another ownership marks: %v", err)
 	}
 }
+
+// TestCheckSinkOwnership: a check refuses a directory the directory sink
+// would refuse to write, and prints nothing: before, its diff deleted the
+// user's files, and the git apply that docs/render.md gives would have.
+func TestCheckSinkOwnership(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "README"), []byte("mine\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	planned := fileset.Files{"kustomization.yaml": []byte("# ours\n")}
+	plan := func(fileset.Stored) (fileset.Write, error) { return fileset.Write{Files: planned}, nil }
+	var out strings.Builder
+	_, err := fileset.CheckSink{Dir: dir, W: &out, Ownership: own}.Sync(t.Context(), plan)
+	if err == nil || !strings.Contains(err.Error(), "refusing to compare "+dir+": it is not empty and has no kustomization.yaml") || out.Len() > 0 {
+		t.Errorf("check of a directory not ours: %v, printed %q; want a refusal and nothing printed", err, out.String())
+	}
+	if _, werr := (fileset.DirSink{Dir: dir, Ownership: own}).Sync(t.Context(), plan); werr == nil {
+		t.Error("the directory sink wrote a directory not ours")
+	}
+	// Once ours, it is compared.
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte("# ours\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (fileset.CheckSink{Dir: dir, W: &out, Ownership: own}).Sync(t.Context(), plan); err != nil || !strings.Contains(out.String(), "deleted file mode 100644") {
+		t.Errorf("check of a directory of ours: %v, printed %q; want the README's removal shown", err, out.String())
+	}
+}

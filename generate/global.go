@@ -97,7 +97,7 @@ func globalServices(clusters []Cluster, g GlobalOptions, local *Local) (Result, 
 			res.Skipped = append(res.Skipped, skipped...)
 			continue
 		}
-		claim := owners.claim(g.MirrorNamespace, name, false)
+		claim := owners.claim(g.MirrorNamespace, name, semaphoreGlobalMade)
 		if claim == claimTaken {
 			for _, m := range members[keys[0]] {
 				s := taken(keys[0], g.MirrorNamespace, name)

@@ -90,19 +90,40 @@ func ownersOf(l *Local, opts Options) owners {
 	return o
 }
 
-// claim says whether a Service may be rendered as ns/name, and how.
-// barrelman means NodePort mode, where Services barrelman created
-// (labelled tfw.io/barrelman: managed-resource) are taken over, as ssm
-// replaces barrelman.
-func (o owners) claim(ns, name string, barrelman bool) claim {
+// claim says whether a Service may be rendered as ns/name, and how. What
+// the controller ssm replaces made under that name, as its labels say
+// (heir), is taken over: barrelman's in NodePort mode (tfw.io/barrelman:
+// managed-resource), semaphore-service-mirror's mirrors of the same
+// prefix and its global Services, so that moving over replaces them in
+// place instead of skipping every one as another owner's.
+func (o owners) claim(ns, name string, heir map[string]string) claim {
 	s, held := o.services[objectKey{ns, name}]
 	switch {
 	case !held:
 		return claimFree
-	case slices.Contains(o.adopt, ns+"/"+name), barrelman && s.Labels[LabelBarrelman] == BarrelmanManaged:
+	case slices.Contains(o.adopt, ns+"/"+name), len(heir) > 0 && hasLabels(s, heir):
 		return claimAdopted
 	}
 	return claimTaken
+}
+
+// The labels of what barrelman and semaphore-service-mirror v0.4 made.
+var (
+	barrelmanMade       = map[string]string{LabelBarrelman: BarrelmanManaged}
+	semaphoreGlobalMade = map[string]string{LabelGlobal: "true"}
+)
+
+func semaphoreMirrorMade(prefix string) map[string]string {
+	return map[string]string{LabelMirrored: "true", LabelPrefixSync: prefix}
+}
+
+func hasLabels(s *corev1.Service, want map[string]string) bool {
+	for k, v := range want {
+		if s.Labels[k] != v {
+			return false
+		}
+	}
+	return true
 }
 
 // taken is the Skipped of a remote Service whose local name another owner

@@ -251,7 +251,7 @@ func (cs *clusterSet) owned(imp *mcsImport) (reason, msg string, ok bool) {
 	if imp.headless {
 		return "", "", true
 	}
-	switch cs.owners.claim(k.namespace, imp.derived, false) {
+	switch cs.owners.claim(k.namespace, imp.derived, nil) {
 	case claimTaken:
 		s := taken(key(k.namespace, k.name), k.namespace, imp.derived)
 		return s.Reason, "its derived Service: " + s.Message, false

@@ -97,7 +97,7 @@ func nodePortPlan(state State, opts Options) (mirrors []mirror, namespaces []loc
 			continue
 		}
 		m, w := autoMirror(svc, nodes, opts)
-		c := local.claim(svc.Namespace, svc.Name, true)
+		c := local.claim(svc.Namespace, svc.Name, barrelmanMade)
 		if c != claimTaken || manual[m.remote] {
 			warnings = append(warnings, w...)
 		}

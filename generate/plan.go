@@ -81,13 +81,14 @@ func plan(state State, opts Options, cache *Cache) ([]mirror, []Skipped) {
 	eps, slcs, changed := cache.endpointIndex(state)
 	mirrors := cache.planRoom(len(state.Services))
 	local := ownersOf(state.Local, opts)
+	heir := semaphoreMirrorMade(opts.ServicePrefix)
 	var skipped []Skipped
 	for _, svc := range state.Services {
 		n := cache.namesOf(svc, func() names {
 			name := MirrorName(opts.ServicePrefix, svc.Namespace, svc.Name)
 			return names{remote: key(svc.Namespace, svc.Name), name: name, file: mirrorFile(opts, svc.Namespace, name)}
 		})
-		claim := local.claim(opts.MirrorNamespace, n.name, false)
+		claim := local.claim(opts.MirrorNamespace, n.name, heir)
 		if claim == claimTaken {
 			skipped = append(skipped, taken(n.remote, opts.MirrorNamespace, n.name))
 			continue

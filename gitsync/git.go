@@ -34,10 +34,15 @@ type RepoOptions struct {
 	// the repository, which dies with its process), and what a writer that
 	// died left, a ref lock older than 10s included, is removed.
 	URL string
-	// Branch is the branch to keep; "main" when empty. It is created with a
-	// root commit if it does not exist (with PushBranch, only in a
-	// repository without any branch).
+	// Branch is the branch to keep; "main" when empty. When it does not
+	// exist, the first commit starts it, as a root commit, in a repository
+	// without any branch, or with CreateBranch (never with PushBranch);
+	// in a repository with other branches, Sync fails instead: the name is
+	// more likely a typo than a wish for an unrelated history.
 	Branch string
+	// CreateBranch lets the first commit start Branch in a repository that
+	// has other branches.
+	CreateBranch bool
 	// PushBranch, when set, is the branch commits go to instead: Branch is
 	// then the base, only read, and PushBranch is kept equal to the base's
 	// head plus one commit holding what the plan decides, for review (a
@@ -51,8 +56,8 @@ type RepoOptions struct {
 	// left alone with an error.
 	PushBranch string
 	// PushOptions are sent with every push, as git push -o sends them:
-	// "KEY=VALUE", an empty VALUE allowed (GitLab takes
-	// merge_request.create= as the bare option). The server must advertise
+	// any string on one line, such as GitLab's merge_request.create or
+	// merge_request.target=main. The server must advertise
 	// push options (git: receive.advertisePushOptions); a local repository
 	// takes none, as it runs no hooks.
 	PushOptions []string
@@ -229,16 +234,16 @@ func validBranch(what, name string) error {
 	return nil
 }
 
-// validPushOptions checks that each option is "KEY=VALUE" on one line, as
-// git push -o requires.
+// validPushOptions checks each option as git push -o does: any string on
+// one line (the protocol sends one option a line), and not empty, which
+// would send nothing a server could read.
 func validPushOptions(opts []string) error {
 	for _, o := range opts {
-		key, _, ok := strings.Cut(o, "=")
 		switch {
-		case !ok || key == "":
-			return fmt.Errorf("invalid git push option %q: want KEY=VALUE (an empty VALUE, as in merge_request.create=, is sent as it is)", o)
+		case o == "":
+			return errors.New("invalid git push option \"\": empty")
 		case strings.ContainsAny(o, "\n\r\x00"):
-			return fmt.Errorf("invalid git push option %q: must not hold newlines or NUL", o)
+			return fmt.Errorf("invalid git push option %q: must not hold a line break or NUL", o)
 		}
 	}
 	return nil

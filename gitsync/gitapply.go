@@ -66,10 +66,10 @@ func (r *Repo) applyOnce(ctx context.Context, plan fileset.Plan) (fileset.Result
 		return fileset.Result{}, err
 	}
 	base := r.snap
-	if r.pushRef != "" {
-		if !base.commit.IsZero() {
-			return r.propose(ctx, base, plan)
-		}
+	if r.pushRef != "" && !base.commit.IsZero() {
+		return r.propose(ctx, base, plan)
+	}
+	if base.commit.IsZero() && (r.pushRef != "" || !r.opts.CreateBranch) {
 		if err := r.checkEmpty(ctx); err != nil {
 			return fileset.Result{}, err
 		}

@@ -110,19 +110,26 @@ func (r *Repo) withdraw(ctx context.Context, base, prop *snapshot, own bool) err
 	return nil
 }
 
-// checkEmpty allows a push branch without its base only in a repository
-// without any branch, whose base ssm then makes with its first commit: a
-// base missing from a repository that has branches is more likely a typo
+// checkEmpty allows a missing branch only in a repository without any
+// branch, whose first commit ssm then makes, unless CreateBranch says to
+// start it anyway (never the base of a push branch): a branch missing from
+// a repository that has others is more likely a typo (--git-branch mian)
 // than a wish for an unrelated history, which no pull request could merge.
 func (r *Repo) checkEmpty(ctx context.Context) error {
 	empty, err := r.remote.Empty(ctx)
 	switch {
 	case err != nil:
 		return fmt.Errorf("list the branches of %s: %w", r.url, err)
-	case !empty:
+	case !empty && r.pushRef != "":
 		return fmt.Errorf("branch %s does not exist in %s: the push branch %s is made from its head; create %s first (ssm makes it only in an empty repository)",
 			r.opts.Branch, r.url, r.opts.PushBranch, r.opts.Branch)
+	case !empty:
+		return fmt.Errorf("branch %s does not exist in %s, which has other branches: a typo? ssm starts a branch next to others only when told to (--git-create-branch), "+
+			"as a root commit sharing no history with them", r.opts.Branch, r.url)
+	case r.pushRef != "":
+		r.log.Info("the repository is empty: the first commit goes to the base branch, as there is nothing to review it against")
+	default:
+		r.log.Info("the repository is empty: the first commit starts the branch")
 	}
-	r.log.Info("the repository is empty: the first commit goes to the base branch, as there is nothing to review it against")
 	return nil
 }

@@ -230,8 +230,9 @@ func TestPushBranchOptionsValidated(t *testing.T) {
 	}{
 		{"same as base", func(o *RepoOptions) { o.PushBranch = "main" }, "it is the branch it is made from"},
 		{"invalid name", func(o *RepoOptions) { o.PushBranch = "a..b" }, `invalid git push branch "a..b"`},
-		{"push option without =", func(o *RepoOptions) { o.PushOptions = []string{"ci.skip"} }, "want KEY=VALUE"},
-		{"push option with newline", func(o *RepoOptions) { o.PushOptions = []string{"a=b\nc"} }, "must not hold newlines"},
+		{"empty push option", func(o *RepoOptions) { o.PushOptions = []string{"ci.skip", ""} }, `invalid git push option "": empty`},
+		{"push option with newline", func(o *RepoOptions) { o.PushOptions = []string{"a=b\nc"} }, "must not hold a line break"},
+		{"push option with carriage return", func(o *RepoOptions) { o.PushOptions = []string{"ci.skip\r"} }, "must not hold a line break"},
 		{"push options to a local repository", func(o *RepoOptions) { o.PushOptions = []string{"ci.skip="} }, "a local repository takes no push options"},
 		{"passphrase without key", func(o *RepoOptions) { o.SigningPassphrasePath = "/dev/null" }, "needs a signing key file"},
 	} {

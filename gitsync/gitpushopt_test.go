@@ -27,7 +27,9 @@ func TestPushOptions(t *testing.T) {
 			opts := func(o *RepoOptions) {
 				auth(o)
 				o.PushBranch = review
-				o.PushOptions = []string{"merge_request.create=", "merge_request.target=main"}
+				// As git push -o takes them: bare words (GitLab's
+				// merge_request.create, ci.skip) as well as KEY=VALUE.
+				o.PushOptions = []string{"merge_request.create", "merge_request.create=", "merge_request.target=main", "ci.skip", "title=a b = c"}
 			}
 
 			// git's receive-pack takes options only when told to.
@@ -45,7 +47,7 @@ func TestPushOptions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := strings.Repeat("merge_request.create=\nmerge_request.target=main\n--\n", 2)
+			want := strings.Repeat("merge_request.create\nmerge_request.create=\nmerge_request.target=main\nci.skip\ntitle=a b = c\n--\n", 2)
 			if string(b) != want {
 				t.Errorf("the hook saw:\n%s\nwant:\n%s", b, want)
 			}

@@ -10,6 +10,7 @@
 #   openssh-client     ssh-keygen signs and verifies SSH-signed commits, and
 #                      the SSH git server's keys
 #   podman, runc       build and run ssm's container image (TestImage)
+#   zsh, fish          load the completion scripts of ssm completion
 #
 # With everything present it prints nothing. Otherwise it installs the
 # missing packages with apt-get: at once where nobody can be asked (no
@@ -17,7 +18,7 @@
 # terminal. Anything it cannot install is an error naming the command.
 set -euo pipefail
 
-packages=(strace redis-server gnupg openssh-client podman runc)
+packages=(strace redis-server gnupg openssh-client podman runc zsh fish)
 tools=(go git make gcc kubectl)
 
 missing_tools=()

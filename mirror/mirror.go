@@ -75,6 +75,9 @@ type Options struct {
 	// Connect returns a client of a cluster; nil connects as the cluster's
 	// Conn says (source.RESTConfig). Tests pass fake clientsets.
 	Connect func(ctx context.Context, c config.Cluster) (source.Client, error)
+	// Progress shows RunOnce's phases while they run, to a person at a
+	// terminal; nil shows nothing.
+	Progress Progress
 
 	// Run only.
 	Timing Timing
@@ -95,6 +98,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Observer == nil {
 		o.Observer = NopObserver{}
+	}
+	if o.Progress == nil {
+		o.Progress = noProgress{}
 	}
 	return o
 }

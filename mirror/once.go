@@ -19,6 +19,8 @@ import (
 type Report struct {
 	Render generate.Result
 	Sync   fileset.Result
+	// Writing is how long the sink took, rendering aside.
+	Writing time.Duration
 }
 
 // RunOnce reads every cluster of cfg once, renders them and writes the
@@ -26,6 +28,8 @@ type Report struct {
 // fails it, and nothing is written.
 func RunOnce(ctx context.Context, cfg config.Config, sink Sink, opts Options) (Report, error) {
 	opts = opts.withDefaults()
+	defer opts.Progress.Stop()
+	opts.Progress.Start("listing")
 	states, err := readAll(ctx, cfg, opts)
 	if err != nil {
 		return Report{}, err
@@ -33,19 +37,26 @@ func RunOnce(ctx context.Context, cfg config.Config, sink Sink, opts Options) (R
 	in := input{cfg: cfg, states: states}
 	var rep Report
 	start := time.Now()
+	var rendering time.Duration
 	var decisions []Removal
 	rep.Sync, err = sink.Sync(ctx, func(stored fileset.Stored) (fileset.Write, error) {
+		opts.Progress.Start("rendering")
+		t := time.Now()
 		res, err := in.render(stored)
 		if err != nil {
 			return fileset.Write{}, err
 		}
+		rendering = time.Since(t)
 		rep.Render = res
 		LogSkipped(opts.Logger, res)
+		opts.Logger.Info("rendered", "mirrors", len(res.Mirrors), "skipped", len(res.Skipped), "files", len(res.Files), "took", rendering)
+		opts.Progress.Start("writing")
 		var w fileset.Write
 		w, decisions, err = planOnce(cfg, res, stored)
 		return w, err
 	})
-	opts.Observer.Synced(rep.Sync, err, time.Since(start))
+	rep.Writing = time.Since(start) - rendering
+	opts.Observer.Synced(rep.Sync, err, rep.Writing)
 	opts.Observer.Removals(decisions)
 	if err == nil {
 		for _, d := range decisions {
@@ -81,24 +92,36 @@ func planOnce(cfg config.Config, res generate.Result, stored fileset.Stored) (fi
 // subject is the first line of ssm's commits.
 func subject(cfg config.Config) string { return "ssm: mirror Services of " + cfg.Remotes() }
 
-// readAll reads every cluster at once; any failure fails the render.
+// readAll reads every cluster at once; any failure fails the render. It
+// logs what it read of each, in the configuration's order.
 func readAll(ctx context.Context, cfg config.Config, opts Options) ([]clusterState, error) {
-	states := make([]clusterState, len(cfg.Clusters))
-	errs := make([]error, len(cfg.Clusters))
+	n := len(cfg.Clusters)
+	states, counts, errs, took := make([]clusterState, n), make([]countFunc, n), make([]error, n), make([]time.Duration, n)
 	var wg sync.WaitGroup
 	for i, c := range cfg.Clusters {
-		wg.Go(func() { states[i], errs[i] = readCluster(ctx, cfg, c, opts) })
+		wg.Go(func() {
+			start := time.Now()
+			states[i], counts[i], errs[i] = readCluster(ctx, cfg, c, opts)
+			took[i] = time.Since(start)
+		})
 	}
 	wg.Wait()
-	return states, errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	for i, c := range cfg.Clusters {
+		logListed(opts.Logger, c, states[i], took[i])
+		warnNoMatch(ctx, opts.Logger, c, states[i], counts[i])
+	}
+	return states, nil
 }
 
 // readCluster reads each selection of one cluster, from its snapshot file
 // or its API.
-func readCluster(ctx context.Context, cfg config.Config, c config.Cluster, opts Options) (clusterState, error) {
-	st, err := readReads(ctx, cfg, c, opts)
+func readCluster(ctx context.Context, cfg config.Config, c config.Cluster, opts Options) (clusterState, countFunc, error) {
+	st, count, err := readReads(ctx, cfg, c, opts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, rd := range c.Reads {
 		if s := st[rd.Role]; s.NoServices && !cfg.AllowEmpty {
@@ -106,13 +129,13 @@ func readCluster(ctx context.Context, cfg config.Config, c config.Cluster, opts 
 			if c.FromFile == "-" {
 				from = "the snapshot on stdin"
 			}
-			return nil, fmt.Errorf("%s (%s) holds no Service at all: not rendered, as it would remove every mirror (--allow-empty renders it)", from, clusterLabel(c.Name))
+			return nil, nil, fmt.Errorf("%s (%s) holds no Service at all: not rendered, as it would remove every mirror (--allow-empty renders it)", from, clusterLabel(c.Name))
 		}
 	}
-	return st, nil
+	return st, count, nil
 }
 
-func readReads(ctx context.Context, cfg config.Config, c config.Cluster, opts Options) (clusterState, error) {
+func readReads(ctx context.Context, cfg config.Config, c config.Cluster, opts Options) (clusterState, countFunc, error) {
 	what := "cluster " + c.Name
 	if cfg.Layout == config.Flat {
 		what = map[bool]string{false: "remote", true: "local cluster"}[c.Local]
@@ -123,15 +146,15 @@ func readReads(ctx context.Context, cfg config.Config, c config.Cluster, opts Op
 		s, err := r.read(ctx, rd.Selection)
 		switch {
 		case err != nil && c.Hint != "":
-			return nil, fmt.Errorf("%w (%s)", err, c.Hint)
+			return nil, nil, fmt.Errorf("%w (%s)", err, c.Hint)
 		case err != nil && cfg.Layout == config.Tree:
-			return nil, fmt.Errorf("%s (%s Services): %w", c.Name, rd.Role, err)
+			return nil, nil, fmt.Errorf("%s (%s Services): %w", c.Name, rd.Role, err)
 		case err != nil:
-			return nil, err
+			return nil, nil, err
 		}
 		st[rd.Role] = s
 	}
-	return st, nil
+	return st, r.count, nil
 }
 
 // reader reads a cluster once: its snapshot file, or a list of its API
@@ -178,6 +201,7 @@ func (r *reader) connect(ctx context.Context) error {
 		return err
 	}
 	r.host = source.DisplayHost(rc.Host)
-	r.client, err = newClient(rc, r.cluster)
+	client, err := newClient(rc, r.cluster)
+	r.client = counted{client, r.opts.Progress}
 	return err
 }

@@ -70,8 +70,10 @@ func Run(ctx context.Context, cfg config.Config, sink Sink, opts Options) error 
 // selection read of it, in the order of its Reads; nil for another
 // shard's cluster, which this replica never reads.
 type watched struct {
-	cfg config.Cluster
-	w   *source.Watcher
+	cfg     config.Cluster
+	w       *source.Watcher
+	client  source.Client
+	checked bool // warnNoMatch has looked at its first state
 }
 
 func (w *watched) state() (clusterState, source.Revisions) {
@@ -104,6 +106,7 @@ func watchAll(ctx context.Context, cfg config.Config, opts Options, k kicker) ([
 			}
 			return nil, err
 		}
+		w.client = client
 		if w.w, err = source.NewWatcher(client, watchOptions(c, opts, k)); err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
 		}
@@ -143,6 +146,7 @@ type pipeline struct {
 	opts     Options
 
 	allSynced   bool              // every cache has synced once, and the observer knows
+	rendered    bool              // the first render was logged at info
 	lastKept    string            // the kept directories last logged
 	lastSkipped string            // the skipped Services last logged
 	lastBehind  string            // why a render was last not written
@@ -155,7 +159,14 @@ func (p *pipeline) sync(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
+	p.warnNoMatch(ctx, in)
 	start := time.Now()
+	// The first sync's phases at info, as render logs them; later ones
+	// would flood the log.
+	level := slog.LevelDebug
+	if !p.rendered {
+		level = slog.LevelInfo
+	}
 	var res generate.Result
 	var rendering time.Duration
 	var decisions []Removal
@@ -167,12 +178,15 @@ func (p *pipeline) sync(ctx context.Context) error {
 		}
 		rendering = time.Since(t)
 		p.opts.Observer.Rendered(res, rendering)
+		p.rendered = true
+		p.opts.Logger.Log(ctx, level, "rendered", "mirrors", len(res.Mirrors), "skipped", len(res.Skipped), "files", len(res.Files), "took", rendering)
 		p.logSkipped(res)
 		var w fileset.Write
 		w, decisions, err = p.plan(ctx, in, res, stored)
 		return w, err
 	})
-	p.opts.Observer.Synced(r, err, time.Since(start)-rendering)
+	writing := time.Since(start) - rendering
+	p.opts.Observer.Synced(r, err, writing)
 	p.opts.Observer.Removals(decisions)
 	p.opts.Approvals.record(decisions, err == nil)
 	p.logRemovals(decisions, err == nil)
@@ -180,10 +194,10 @@ func (p *pipeline) sync(ctx context.Context) error {
 	case err != nil:
 		return err
 	case !r.Changed:
-		p.opts.Logger.Debug("no change", "mirrors", len(res.Mirrors))
+		p.opts.Logger.Log(ctx, level, "no change", "mirrors", len(res.Mirrors), "took", writing)
 	default:
 		p.opts.Logger.Info("synced", "commit", r.Commit, "mirrors", len(res.Mirrors),
-			"added", r.Added, "updated", r.Updated, "removed", r.Removed)
+			"added", r.Added, "updated", r.Updated, "removed", r.Removed, "took", writing)
 	}
 	return nil
 }

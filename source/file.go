@@ -98,7 +98,7 @@ func parse(r io.Reader, sel Selection, maxSize int64) (State, error) {
 		if errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
-			return State{}, fmt.Errorf("document %d: %w", doc, err)
+			return State{}, fmt.Errorf("document %d: %w", doc, readable(err))
 		}
 		raw.Raw = bytes.TrimSpace(raw.Raw)
 		if len(raw.Raw) == 0 || bytes.Equal(raw.Raw, []byte("null")) {
@@ -148,7 +148,7 @@ func (st *State) addRaw(data []byte, sel filter) error {
 		return nil // another kind: not ours to mirror
 	}
 	if err != nil {
-		return err
+		return readable(err)
 	}
 	switch o := obj.(type) {
 	case *corev1.List:
@@ -218,6 +218,7 @@ func (st *State) add(obj runtime.Object, f filter) {
 	}
 	if _, isService := obj.(*corev1.Service); isService {
 		st.NoServices = false
+		st.SnapshotServices++
 	}
 	if !f.labels.Matches(labels.Set(m.GetLabels())) || (f.Namespace != "" && m.GetNamespace() != f.Namespace) {
 		return

@@ -238,6 +238,29 @@ func eachItem(ctx context.Context, list pager.ListPageFunc, timeout time.Duratio
 	return nil
 }
 
+// CountServices returns how many Services the cluster holds, selected or
+// not, in namespace ("": all of them): one request for one item, whose
+// list says how many remain. It tells an empty cluster from a selector
+// that matches nothing.
+func CountServices(ctx context.Context, client Client, namespace string, timeout time.Duration) (int, error) {
+	list := withTimeout(func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return client.List(ctx, ServicesResource, namespace, o)
+	}, timeout)
+	obj, err := list(ctx, metav1.ListOptions{Limit: 1})
+	if err != nil {
+		return 0, fmt.Errorf("count services: %w", err)
+	}
+	l, ok := obj.(*corev1.ServiceList)
+	if !ok {
+		return 0, fmt.Errorf("count services: got a %T", obj)
+	}
+	n := len(l.Items)
+	if l.RemainingItemCount != nil {
+		n += int(*l.RemainingItemCount)
+	}
+	return n, nil
+}
+
 // withTimeout bounds each call of list by timeout (0: none).
 func withTimeout(list pager.ListPageFunc, timeout time.Duration) pager.ListPageFunc {
 	if timeout <= 0 {

@@ -45,6 +45,9 @@ type State struct {
 	// not: an empty file, or one of other kinds, is more likely a mistake
 	// than a cluster without Services.
 	NoServices bool
+	// SnapshotServices counts the Services a snapshot holds, selected or
+	// not; 0 for a live list, which the API server selects (CountServices).
+	SnapshotServices int
 }
 
 // Selection says which objects are read.

@@ -7,15 +7,17 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"regexp"
 	"runtime"
 	"runtime/debug"
-	"slices"
-	"strings"
 	"sync"
 
 	"github.com/urfave/cli/v2"
 	"k8s.io/klog/v2"
+
+	"github.com/ssm-dev/ssm/cmd/ssm/internal/coredns"
+	"github.com/ssm-dev/ssm/cmd/ssm/internal/help"
+	"github.com/ssm-dev/ssm/cmd/ssm/internal/logging"
+	"github.com/ssm-dev/ssm/internal/buildinfo"
 )
 
 // Exit statuses, documented in docs/render.md and `ssm --help`.
@@ -36,7 +38,7 @@ var (
 
 // versionLine is what `ssm version` and `ssm --version` print.
 func versionLine() string {
-	v, c := buildVersion(version, commit, debug.ReadBuildInfo)
+	v, c := buildinfo.Version(version, commit, debug.ReadBuildInfo)
 	return fmt.Sprintf("ssm %s (commit %s, %s, %s/%s)", v, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
@@ -60,19 +62,23 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			"Exit status: 0 success; 1 render --check found drift; 2 error (nothing written);\n" +
 			"3 some remote Services could not be mirrored (invalid mirror names), the rest were written;\n" +
 			"4 the render would remove more mirrors of a cluster than --max-removals allows (nothing written).",
-		Version:   version,
-		Reader:    stdin,
-		Writer:    stdout,
-		ErrWriter: stderr,
+		Version:              version,
+		EnableBashCompletion: true, // the hidden --generate-bash-completion that ssm completion's scripts call
+		Action:               rootAction,
+		Reader:               stdin,
+		Writer:               stdout,
+		ErrWriter:            stderr,
 		// Only main exits: errors come back from Run and become exit statuses in run.
 		ExitErrHandler: func(*cli.Context, error) {},
-		OnUsageError:   usageError,
-		Commands:       []*cli.Command{renderCommand(), runCommand(), corednsCommand(), versionCommand()},
+		OnUsageError:   help.UsageError,
+		Commands:       []*cli.Command{renderCommand(), runCommand(), coredns.Command(coredns.Options{Env: env, Flagged: flagged}), migrateCommand(), completionCommand(), versionCommand()},
 	}
 	for _, c := range app.Commands {
-		c.OnUsageError = usageError
+		c.OnUsageError = help.UsageError
 		c.HideHelpCommand = true
-		c.Before = refuseArguments
+		if c.Name != "completion" && c.Name != "migrate" { // they take a shell, a subcommand
+			c.Before = refuseArguments
+		}
 	}
 	return app
 }
@@ -85,7 +91,11 @@ var setPrinters sync.Once
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	setPrinters.Do(func() {
 		cli.VersionPrinter = func(c *cli.Context) { fmt.Fprintln(c.App.Writer, versionLine()) }
-		cli.HelpPrinter = printHelp
+		cli.HelpPrinter = flagLayout.Printer
+		// --version alone: urfave/cli's -v alias made `ssm -v 3 render`
+		// print the version and exit 0, the verbosity flag of other tools
+		// read as success.
+		cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version", DisableDefaultText: true}
 	})
 	app := newApp(stdin, stdout, stderr)
 	err := app.RunContext(ctx, args)
@@ -100,7 +110,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return code
 		}
 	}
-	printError(stderr, err, code, jsonLogs(args)) // with JSON logs, a log line like the others
+	logging.PrintError(stderr, err, code, jsonLogs(args)) // with JSON logs, a log line like the others
 	return code
 }
 
@@ -119,19 +129,6 @@ func jsonLogs(args []string) bool {
 	return os.Getenv("SSM_LOG_FORMAT") == "json"
 }
 
-// usageError turns the parser's complaint into one line naming the flag
-// and what it wants, instead of the whole help.
-func usageError(c *cli.Context, err error, _ bool) error {
-	msg := err.Error()
-	if m := invalidValue.FindStringSubmatch(msg); m != nil {
-		return fmt.Errorf("--%s %q: want %s (see ssm help %s)", m[2], m[1], wants(c, m[2]), c.Command.Name)
-	}
-	if m := undefinedFlag.FindStringSubmatch(msg); m != nil {
-		return fmt.Errorf("unknown flag --%s (see ssm help %s)", strings.TrimLeft(m[1], "-"), strings.TrimSpace(c.Command.Name))
-	}
-	return fmt.Errorf("%s (see ssm help %s)", msg, strings.TrimSpace(c.Command.Name))
-}
-
 // refuseArguments fails a command given a positional argument: none takes
 // one, and the parser stops reading flags at the first, so a stray word
 // would silently drop every flag after it (--check in a CI step, say).
@@ -143,29 +140,6 @@ func refuseArguments(c *cli.Context) error {
 	return nil
 }
 
-var (
-	invalidValue  = regexp.MustCompile(`^invalid value "(.*)" for flag -+([^:]+):`)
-	undefinedFlag = regexp.MustCompile(`^flag provided but not defined: -+(.*)$`)
-)
-
-// wants says what a flag takes, by its type.
-func wants(c *cli.Context, name string) string {
-	for _, f := range append(c.Command.Flags, c.App.Flags...) {
-		if !slices.Contains(f.Names(), name) {
-			continue
-		}
-		switch f.(type) {
-		case *cli.DurationFlag:
-			return "a duration such as 30s, 2m or 1h30m"
-		case *cli.BoolFlag:
-			return "true or false"
-		case *cli.IntFlag, *cli.Int64Flag, *cli.UintFlag:
-			return "a whole number"
-		}
-	}
-	return "a valid value"
-}
-
 func logFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "log-level", Category: catLogging, Value: "info", Usage: "log level: debug, info, warn or error", EnvVars: env("log-level")},
@@ -174,19 +148,26 @@ func logFlags() []cli.Flag {
 }
 
 // newLogger builds the one logger of the process and routes client-go's
-// klog into it.
-func newLogger(c *cli.Context) (*slog.Logger, error) {
+// klog into it. With text logs to a terminal, it writes through the
+// progress display it returns; else that is nil.
+func newLogger(c *cli.Context) (*slog.Logger, *logging.Terminal, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.String("log-level"))
+		return nil, nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.String("log-level"))
 	}
-	h, err := newHandler(c.App.ErrWriter, c.String("log-format"), level)
+	w, tty := c.App.ErrWriter, (*logging.Terminal)(nil)
+	if c.String("log-format") == "text" {
+		if tty = logging.NewTerminal(w, os.Getenv); tty != nil {
+			w = tty
+		}
+	}
+	h, err := logging.NewHandler(w, c.String("log-format"), level)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	logger := slog.New(h)
 	klog.SetSlogLogger(logger)
-	return logger, nil
+	return logger, tty, nil
 }
 
 func versionCommand() *cli.Command {

@@ -25,6 +25,10 @@ func TestStrayArguments(t *testing.T) {
 				args = []string{"run", "--label-selector", "mirror=true", "oops", "--output", out}
 			case "coredns":
 				args = []string{"coredns", "--svc-prefix", "east", "--mirror-ns", "m", "oops", "--domain", "cluster.east"}
+			case "migrate":
+				args = []string{"migrate", "semaphore-service-mirror", "--config", "x.yaml", "oops", "-o", "list"}
+			case "completion":
+				args = []string{"completion", "bash", "oops"}
 			default:
 				args = []string{c.Name, "oops"}
 			}

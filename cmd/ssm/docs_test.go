@@ -162,8 +162,10 @@ func TestDocsFlagTables(t *testing.T) {
 	app := newApp(nil, nil, nil)
 	want := map[string]string{}
 	for _, c := range app.Commands {
-		if len(c.Flags) > 0 {
-			want[c.Name] = flagTables(c)
+		for _, c := range append([]*cli.Command{c}, c.Subcommands...) { // ssm migrate semaphore-service-mirror
+			if len(c.Flags) > 0 {
+				want[c.Name] = flagTables(c)
+			}
 		}
 	}
 	found := map[string]string{}
@@ -192,14 +194,14 @@ func TestDocsFlagTables(t *testing.T) {
 		t.Errorf("%s: the flag tables differ from the commands (go test ./cmd/ssm -run Docs -update rewrites them; -want +got):\n%s",
 			p.name, cmp.Diff(got, p.text))
 	}
-	for _, n := range []string{"render", "run", "coredns"} {
+	for _, n := range []string{"render", "run", "coredns", "semaphore-service-mirror"} {
 		if _, ok := found[n]; !ok {
 			t.Errorf("no page holds the flags of %s between <!-- flags: %s --> and <!-- end flags -->", n, n)
 		}
 	}
 }
 
-var flagsMarker = regexp.MustCompile(`(?m)^<!-- flags: ([a-z]+) -->\n`)
+var flagsMarker = regexp.MustCompile(`(?m)^<!-- flags: ([a-z-]+) -->\n`)
 
 const endFlags = "<!-- end flags -->\n"
 
@@ -515,11 +517,17 @@ func matchOutput(want, got string) error {
 func commandFlags() map[string][]string {
 	out := map[string][]string{}
 	for _, c := range newApp(nil, nil, nil).Commands {
-		names := []string{"help", "h"}
-		for _, f := range c.Flags {
-			names = append(names, f.Names()...)
+		for _, sc := range append([]*cli.Command{c}, c.Subcommands...) {
+			names := []string{"help", "h"}
+			for _, f := range sc.Flags {
+				names = append(names, f.Names()...)
+			}
+			if sc == c {
+				out[c.Name] = names
+			} else {
+				out[c.Name+" "+sc.Name] = names // ssm migrate semaphore-service-mirror
+			}
 		}
-		out[c.Name] = names
 	}
 	return out
 }
@@ -543,9 +551,12 @@ func checkFlags(script string, flags map[string][]string) []error {
 			continue
 		}
 		cmd := args[0]
+		if len(args) > 1 && flags[cmd+" "+args[1]] != nil {
+			cmd, args = cmd+" "+args[1], args[1:]
+		}
 		known, ok := flags[cmd]
 		if !ok {
-			if !slices.Contains([]string{"help", "--help", "-h", "--version", "-v"}, cmd) {
+			if !slices.Contains([]string{"help", "--help", "-h", "--version"}, cmd) {
 				errs = append(errs, fmt.Errorf("ssm has no command %q", cmd))
 			}
 			continue
@@ -682,9 +693,9 @@ func TestDocsHelpers(t *testing.T) {
 // as the docs hold them (TestDocsFlagTables keeps them equal).
 func flagTables(c *cli.Command) string {
 	var b strings.Builder
-	for _, g := range groups(c) {
-		fmt.Fprintf(&b, "**%s**\n\n| flag | environment | default | meaning |\n|---|---|---|---|\n", g.title)
-		for _, f := range g.flags {
+	for _, g := range flagLayout.Groups(c) {
+		fmt.Fprintf(&b, "**%s**\n\n| flag | environment | default | meaning |\n|---|---|---|---|\n", g.Title)
+		for _, f := range g.Flags {
 			name := "`--" + strings.Join(f.Names(), "`, `--") + "`"
 			var envs []string
 			if ef, ok := f.(interface{ GetEnvVars() []string }); ok {

@@ -7,9 +7,10 @@
 // gitsync's options), serves ssm run's HTTP endpoints
 // (cmd/ssm/internal/server) and maps outcomes to exit statuses. It is the
 // one place that names flags in errors (flagOf). Of this module it imports
-// config, mirror, fileset, gitsync, generate (coredns and defaults), its
-// internal/server, and the leaves internal/field and internal/redact. Only
-// this package exits the process.
+// config, mirror, fileset, gitsync, generate (defaults), its internal
+// server, completion, coredns, help and logging, migrate, and the leaves
+// internal/buildinfo and internal/field. Only this package exits the
+// process.
 package main
 
 import (

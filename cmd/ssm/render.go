@@ -42,10 +42,13 @@ func renderCommand() *cli.Command {
 
 func renderAction(c *cli.Context) error {
 	out, check := c.String("output"), c.Bool("check")
+	if out == "" {
+		return errors.New(`--output "": want a directory, or - for a YAML stream on stdout`)
+	}
 	if check && out == "-" {
 		return errors.New("--check compares against a directory: give --output DIR")
 	}
-	logger, err := newLogger(c)
+	logger, tty, err := newLogger(c)
 	if err != nil {
 		return err
 	}
@@ -60,11 +63,15 @@ func renderAction(c *cli.Context) error {
 	var sink mirror.Sink = fileset.DirSink{Dir: out, Ownership: mirror.Ownership}
 	switch {
 	case check:
-		sink = fileset.CheckSink{Dir: out, W: c.App.Writer}
+		sink = fileset.CheckSink{Dir: out, W: c.App.Writer, Ownership: mirror.Ownership}
 	case out == "-":
 		sink = fileset.StreamSink{W: c.App.Writer, Index: generate.KustomizationFile}
 	}
-	rep, err := mirror.RunOnce(c.Context, cfg, sink, mirror.Options{Logger: logger, Stdin: c.App.Reader})
+	opts := mirror.Options{Logger: logger, Stdin: c.App.Reader}
+	if tty != nil {
+		opts.Progress = tty
+	}
+	rep, err := mirror.RunOnce(c.Context, cfg, sink, opts)
 	if held, ok := errors.AsType[*mirror.HeldError](err); ok {
 		return &exitErr{code: exitHeld, err: held}
 	}
@@ -80,8 +87,7 @@ func renderAction(c *cli.Context) error {
 	case check:
 		logger.Info("up to date", "output", out, "mirrors", mirrors)
 	case out != "-":
-		logger.Info("rendered", "output", out, "mirrors", mirrors, "skipped", len(rep.Render.Skipped),
-			"added", len(r.Added), "updated", len(r.Updated), "removed", len(r.Removed))
+		logger.Info("written", "output", out, "added", len(r.Added), "updated", len(r.Updated), "removed", len(r.Removed), "took", rep.Writing)
 	}
 	return invalidErr(rep.Render, cfg.SkipInvalid)
 }

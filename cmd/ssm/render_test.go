@@ -12,9 +12,10 @@ import (
 	"sync"
 	"testing"
 
+	"sigs.k8s.io/yaml"
+
 	"github.com/ssm-dev/ssm/generate"
 	"github.com/ssm-dev/ssm/internal/gittest"
-	"sigs.k8s.io/yaml"
 )
 
 const example = "../../examples/snapshot/remote.yaml"
@@ -126,7 +127,7 @@ func TestRenderAndCheck(t *testing.T) {
 	if code != exitDrift {
 		t.Fatalf("check after edits: exit %d, want %d", code, exitDrift)
 	}
-	for _, want := range []string{"--- a/remote-shop-73736d-web.yaml", "-  - ip: 10.1.0.99", "+  - ip: 10.1.0.1", "+++ /dev/null", "-kind: Secret"} {
+	for _, want := range []string{"--- a/remote-shop-73736d-web.yaml", "-  - 10.1.0.99", "+  - 10.1.0.1", "+++ /dev/null", "-kind: Secret"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("check output lacks %q:\n%s", want, stdout)
 		}

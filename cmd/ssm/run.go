@@ -34,11 +34,13 @@ func runFlags() []cli.Flag {
 	return []cli.Flag{
 		s("output", catOutput, "directory ssm owns and keeps equal to the remote state (instead of --git-url)", ""),
 		s("git-url", catGit, "repository to commit to: ssh://…, git@host:path, https://…, or a local path / file:// URL", ""),
-		s("git-branch", catGit, "branch to commit to (created when missing); with --git-push-branch, the base it is read from", "main"),
+		s("git-branch", catGit, "branch to commit to; with --git-push-branch, the base it is read from. A missing branch is started in an empty repository, else only with --git-create-branch", "main"),
+		&cli.BoolFlag{Name: "git-create-branch", Category: catGit, EnvVars: env("git-create-branch"),
+			Usage: "start --git-branch, as a root commit, in a repository that has other branches (without it, a missing branch there is an error: a typo, most likely)"},
 		s("git-push-branch", catGit, "branch to push to instead, for review: kept equal to --git-branch's head plus one ssm commit, "+
 			"made again when either moves, deleted once --git-branch holds the render (docs/git.md)", ""),
 		&cli.StringSliceFlag{Name: "git-push-option", Category: catGit, EnvVars: env("git-push-option"),
-			Usage: "KEY=VALUE sent with every push, as git push -o (repeatable; GitLab: merge_request.create=); http(s) and ssh only"},
+			Usage: "option sent with every push, as git push -o sends it: any string on one line (repeatable; GitLab: merge_request.create, merge_request.target=main); http(s) and ssh only"},
 		s("git-path", catGit, "folder ssm owns inside the repository (. for the root); nothing outside it is touched", ""),
 		s("git-author-name", catGit, "commit author name", "ssm"),
 		s("git-author-email", catGit, "commit author email", "ssm@localhost"),
@@ -89,7 +91,7 @@ func runCommand() *cli.Command {
 }
 
 func runAction(c *cli.Context) error {
-	logger, err := newLogger(c)
+	logger, _, err := newLogger(c)
 	if err != nil {
 		return err
 	}
@@ -183,7 +185,7 @@ func sinkFrom(c *cli.Context, logger *slog.Logger) (mirror.Sink, string, error) 
 		return nil, "", errors.New("--git-path is required with --git-url: the folder ssm owns in the repository (. for the root)")
 	}
 	opts := gitsync.RepoOptions{
-		URL: url, Branch: c.String("git-branch"), Path: c.String("git-path"),
+		URL: url, Branch: c.String("git-branch"), CreateBranch: c.Bool("git-create-branch"), Path: c.String("git-path"),
 		AuthorName: c.String("git-author-name"), AuthorEmail: c.String("git-author-email"),
 		SSHKeyPath: c.String("git-ssh-key-path"), KnownHostsPath: c.String("git-known-hosts-path"),
 		InsecureIgnoreHostKey: c.Bool("git-insecure-skip-host-key-check"),

@@ -57,7 +57,7 @@ func TestRenderHostile(t *testing.T) {
 func TestRenderDenyCIDR(t *testing.T) {
 	base := []string{"render", "--from-file", hostile, "--label-selector", "mirror=true", "--svc-prefix", "e", "--mirror-ns", "mirrors", "--skip-invalid"}
 	code, stdout, stderr := ssm(t, "", append(base, "--deny-cidr", "10.96.0.0/12", "--deny-cidr", "fd00:96::/32")...)
-	if code != exitOK || strings.Contains(stdout, "10.96.0.1") || strings.Contains(stdout, "fd00:96::1") || !strings.Contains(stdout, "ip: 10.1.0.1\n") {
+	if code != exitOK || strings.Contains(stdout, "10.96.0.1") || strings.Contains(stdout, "fd00:96::1") || !strings.Contains(stdout, "  - 10.1.0.1\n") {
 		t.Errorf("exit %d, denied addresses rendered or others not:\n%s\n%s", code, stdout, stderr)
 	}
 	if !strings.Contains(stderr, "2 Denied") {

@@ -48,7 +48,7 @@ func newHTTP(ep *transport.Endpoint, opts Options) (Transport, error) {
 			return nil, err
 		}
 	}
-	return &wire{dial: d, timeout: opts.Timeout, log: opts.Logger, options: pushOptions(opts.PushOptions)}, nil
+	return &wire{dial: d, timeout: opts.Timeout, log: opts.Logger, options: opts.PushOptions}, nil
 }
 
 func noAuth() (transport.AuthMethod, error) { return nil, nil }

@@ -68,9 +68,9 @@ type Options struct {
 	// StaleLockAfter is the age from which a local repository's ref lock
 	// is taken for a dead writer's and removed; 10s when zero.
 	StaleLockAfter time.Duration
-	// PushOptions are sent with every push, as git push -o sends them
-	// ("KEY=VALUE"), for the server's hooks: GitLab reads
-	// merge_request.create=, for one. A server that does not advertise
+	// PushOptions are sent with every push, as git push -o sends them (any
+	// string on one line), for the server's hooks: GitLab reads
+	// merge_request.create, for one. A server that does not advertise
 	// push-options refuses the push. A local repository takes none: it runs
 	// no hooks to read them.
 	PushOptions []string

@@ -52,7 +52,7 @@ func newSSH(ep *transport.Endpoint, opts Options) (Transport, error) {
 		return nil, fmt.Errorf("ssh client config: %w", err)
 	}
 	d := &sshDialer{addr: addr, path: ep.Path, config: config}
-	return &wire{dial: d, timeout: opts.Timeout, log: opts.Logger, options: pushOptions(opts.PushOptions)}, nil
+	return &wire{dial: d, timeout: opts.Timeout, log: opts.Logger, options: opts.PushOptions}, nil
 }
 
 // checkHostKey sets how keys checks the host key of addr: against the

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
+	"github.com/go-git/go-git/v5/plumbing/format/pktline"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
@@ -34,7 +35,7 @@ type wire struct {
 	timeout time.Duration // of each session
 	packer  pack.Encoder
 	log     *slog.Logger
-	options []*packp.Option // push options sent with every push
+	options []string // push options sent with every push
 }
 
 // dialer opens git sessions with one repository. ctx bounds the opening;
@@ -253,8 +254,12 @@ func (w *wire) updateRequest(caps *capability.List, ref plumbing.ReferenceName, 
 		if !caps.Supports(capability.PushOptions) {
 			return nil, errors.New("the remote does not accept push options (git servers advertise them with receive.advertisePushOptions=true)")
 		}
-		_ = req.Capabilities.Set(capability.PushOptions)
-		req.Options = w.options
+		_ = req.Capabilities.Add(pushOptionsCap)
+		withOpts, err := withPushOptions(w.options, req.Packfile)
+		if err != nil {
+			return nil, err
+		}
+		req.Packfile = withOpts
 	}
 	// Hooks speak on the progress channel; without a side band their words
 	// are lost, or mixed into standard error.
@@ -270,15 +275,34 @@ func (w *wire) updateRequest(caps *capability.List, ref plumbing.ReferenceName, 
 	return req, nil
 }
 
-// pushOptions turns "KEY=VALUE" strings into what a push request sends;
-// the caller has checked their form.
-func pushOptions(opts []string) []*packp.Option {
-	var out []*packp.Option
+// pushOptionsCap asks the server for push options while go-git's encoder
+// writes none itself: go-git writes every option as KEY=VALUE, so that
+// GitLab's bare merge_request.create would arrive as
+// "merge_request.create=". Servers split the capabilities at spaces, and
+// read this one as push-options; go-git does not (its Supports check is an
+// exact match), and leaves the option section to withPushOptions.
+const pushOptionsCap = capability.PushOptions + " "
+
+// withPushOptions puts the push options, as git writes them (one pkt-line
+// each, verbatim, then a flush), ahead of the pack: where the protocol
+// wants them, right after the commands. The caller has checked that none
+// is empty (a flush) or holds a line break.
+func withPushOptions(opts []string, pack io.ReadCloser) (io.ReadCloser, error) {
+	var b bytes.Buffer
+	e := pktline.NewEncoder(&b)
 	for _, o := range opts {
-		k, v, _ := strings.Cut(o, "=")
-		out = append(out, &packp.Option{Key: k, Value: v})
+		if err := e.EncodeString(o); err != nil { // over a pkt-line's 65,516 bytes
+			return nil, fmt.Errorf("push option %.20q…: %w", o, err)
+		}
 	}
-	return out
+	_ = e.Flush()    // a bytes.Buffer takes every write
+	if pack == nil { // a deletion: no pack follows
+		return io.NopCloser(&b), nil
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(&b, pack), pack}, nil
 }
 
 // remoteMessages keeps the first few KiB of what a remote says besides the

@@ -1,11 +1,11 @@
-package main
+package buildinfo
 
 import (
 	"runtime/debug"
 	"testing"
 )
 
-func TestBuildVersion(t *testing.T) {
+func TestVersion(t *testing.T) {
 	vcs := func(revision, modified string) []debug.BuildSetting {
 		return []debug.BuildSetting{{Key: "-trimpath", Value: "true"}, {Key: "vcs", Value: "git"},
 			{Key: "vcs.revision", Value: revision}, {Key: "vcs.modified", Value: modified}}
@@ -34,7 +34,7 @@ func TestBuildVersion(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			read := func() (*debug.BuildInfo, bool) { return tc.info, tc.info != nil }
-			v, c := buildVersion(tc.version, tc.commit, read)
+			v, c := Version(tc.version, tc.commit, read)
 			if v != tc.wantVersion || c != tc.wantCommit {
 				t.Errorf("buildVersion = %q, %q; want %q, %q", v, c, tc.wantVersion, tc.wantCommit)
 			}

@@ -1,4 +1,8 @@
-package main
+// Package coredns is the ssm coredns command: the Corefile server blocks
+// that answer a remote's names from its mirrors, or the Multi-Cluster
+// Services API's clusterset zone. It keeps the command out of cmd/ssm's
+// main package, which holds the flags shared between commands.
+package coredns
 
 import (
 	"cmp"
@@ -12,7 +16,17 @@ import (
 	"github.com/ssm-dev/ssm/generate"
 )
 
-func corednsCommand() *cli.Command {
+// Options are what the command takes from cmd/ssm.
+type Options struct {
+	// Env names the environment variables of a flag.
+	Env func(flag string) []string
+	// Flagged names, in an error about a value a flag gave, that flag.
+	Flagged func(error) error
+}
+
+// Command is ssm coredns.
+func Command(o Options) *cli.Command {
+	env := o.Env
 	return &cli.Command{
 		Name:  "coredns",
 		Usage: "print the CoreDNS server block that answers <name>.<namespace>.svc.<remote domain> from the mirrors",
@@ -37,15 +51,15 @@ func corednsCommand() *cli.Command {
 			&cli.StringFlag{Name: "clusterset-zone", EnvVars: env("clusterset-zone"), Value: generate.DefaultClusterSetZone,
 				Usage: "--api mcs: the clusterset's DNS zone"},
 		},
-		Action: corednsAction,
+		Action: func(c *cli.Context) error { return action(c, o) },
 	}
 }
 
-func corednsAction(c *cli.Context) error {
-	if mcs, err := corednsMCS(c); mcs || err != nil {
+func action(c *cli.Context, o Options) error {
+	if mcs, err := mcs(c); mcs || err != nil {
 		return err
 	}
-	blocks, err := corednsBlocks(c)
+	blocks, err := blocks(c)
 	if err != nil {
 		return err
 	}
@@ -53,7 +67,7 @@ func corednsAction(c *cli.Context) error {
 	for _, b := range blocks {
 		stanza, err := generate.Corefile(b)
 		if err != nil && c.String("config") == "" {
-			return flagged(err)
+			return o.Flagged(err)
 		}
 		if err != nil {
 			return err
@@ -66,10 +80,10 @@ func corednsAction(c *cli.Context) error {
 	return nil
 }
 
-// corednsBlocks are the remotes to print a block for: the flags' one, or
+// blocks are the remotes to print a block for: the flags' one, or
 // every endpoints-mode remote of --config (NodePort mode keeps the remote's
 // names, so it needs no rewriting).
-func corednsBlocks(c *cli.Context) ([]generate.CorefileOptions, error) {
+func blocks(c *cli.Context) ([]generate.CorefileOptions, error) {
 	if c.String("config") == "" {
 		var missing []string
 		for _, f := range []string{"svc-prefix", "mirror-ns", "domain"} {
@@ -86,7 +100,12 @@ func corednsBlocks(c *cli.Context) ([]generate.CorefileOptions, error) {
 	if c.String("svc-prefix") != "" || c.String("domain") != "" {
 		return nil, errors.New("--svc-prefix and --domain name one remote: with --config they come from the file")
 	}
-	f, err := config.Load(c.String("config"), config.Overrides{MirrorNamespace: given(c, "mirror-ns", c.String)})
+	var mirrorNS *string
+	if c.IsSet("mirror-ns") {
+		mirrorNS = new(string)
+		*mirrorNS = c.String("mirror-ns")
+	}
+	f, err := config.Load(c.String("config"), config.Overrides{MirrorNamespace: mirrorNS})
 	if err != nil {
 		return nil, err
 	}
@@ -107,9 +126,9 @@ func corednsBlocks(c *cli.Context) ([]generate.CorefileOptions, error) {
 	return blocks, nil
 }
 
-// corednsMCS prints the block of the Multi-Cluster Services API when it is
+// mcs prints the block of the Multi-Cluster Services API when it is
 // asked for, by --api or the --config file's global.api.
-func corednsMCS(c *cli.Context) (bool, error) {
+func mcs(c *cli.Context) (bool, error) {
 	api := generate.API(c.String("api"))
 	if !c.IsSet("api") && c.String("config") != "" {
 		f, err := config.Load(c.String("config"), config.Overrides{})

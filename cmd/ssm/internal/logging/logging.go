@@ -1,4 +1,7 @@
-package main
+// Package logging makes the log handler of ssm's process: text or JSON,
+// every URL redacted, durations as people read them. It imports
+// internal/redact only.
+package logging
 
 import (
 	"fmt"
@@ -9,10 +12,10 @@ import (
 	"github.com/ssm-dev/ssm/internal/redact"
 )
 
-// newHandler is the log handler of the process: text or JSON on w. slog
+// NewHandler is the log handler of the process: text or JSON on w. slog
 // quotes a value holding a control character; replaceAttr redacts and
 // writes durations as people read them.
-func newHandler(w io.Writer, format string, level slog.Leveler) (slog.Handler, error) {
+func NewHandler(w io.Writer, format string, level slog.Leveler) (slog.Handler, error) {
 	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: replaceAttr}
 	switch format {
 	case "text":
@@ -41,32 +44,4 @@ func replaceAttr(_ []string, a slog.Attr) slog.Attr {
 		}
 	}
 	return a
-}
-
-// printError writes the error that ends the command as the last line of
-// its output: a log record with JSON logs; else "ssm: …" lines, one per
-// error joined at the top, each on one line whatever the remote put in a
-// name (escape), with its URLs redacted.
-func printError(w io.Writer, err error, code int, json bool) {
-	if json {
-		h, _ := newHandler(w, "json", slog.LevelInfo)
-		slog.New(h).Error("ssm failed", "err", err, "exitStatus", code)
-		return
-	}
-	for _, e := range joined(err) {
-		fmt.Fprintf(w, "ssm: %s\n", redact.Escape(redact.Text(e.Error())))
-	}
-}
-
-// joined returns the errors err joins at its top (errors.Join), else err.
-func joined(err error) []error {
-	j, ok := err.(interface{ Unwrap() []error })
-	if !ok {
-		return []error{err}
-	}
-	var out []error
-	for _, e := range j.Unwrap() {
-		out = append(out, joined(e)...)
-	}
-	return out
 }
