@@ -3,12 +3,10 @@ package e2e
 import (
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -31,74 +29,10 @@ import (
 func TestExamplesDeployConfig(t *testing.T) {
 	requireEnv(t)
 	t.Parallel()
-	const src = "examples/deploy-config"
-	var deploy *appsDeployment
-	var cm *corev1.ConfigMap
-	var roles []*rbacv1.ClusterRole
-	var bindings []*rbacv1.ClusterRoleBinding
-	for _, o := range splitObjects(t, src, kustomization{dir: "deploy-config"}.build(t)) {
-		switch o.GetKind() {
-		case "Deployment":
-			deploy = convert[appsDeployment](t, o)
-		case "ConfigMap":
-			cm = convert[corev1.ConfigMap](t, o)
-		case "ClusterRole":
-			roles = append(roles, convert[rbacv1.ClusterRole](t, o))
-		case "ClusterRoleBinding":
-			bindings = append(bindings, convert[rbacv1.ClusterRoleBinding](t, o))
-		}
-	}
-	if deploy == nil || cm == nil || len(deploy.Spec.Template.Spec.Containers) != 1 {
-		t.Fatalf("%s builds no Deployment of one container, or no ConfigMap", src)
-	}
-	pod := deploy.Spec.Template.Spec
-	args := pod.Containers[0].Args
-	flags := helpFlags(t, "run")
-	path := ""
-	for _, a := range args[1:] {
-		name, value, _ := strings.Cut(a, "=")
-		if !flags[name] {
-			t.Errorf("%s: ssm run has no flag %s", src, name)
-		}
-		if name == "--config" {
-			path = value
-		}
-	}
-	if args[0] != "run" || path == "" {
-		t.Fatalf("%s: not `ssm run --config`: %q", src, args)
-	}
-
-	// Every file the configuration names is mounted from a Secret, the
-	// configuration itself from the ConfigMap.
-	mounts := map[string]corev1.Volume{}
-	for _, m := range pod.Containers[0].VolumeMounts {
-		for _, v := range pod.Volumes {
-			if v.Name == m.Name {
-				mounts[m.MountPath] = v
-			}
-		}
-	}
-	if v := mounts[filepath.Dir(path)]; v.ConfigMap == nil || v.ConfigMap.Name != cm.Name || cm.Data[filepath.Base(path)] == "" {
-		t.Fatalf("%s: --config=%s is not ConfigMap %s's %s", src, path, cm.Name, filepath.Base(path))
-	}
-	var config map[string]any
-	if err := yaml.Unmarshal([]byte(cm.Data[filepath.Base(path)]), &config); err != nil {
-		t.Fatal(err)
-	}
-	remotes, _ := config["remoteClusters"].([]any) // not a copy: changed below
-	if len(remotes) != 2 {
-		t.Fatalf("%s: %d remotes, want 2", src, len(remotes))
-	}
-	for _, r := range remotes {
-		for _, key := range []string{"remoteCAURL", "remoteSATokenPath"} {
-			file, _ := r.(map[string]any)[key].(string)
-			if v := mounts[filepath.Dir(file)]; v.Secret == nil {
-				t.Errorf("%s: %s %q is in no Secret the Deployment mounts", src, key, file)
-			}
-		}
-	}
+	o := readDeployOverlay(t, "deploy-config", 2)
+	src, config, remotes := o.src, o.config, o.remotes
 	file := filepath.Join(t.TempDir(), "config.yaml")
-	writeFile(t, file, cm.Data[filepath.Base(path)])
+	writeFile(t, file, o.configText)
 	if r := ssm(t, nil, "coredns", "--config", file); r.code != 0 || !strings.Contains(r.stdout, "cluster.east {") || !strings.Contains(r.stdout, "cluster.north {") {
 		t.Fatalf("ssm coredns --config %s: exit %d\n%s%s", src, r.code, r.stdout, r.stderr)
 	}
@@ -106,7 +40,7 @@ func TestExamplesDeployConfig(t *testing.T) {
 	// Against real clusters: east and north are the test's remotes, west
 	// its local cluster.
 	global := deployConfigFixtures(t, config)
-	kubeConfig, unbind := deployConfigIdentity(t, pod.ServiceAccountName, roles, bindings)
+	kubeConfig, unbind := deployConfigIdentity(t, o.pod.ServiceAccountName, o.roles, o.bindings)
 	for i, s := range []*apiServer{remote, remote2} {
 		grantReader(t, s.Client)
 		token := filepath.Join(t.TempDir(), "token")
@@ -208,45 +142,14 @@ func deployConfigFixtures(t *testing.T, config map[string]any) string {
 // the binding to a ClusterRole.
 func deployConfigIdentity(t *testing.T, account string, roles []*rbacv1.ClusterRole, bindings []*rbacv1.ClusterRoleBinding) (string, func(role string)) {
 	t.Helper()
-	ctx := t.Context()
-	const ns = "e2e-deploy-config"
-	ensureNamespace(t, local.Client, ns)
-	if _, err := local.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: account}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	rbac := local.Client.RbacV1()
-	for _, r := range roles {
-		r.ResourceVersion = ""
-		if _, err := rbac.ClusterRoles().Create(ctx, r, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatal(err)
-		}
-	}
-	names := map[string]string{} // ClusterRole → the test's binding
-	for _, b := range bindings {
-		if !slices.ContainsFunc(b.Subjects, func(s rbacv1.Subject) bool { return s.Kind == "ServiceAccount" && s.Name == account }) {
-			continue
-		}
-		mine := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: b.Name + "-e2e-deploy-config"}, RoleRef: b.RoleRef,
-			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: account, Namespace: ns}}}
-		if _, err := rbac.ClusterRoleBindings().Create(ctx, mine, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatal(err)
-		}
-		names[b.RoleRef.Name] = mine.Name
-		t.Cleanup(func() { _ = rbac.ClusterRoleBindings().Delete(ctx, mine.Name, metav1.DeleteOptions{}) })
-	}
-	if names["ssm-local-reader"] == "" || names["ssm-local-global-reader"] == "" {
-		t.Fatalf("examples/deploy-config binds %v to ServiceAccount %s, want ssm-local-reader and ssm-local-global-reader", names, account)
-	}
-	exp := int64(3600)
-	tr, err := local.Client.CoreV1().ServiceAccounts(ns).CreateToken(ctx, account,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &exp}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
+	token, bound := exampleIdentity(t, local, "e2e-deploy-config", account, "", roles, bindings)
+	if bound["ssm-local-reader"].binding == "" || bound["ssm-local-global-reader"].binding == "" {
+		t.Fatalf("examples/deploy-config binds %v to ServiceAccount %s, want ssm-local-reader and ssm-local-global-reader", bound, account)
 	}
 	p := filepath.Join(t.TempDir(), "local.kubeconfig")
-	writeFile(t, p, kubeconfig(local.URL, local.CAFile, tr.Status.Token))
+	writeFile(t, p, kubeconfig(local.URL, local.CAFile, token))
 	return p, func(role string) {
-		if err := rbac.ClusterRoleBindings().Delete(ctx, names[role], metav1.DeleteOptions{}); err != nil {
+		if err := local.Client.RbacV1().ClusterRoleBindings().Delete(t.Context(), bound[role].binding, metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -24,6 +24,7 @@ var kindResources = map[string]schema.GroupVersionResource{
 	"Endpoints":     {Version: "v1", Resource: "endpoints"},
 	"EndpointSlice": {Group: "discovery.k8s.io", Version: "v1", Resource: "endpointslices"},
 	"Namespace":     {Version: "v1", Resource: "namespaces"},
+	"ServiceImport": {Group: "multicluster.x-k8s.io", Version: "v1alpha1", Resource: "serviceimports"},
 }
 
 // liveObject gets an object of the local cluster; nil when there is none.

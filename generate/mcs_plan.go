@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 )
 
 // clusterSet is a Multi-Cluster Services API render being planned.
@@ -132,10 +133,7 @@ func (cs *clusterSet) collect(clusters []Cluster) {
 		if c.Local || c.Unread {
 			continue
 		}
-		exports := map[objectKey]time.Time{}
-		for _, e := range c.Mirror.ServiceExports {
-			exports[objectKey{e.Namespace, e.Name}] = e.CreationTimestamp.Time
-		}
+		exports := exportTimes(c.Mirror.ServiceExports)
 		eps, slcs := endpointIndex(c.Mirror)
 		once, twice := sortedServices(c.Mirror.Services)
 		for _, svc := range twice {
@@ -175,6 +173,20 @@ func (cs *clusterSet) collect(clusters []Cluster) {
 			imp.exporters = append(imp.exporters, exporter{cluster: c.Name, svc: svc, since: since, groups: groups, eps: eps[k], slcs: slcs[k]})
 		}
 	}
+}
+
+// exportTimes are the creation times of a cluster's ServiceExports. A
+// snapshot may list one twice: the oldest counts, whatever the order, as
+// the oldest export decides conflicts.
+func exportTimes(exports []*mcsv1a1.ServiceExport) map[objectKey]time.Time {
+	out := make(map[objectKey]time.Time, len(exports))
+	for _, e := range exports {
+		k := objectKey{e.Namespace, e.Name}
+		if t, seen := out[k]; !seen || e.CreationTimestamp.Time.Before(t) {
+			out[k] = e.CreationTimestamp.Time
+		}
+	}
+	return out
 }
 
 // unexportable reports a Service no ServiceImport can stand for.

@@ -354,7 +354,7 @@ func kustomization(names []string) []byte {
 	const head = Header + "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
 	size := len(head) + len("resources: []\n")
 	for _, n := range names {
-		size += len(n) + 3
+		size += len(n) + 5
 	}
 	b := make([]byte, 0, size)
 	b = append(b, head...)
@@ -364,11 +364,29 @@ func kustomization(names []string) []byte {
 	b = append(b, "resources:\n"...)
 	for _, n := range names {
 		b = append(b, "- "...)
-		b = append(b, strings.TrimSuffix(n, "/")...)
+		b = appendName(b, strings.TrimSuffix(n, "/"))
 		b = append(b, '\n')
 	}
 	return b
 }
+
+// appendName appends a file or folder name as a YAML string: quoted when
+// YAML would read it plain as something else. A folder is named after a
+// remote namespace (--layout namespaces) or a cluster, and namespaces such
+// as "on", "no", "null", "0123" or "1e3" are valid: plain, kustomize reads
+// them as a boolean, null or a number and refuses the whole tree. A name
+// starting with a letter is a string but for YAML 1.1's words: names are
+// of Kubernetes objects and clusters, letters, digits, '-', '_' and '.'.
+func appendName(b []byte, name string) []byte {
+	if c := name[0]; (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') || yamlWords[strings.ToLower(name)] {
+		return strconv.AppendQuote(b, name)
+	}
+	return append(b, name...)
+}
+
+// yamlWords are the plain scalars starting with a letter that YAML 1.1
+// reads as booleans or null.
+var yamlWords = map[string]bool{"y": true, "yes": true, "n": true, "no": true, "true": true, "false": true, "on": true, "off": true, "null": true}
 
 func boolCmp(a, b bool) int {
 	switch {

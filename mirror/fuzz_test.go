@@ -43,7 +43,9 @@ const fuzzMirrorNS = "remote-mirrors"
 // api picks the remote endpoints API read (bit 0), the endpoints API
 // rendered (bits 1-2), and whether the Tree's clusters also select their
 // Services as global (bit 3); bit 4 renders NodePort mode instead
-// (fuzzNodePort, which reads bits 5-7 too).
+// (fuzzNodePort, which reads bits 5-7 too), and bit 5 without bit 4 the
+// Multi-Cluster Services API (fuzzMCS, which reads bits 0-3 and 6-7 its
+// own way).
 func FuzzSnapshotRender(f *testing.F) {
 	files, _ := filepath.Glob("../testdata/render/*.yaml")
 	more, _ := filepath.Glob("../examples/multi/*.yaml")
@@ -72,9 +74,14 @@ func FuzzSnapshotRender(f *testing.F) {
 			f.Add([]byte(seed), api)
 		}
 	}
+	addMCSSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte, api uint8) {
-		if api&16 != 0 {
+		switch {
+		case api&16 != 0:
 			fuzzNodePort(t, data, api)
+			return
+		case api&32 != 0:
+			fuzzMCS(t, data, api)
 			return
 		}
 		remoteAPI := []kubeapi.EndpointsAPI{kubeapi.Endpoints, kubeapi.EndpointSlices}[api&1]
