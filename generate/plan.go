@@ -308,7 +308,7 @@ func (m *groupMerger) addSubset(ss corev1.EndpointSubset) {
 	for _, p := range ss.Ports {
 		ports = append(ports, epPort{name: p.Name, port: p.Port, protocol: p.Protocol, appProtocol: deref(p.AppProtocol)})
 	}
-	g := m.group(ports)
+	g := m.group(ports, len(ss.Addresses)+len(ss.NotReadyAddresses))
 	if g == nil {
 		return
 	}
@@ -328,7 +328,7 @@ func (m *groupMerger) addSlice(s *discoveryv1.EndpointSlice) {
 	for _, p := range s.Ports {
 		ports = append(ports, epPort{name: deref(p.Name), port: deref(p.Port), protocol: deref(p.Protocol), appProtocol: deref(p.AppProtocol)})
 	}
-	g := m.group(ports)
+	g := m.group(ports, len(s.Endpoints))
 	if g == nil {
 		return
 	}
@@ -343,8 +343,10 @@ func (m *groupMerger) addSlice(s *discoveryv1.EndpointSlice) {
 }
 
 // group returns the merged group for a port set, or nil when none of its
-// ports belongs to the Service.
-func (m *groupMerger) group(ports []epPort) *mergedGroup {
+// ports belongs to the Service. A new group's addresses are sized for n,
+// the addresses about to be added: grown entry by entry, the map's
+// garbage was the first render's largest at 10 addresses a Service.
+func (m *groupMerger) group(ports []epPort, n int) *mergedGroup {
 	kept := ports[:0]
 	for _, p := range ports {
 		if !m.wanted[p.name] || p.port == 0 {
@@ -364,7 +366,7 @@ func (m *groupMerger) group(ports []epPort) *mergedGroup {
 	k := portsKey(kept)
 	g := m.groups[k]
 	if g == nil {
-		g = &mergedGroup{ports: slices.Clone(kept), addrs: map[netip.Addr]epAddr{}}
+		g = &mergedGroup{ports: slices.Clone(kept), addrs: make(map[netip.Addr]epAddr, n)}
 		m.groups[k] = g
 	}
 	return g
