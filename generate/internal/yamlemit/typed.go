@@ -55,12 +55,23 @@ func marshalTyped(buf []byte, v any) ([]byte, bool) {
 	if !rv.IsValid() {
 		return buf, false
 	}
-	s := typedState{buf: buf}
-	if !typeEncoder(rv.Type())(&s, rv, posTop, 0) {
+	s := statePool.Get().(*typedState)
+	s.buf, s.depth = buf, 0
+	ok := typeEncoder(rv.Type())(s, rv, posTop, 0)
+	out := s.buf
+	s.buf = nil
+	clear(s.keys[:cap(s.keys)]) // no reference kept to the document's strings
+	s.keys = s.keys[:0]
+	statePool.Put(s)
+	if !ok {
 		return buf, false
 	}
-	return s.buf, true
+	return out, true
 }
+
+// statePool keeps the states, and their scratch for keys, of documents
+// written: a render writes tens of thousands.
+var statePool = sync.Pool{New: func() any { return new(typedState) }}
 
 var encoderCache sync.Map // reflect.Type → encoder
 

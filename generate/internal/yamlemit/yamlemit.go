@@ -303,13 +303,25 @@ func sortedYAMLKeys(m map[string]any) []string {
 // character, letters after other characters, and runs of digits by their
 // value.
 func yamlKeyCompare(a, b string) int {
-	if yamlKeyLess([]rune(a), []rune(b)) {
+	// Decoded into buffers on the stack: []rune(k) is on the heap for keys
+	// of over 32 characters, and labels' keys often are.
+	var abuf, bbuf [64]rune
+	ar, br := appendRunes(abuf[:0], a), appendRunes(bbuf[:0], b)
+	if yamlKeyLess(ar, br) {
 		return -1
 	}
-	if yamlKeyLess([]rune(b), []rune(a)) {
+	if yamlKeyLess(br, ar) {
 		return 1
 	}
 	return 0
+}
+
+// appendRunes appends s's runes to buf, as []rune(s) converts them.
+func appendRunes(buf []rune, s string) []rune {
+	for _, r := range s {
+		buf = append(buf, r)
+	}
+	return buf
 }
 
 func yamlKeyLess(ar, br []rune) bool {
