@@ -113,6 +113,8 @@ FUZZTIME  ?= 10m
 FUZZFLAGS ?= -fuzzminimizetime 100x
 fuzz:
 	$(GO) test ./generate/internal/yamlemit -run '^$$' -fuzz '^FuzzEmitter$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
+	$(GO) test ./generate/internal/yamlemit -run '^$$' -fuzz '^FuzzTypedEqualsGeneric$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
+	$(GO) test ./generate/internal/yamlemit -run '^$$' -fuzz '^FuzzTypedShapes$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./mirror -run '^$$' -fuzz '^FuzzSnapshotRender$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./config -run '^$$' -fuzz '^FuzzConfig$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./gitsync -run '^$$' -fuzz '^FuzzPathValidate$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)

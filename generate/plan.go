@@ -287,9 +287,13 @@ func endpointGroups(svc *corev1.Service, eps []*corev1.Endpoints, slcs []*discov
 	return m.result(), m.screen, nil
 }
 
+// mergedGroup holds every address added for its ports, an IP perhaps
+// several times: result keeps the preferred entry of each. A slice, not a
+// map by IP: the map and the sorted copy made of it were the largest
+// garbage of a full render.
 type mergedGroup struct {
 	ports []epPort
-	addrs map[netip.Addr]epAddr
+	addrs []epAddr
 }
 
 type groupMerger struct {
@@ -308,7 +312,7 @@ func (m *groupMerger) addSubset(ss corev1.EndpointSubset) {
 	for _, p := range ss.Ports {
 		ports = append(ports, epPort{name: p.Name, port: p.Port, protocol: p.Protocol, appProtocol: deref(p.AppProtocol)})
 	}
-	g := m.group(ports)
+	g := m.group(ports, len(ss.Addresses)+len(ss.NotReadyAddresses))
 	if g == nil {
 		return
 	}
@@ -328,7 +332,7 @@ func (m *groupMerger) addSlice(s *discoveryv1.EndpointSlice) {
 	for _, p := range s.Ports {
 		ports = append(ports, epPort{name: deref(p.Name), port: deref(p.Port), protocol: deref(p.Protocol), appProtocol: deref(p.AppProtocol)})
 	}
-	g := m.group(ports)
+	g := m.group(ports, len(s.Endpoints))
 	if g == nil {
 		return
 	}
@@ -343,8 +347,9 @@ func (m *groupMerger) addSlice(s *discoveryv1.EndpointSlice) {
 }
 
 // group returns the merged group for a port set, or nil when none of its
-// ports belongs to the Service.
-func (m *groupMerger) group(ports []epPort) *mergedGroup {
+// ports belongs to the Service. A new group's addresses are sized for n,
+// the addresses about to be added.
+func (m *groupMerger) group(ports []epPort, n int) *mergedGroup {
 	kept := ports[:0]
 	for _, p := range ports {
 		if !m.wanted[p.name] || p.port == 0 {
@@ -364,7 +369,7 @@ func (m *groupMerger) group(ports []epPort) *mergedGroup {
 	k := portsKey(kept)
 	g := m.groups[k]
 	if g == nil {
-		g = &mergedGroup{ports: slices.Clone(kept), addrs: map[netip.Addr]epAddr{}}
+		g = &mergedGroup{ports: slices.Clone(kept), addrs: make([]epAddr, 0, n)}
 		m.groups[k] = g
 	}
 	return g
@@ -385,9 +390,8 @@ func (m *groupMerger) checkPorts(kept []epPort) {
 	}
 }
 
-// add adds a, whose IP is ip, to g unless the address policy refuses it
-// or another entry for the IP wins over it. A hostname that is not a
-// DNS-1123 label is left out.
+// add adds a, whose IP is ip, to g unless the address policy refuses it.
+// A hostname that is not a DNS-1123 label is left out.
 func (m *groupMerger) add(g *mergedGroup, a epAddr, ip string) {
 	addr, why := screenAddress(ip, m.deny)
 	if why != "" {
@@ -399,15 +403,13 @@ func (m *groupMerger) add(g *mergedGroup, a epAddr, ip string) {
 		a.hostname = ""
 	}
 	a.ip = addr
-	if old, ok := g.addrs[addr]; ok && !preferAddr(a, old) {
-		return
-	}
-	g.addrs[addr] = a
+	g.addrs = append(g.addrs, a)
 }
 
 // preferAddr decides between two entries for one IP independently of their
 // order: ready first, then the smaller hostname, then fewer conditions,
-// then the smaller zone.
+// then the smaller zone. Entries neither of which it prefers are equal in
+// everything rendered.
 func preferAddr(a, b epAddr) bool {
 	if a.ready != b.ready {
 		return a.ready
@@ -439,14 +441,27 @@ func (m *groupMerger) result() []group {
 	out := make([]group, 0, len(keys))
 	for _, k := range keys {
 		g := m.groups[k]
-		addrs := make([]epAddr, 0, len(g.addrs))
-		for _, a := range g.addrs {
-			addrs = append(addrs, a)
-		}
-		slices.SortFunc(addrs, func(a, b epAddr) int { return a.ip.Compare(b.ip) })
-		out = append(out, group{ports: g.ports, addrs: addrs})
+		out = append(out, group{ports: g.ports, addrs: preferred(g.addrs)})
 	}
 	return out
+}
+
+// preferred sorts addrs by IP, in place, and keeps the entry preferAddr
+// prefers of each IP.
+func preferred(addrs []epAddr) []epAddr {
+	slices.SortFunc(addrs, func(a, b epAddr) int {
+		if c := a.ip.Compare(b.ip); c != 0 {
+			return c
+		}
+		switch {
+		case preferAddr(a, b):
+			return -1
+		case preferAddr(b, a):
+			return 1
+		}
+		return 0
+	})
+	return slices.CompactFunc(addrs, func(a, b epAddr) bool { return a.ip == b.ip })
 }
 
 func comparePorts(a, b epPort) int {

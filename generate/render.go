@@ -191,7 +191,21 @@ func (m mirror) endpoints(opts Options) (*corev1.Endpoints, int) {
 		ObjectMeta: m.meta(m.name, opts, extra),
 	}
 	for _, g := range m.groups {
+		// Sized up front: grown by append, ten addresses cost three
+		// times their size in garbage.
+		ready := 0
+		for _, a := range g.addrs {
+			if a.ready {
+				ready++
+			}
+		}
 		var ss corev1.EndpointSubset
+		if ready > 0 {
+			ss.Addresses = make([]corev1.EndpointAddress, 0, ready)
+		}
+		if ready < len(g.addrs) {
+			ss.NotReadyAddresses = make([]corev1.EndpointAddress, 0, len(g.addrs)-ready)
+		}
 		for _, a := range g.addrs {
 			ea := corev1.EndpointAddress{IP: a.ip.String(), Hostname: a.hostname}
 			if a.ready {
@@ -283,7 +297,16 @@ func (m mirror) endpointSlices(opts Options) []*discoveryv1.EndpointSlice {
 }
 
 func sliceEndpoints(g group, v6 bool) []discoveryv1.Endpoint {
-	var eps []discoveryv1.Endpoint
+	n := 0
+	for _, a := range g.addrs {
+		if a.ip.Is6() == v6 {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	eps := make([]discoveryv1.Endpoint, 0, n) // sized up front, as in endpoints
 	for _, a := range g.addrs {
 		if a.ip.Is6() != v6 {
 			continue

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -21,9 +22,21 @@ import (
 // Marshal appends v to buf as YAML, byte for byte as sigs.k8s.io/yaml
 // writes it (JSON field names, keys in yaml.v2's order, block style), but
 // without that library's round trip through a generic YAML document, which
-// costs over ten times as much. A document holding a string this emitter is
-// not sure how yaml.v2 would quote falls back to sigs.k8s.io/yaml.
+// costs over ten times as much. It writes v directly where it can (see
+// marshalTyped), else as marshalGeneric does, which defines the output. A
+// document holding a string this emitter is not sure how yaml.v2 would
+// quote falls back to sigs.k8s.io/yaml.
 func Marshal(buf []byte, v any) ([]byte, error) {
+	if out, ok := marshalTyped(buf, v); ok {
+		return out, nil
+	}
+	return marshalGeneric(buf, v)
+}
+
+// marshalGeneric is Marshal through encoding/json: v as JSON, read back as
+// a generic document, written as YAML. It is the typed path's oracle in
+// the tests, and its fallback.
+func marshalGeneric(buf []byte, v any) ([]byte, error) {
 	j, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
@@ -103,8 +116,21 @@ func plainDocument(doc any) bool {
 		}
 	case string:
 		return scalarStyle(x) != styleUnknown
+	case json.Number:
+		return canonicalInt(x)
 	}
 	return true
+}
+
+// canonicalInt reports whether n is an integer yaml.v2 reads and writes
+// back as the same digits: no fraction, exponent, sign of zero, leading
+// zero, nor more than 64 bits (a float to yaml.v2).
+func canonicalInt(n json.Number) bool {
+	if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
+		return strconv.FormatInt(i, 10) == string(n)
+	}
+	u, err := strconv.ParseUint(string(n), 10, 64)
+	return err == nil && strconv.FormatUint(u, 10) == string(n)
 }
 
 type style int
@@ -218,31 +244,32 @@ func emitValue(buf []byte, v any, ind int) []byte {
 	}
 }
 
-// emitList writes a non-empty sequence at the given indentation: an item
-// that is a mapping starts on the dash's line.
+// emitList writes a non-empty sequence at the given indentation.
 func emitList(buf []byte, l []any, ind int) []byte {
 	for _, v := range l {
-		buf = append(indent(buf, ind), '-')
-		switch x := v.(type) {
-		case map[string]any:
-			if len(x) == 0 {
-				buf = append(buf, " {}\n"...)
-				continue
-			}
-			// The first key goes right after "- ", the rest below it.
-			buf = append(buf, ' ')
-			buf = emitFirstKeyMap(buf, x, ind+2)
-		case []any:
-			if len(x) == 0 {
-				buf = append(buf, " []\n"...)
-				continue
-			}
-			buf = emitList(append(buf, '\n'), x, ind+2)
-		default:
-			buf = append(emitScalar(append(buf, ' '), v), '\n')
-		}
+		buf = emitItem(append(indent(buf, ind), '-'), v, ind)
 	}
 	return buf
+}
+
+// emitItem writes what follows the dash of an item at indentation ind: an
+// item that is a mapping starts on the dash's line.
+func emitItem(buf []byte, v any, ind int) []byte {
+	switch x := v.(type) {
+	case map[string]any:
+		if len(x) == 0 {
+			return append(buf, " {}\n"...)
+		}
+		// The first key goes right after "- ", the rest below it.
+		return emitFirstKeyMap(append(buf, ' '), x, ind+2)
+	case []any:
+		if len(x) == 0 {
+			return append(buf, " []\n"...)
+		}
+		return emitList(append(buf, '\n'), x, ind+2)
+	default:
+		return append(emitScalar(append(buf, ' '), v), '\n')
+	}
 }
 
 func emitFirstKeyMap(buf []byte, m map[string]any, ind int) []byte {
@@ -276,13 +303,25 @@ func sortedYAMLKeys(m map[string]any) []string {
 // character, letters after other characters, and runs of digits by their
 // value.
 func yamlKeyCompare(a, b string) int {
-	if yamlKeyLess([]rune(a), []rune(b)) {
+	// Decoded into buffers on the stack: []rune(k) is on the heap for keys
+	// of over 32 characters, and labels' keys often are.
+	var abuf, bbuf [64]rune
+	ar, br := appendRunes(abuf[:0], a), appendRunes(bbuf[:0], b)
+	if yamlKeyLess(ar, br) {
 		return -1
 	}
-	if yamlKeyLess([]rune(b), []rune(a)) {
+	if yamlKeyLess(br, ar) {
 		return 1
 	}
 	return 0
+}
+
+// appendRunes appends s's runes to buf, as []rune(s) converts them.
+func appendRunes(buf []rune, s string) []rune {
+	for _, r := range s {
+		buf = append(buf, r)
+	}
+	return buf
 }
 
 func yamlKeyLess(ar, br []rune) bool {
