@@ -21,6 +21,7 @@ func TestUsageError(t *testing.T) {
 		{"ssm run --lable-selector a", "unknown flag --lable-selector (see ssm help run)"},
 		{"ssm run --debounce soon", `--debounce "soon": want a duration such as 30s, 2m or 1h30m (see ssm help run)`},
 		{"ssm run -d soon", `-d "soon": want a duration such as 30s, 2m or 1h30m (see ssm help run)`},
+		{"ssm run --once=maybe", `--once "maybe": want true or false (see ssm help run)`},
 		{"ssm run --workers many", `--workers "many": want a whole number (see ssm help run)`},
 		{"ssm run --retries -1", `--retries "-1": want a whole number (see ssm help run)`},
 		{"ssm --verbosity x", `--verbosity "x": want a whole number (see ssm --help)`},
