@@ -15,6 +15,9 @@ import (
 	"github.com/ssm-dev/ssm/cmd/ssm/internal/coredns"
 )
 
+// The tests run one app at a time: urfave/cli's flags for help and version
+// are globals that each run writes to.
+
 // app is ssm with only its coredns command: environment names as cmd/ssm
 // gives them, and errors about a flag's value marked so that a test sees
 // they went through Flagged.
@@ -78,7 +81,6 @@ remoteClusters:
 // endpoints-mode remote of a configuration file, rewriting the remote's
 // names to its mirrors.
 func TestBlocks(t *testing.T) {
-	t.Parallel()
 	cfg := writeConfig(t, twoRemotes)
 	noNS := writeConfig(t, strings.Replace(twoRemotes, "mirrorNamespace: mirrors, ", "", 1))
 	for _, tc := range []struct {
@@ -105,7 +107,6 @@ func TestBlocks(t *testing.T) {
 			want: []string{`cluster.east → {1}e-{3}-73736d-{2}.mirrors.svc.cluster.local. in mirrors`, `west.example → {1}w-{3}-73736d-{2}.mirrors.svc.cluster.local. in mirrors`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
 			out, err := coreDNS(t, tc.args...)
 			if err != nil {
 				t.Fatal(err)
@@ -120,7 +121,6 @@ func TestBlocks(t *testing.T) {
 // TestMCSBlock: the MCS API's block serves the clusterset zone from the
 // multicluster plugin, and nothing about mirrors.
 func TestMCSBlock(t *testing.T) {
-	t.Parallel()
 	out, err := coreDNS(t, "--api", "mcs", "--clusterset-zone", "clusterset.example")
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +150,6 @@ func TestEnv(t *testing.T) {
 // is told; a flag's bad value goes through Flagged (cmd/ssm's flagOf), a
 // file's does not.
 func TestErrors(t *testing.T) {
-	t.Parallel()
 	cfg := writeConfig(t, twoRemotes)
 	badAPI := writeConfig(t, strings.Replace(twoRemotes, "global: {", "global: {api: istio, ", 1))
 	for _, tc := range []struct {
@@ -183,7 +182,6 @@ func TestErrors(t *testing.T) {
 		{name: "mcs zone", args: []string{"--api", "mcs", "--clusterset-zone", "bad zone"}, want: `--clusterset-zone "bad zone": `},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
 			out, err := coreDNS(t, tc.args...)
 			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 				t.Errorf("err = %v, want %q", err, tc.want)
@@ -198,7 +196,6 @@ func TestErrors(t *testing.T) {
 // TestWriteError: a stdout that cannot be written is an error, not a
 // silent success.
 func TestWriteError(t *testing.T) {
-	t.Parallel()
 	for _, args := range [][]string{{"--svc-prefix", "e", "--mirror-ns", "m", "--domain", "cluster.east"}, {"--api", "mcs"}} {
 		a := app(nil)
 		a.Writer = failing{}
