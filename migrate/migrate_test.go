@@ -1,14 +1,19 @@
 package migrate
 
 import (
+	"context"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/ssm-dev/ssm/fileset"
@@ -137,3 +142,83 @@ kind: List
 		t.Errorf("shellQuote = %s", q)
 	}
 }
+
+// listFunc is a source.Client whose lists are a function's.
+type listFunc func(ctx context.Context, resource, namespace string, opts metav1.ListOptions) (runtime.Object, error)
+
+func (f listFunc) List(ctx context.Context, resource, namespace string, opts metav1.ListOptions) (runtime.Object, error) {
+	return f(ctx, resource, namespace, opts)
+}
+
+func (listFunc) Watch(context.Context, string, string, metav1.ListOptions) (watch.Interface, error) {
+	return nil, errors.New("migrate never watches")
+}
+
+// TestSemaphoreServiceMirrorErrors: a list that fails names what was
+// listed and where; a list of another kind, or a rendered file that is not
+// YAML, is an error, not an empty answer.
+func TestSemaphoreServiceMirrorErrors(t *testing.T) {
+	t.Parallel()
+	forbidden := listFunc(func(context.Context, string, string, metav1.ListOptions) (runtime.Object, error) {
+		return nil, errors.New(`services is forbidden: User "migrate" cannot list resource "services"`)
+	})
+	wrongKind := listFunc(func(context.Context, string, string, metav1.ListOptions) (runtime.Object, error) {
+		return &corev1.NodeList{}, nil
+	})
+	for _, tc := range []struct {
+		name string
+		opts Options
+		want string
+	}{
+		{name: "forbidden", opts: Options{Client: forbidden, Namespace: "semaphore"},
+			want: `list services -l mirrored-svc=true in namespace semaphore: services is forbidden: User "migrate" cannot list resource "services"`},
+		{name: "wrong kind", opts: Options{Client: wrongKind, Namespace: "semaphore"}, want: "list services: got a *v1.NodeList"},
+		{name: "rendered not YAML", opts: Options{Client: wrongKind, Rendered: fileset.Files{"east/a.yaml": []byte("kind: [Service\n")}},
+			want: "read rendered east/a.yaml: "},
+	} {
+		_, err := SemaphoreServiceMirror(t.Context(), tc.opts)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestSemaphoreServiceMirrorTimeout: each list has the deadline of
+// Options.Timeout, and none without it.
+func TestSemaphoreServiceMirrorTimeout(t *testing.T) {
+	t.Parallel()
+	for _, timeout := range []time.Duration{0, time.Minute} {
+		var deadlines []time.Duration
+		c := listFunc(func(ctx context.Context, resource, _ string, _ metav1.ListOptions) (runtime.Object, error) {
+			if d, ok := ctx.Deadline(); ok {
+				deadlines = append(deadlines, time.Until(d).Round(time.Minute))
+			} else {
+				deadlines = append(deadlines, 0)
+			}
+			return kubetest.Client(fake.NewClientset()).List(ctx, resource, "semaphore", metav1.ListOptions{})
+		})
+		if _, err := SemaphoreServiceMirror(t.Context(), Options{Client: c, Namespace: "semaphore", Timeout: timeout}); err != nil {
+			t.Fatal(err)
+		}
+		if want := []time.Duration{timeout, timeout, timeout, timeout}; !slices.Equal(deadlines, want) {
+			t.Errorf("timeout %v: deadlines %v, want %v", timeout, deadlines, want)
+		}
+	}
+}
+
+// TestOutputWriteError: a script or List that cannot be written is an
+// error, not a silent success.
+func TestOutputWriteError(t *testing.T) {
+	t.Parallel()
+	ls := []Leftover{{APIVersion: "v1", Kind: "Service", Resource: "services", Namespace: "semaphore", Name: "old", Why: "gone"}}
+	if err := Script(failing{}, "local", ls); err == nil {
+		t.Error("Script: no error")
+	}
+	if err := List(failing{}, ls); err == nil {
+		t.Error("List: no error")
+	}
+}
+
+type failing struct{}
+
+func (failing) Write([]byte) (int, error) { return 0, errors.New("broken pipe") }

@@ -148,13 +148,22 @@ func readReads(ctx context.Context, cfg config.Config, c config.Cluster, opts Op
 		case err != nil && c.Hint != "":
 			return nil, nil, fmt.Errorf("%w (%s)", err, c.Hint)
 		case err != nil && cfg.Layout == config.Tree:
-			return nil, nil, fmt.Errorf("%s (%s Services): %w", c.Name, rd.Role, err)
+			return nil, nil, fmt.Errorf("%s (%s Services): %w", c.Name, readLabel(cfg.API, rd.Role), err)
 		case err != nil:
 			return nil, nil, err
 		}
 		st[rd.Role] = s
 	}
 	return st, r.count, nil
+}
+
+// readLabel names, in errors, why a cluster's Services are read: the MCS
+// API mirrors none, it imports those a remote exports.
+func readLabel(api generate.API, r config.Role) string {
+	if api == generate.APIMCS && r == config.RoleMirrored {
+		return "exported"
+	}
+	return r.String()
 }
 
 // reader reads a cluster once: its snapshot file, or a list of its API

@@ -13,14 +13,19 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/ssm-dev/ssm/config"
 	"github.com/ssm-dev/ssm/fileset"
 	"github.com/ssm-dev/ssm/generate"
+	"github.com/ssm-dev/ssm/internal/kubetest"
 	"github.com/ssm-dev/ssm/mirror"
+	"github.com/ssm-dev/ssm/source"
 )
 
 func TestRunOnceFlat(t *testing.T) {
@@ -191,3 +196,56 @@ func TestRunOnceLive(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestRunOnceFailureMCS: the MCS API mirrors nothing, so a remote it
+// cannot read is named by what is read of it, the Services it exports.
+func TestRunOnceFailureMCS(t *testing.T) {
+	t.Parallel()
+	connect := func(context.Context, config.Cluster) (source.Client, error) {
+		return forbidExports{kubetest.Client(remote(t, "web"))}, nil
+	}
+	_, err := mirror.RunOnce(t.Context(), mcsConfig(t), dirSink(filepath.Join(t.TempDir(), "out")), mirror.Options{Connect: connect})
+	want := `east (exported Services): read cluster east kubeconfig unused: list serviceexports: serviceexports.multicluster.x-k8s.io is forbidden: User "east-reader" cannot list resource "serviceexports"`
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("err = %v, want it to begin %q", err, want)
+	}
+}
+
+// forbidExports is a client whose user may not list ServiceExports.
+type forbidExports struct{ source.Client }
+
+func (f forbidExports) List(ctx context.Context, resource, ns string, o metav1.ListOptions) (runtime.Object, error) {
+	if resource == source.ServiceExportsResource {
+		gr := schema.GroupResource{Group: "multicluster.x-k8s.io", Resource: resource}
+		return nil, apierrors.NewForbidden(gr, "", errors.New(`User "east-reader" cannot list resource "serviceexports"`))
+	}
+	return f.Client.List(ctx, resource, ns, o)
+}
+
+// mcsConfig is one remote, east, rendered into the Multi-Cluster Services
+// API, the local cluster read from a snapshot.
+func mcsConfig(t *testing.T) config.Config {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(p, []byte(`
+global: {api: mcs, mcs: {clusterSetIPRanges: [10.96.240.0/24]}}
+remoteClusters:
+- {name: east, kubeConfigPath: unused}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Resolve(p, config.Overrides{LocalFromFile: str(abs(t, "../testdata/render/mcs-local.yaml"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func abs(t *testing.T, p string) string {
+	t.Helper()
+	a, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}

@@ -38,6 +38,7 @@ func TestUsageErrors(t *testing.T) {
 		{"--bogus", "ssm: unknown flag --bogus (see ssm --help)\n"},
 		{"render --lable-selector a=b", "ssm: unknown flag --lable-selector (see ssm help render)\n"},
 		{"run --debounce soon", "ssm: --debounce \"soon\": want a duration such as 30s, 2m or 1h30m (see ssm help run)\n"},
+		{"render --allow-empty=maybe", "ssm: --allow-empty \"maybe\": want true or false (see ssm help render)\n"},
 	} {
 		code, stdout, stderr := ssm(t, "", strings.Fields(tc.args)...)
 		if code != exitError || stdout != "" || stderr != tc.stderr {

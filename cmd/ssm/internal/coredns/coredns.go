@@ -14,6 +14,7 @@ import (
 
 	"github.com/ssm-dev/ssm/config"
 	"github.com/ssm-dev/ssm/generate"
+	"github.com/ssm-dev/ssm/internal/field"
 )
 
 // Options are what the command takes from cmd/ssm.
@@ -65,12 +66,9 @@ func action(c *cli.Context, o Options) error {
 	}
 	var out []string
 	for _, b := range blocks {
-		stanza, err := generate.Corefile(b)
-		if err != nil && c.String("config") == "" {
-			return o.Flagged(err)
-		}
+		stanza, err := generate.Corefile(b.CorefileOptions)
 		if err != nil {
-			return err
+			return named(c, b, err, o.Flagged)
 		}
 		out = append(out, stanza)
 	}
@@ -80,10 +78,42 @@ func action(c *cli.Context, o Options) error {
 	return nil
 }
 
+// block is the Corefile block of one remote, and the key of that remote
+// in the --config file ("" for the flags' remote).
+type block struct {
+	generate.CorefileOptions
+	key string
+}
+
+// named names the field of a block's error where its value was given: a
+// flag (cmd/ssm's flagOf through flagged), or with --config the remote's
+// key or global key of the file; --cluster-domain is a flag either way.
+func named(c *cli.Context, b block, err error, flagged func(error) error) error {
+	fe, ok := err.(*field.Error)
+	if b.key == "" || !ok {
+		return flagged(err)
+	}
+	inFile := false
+	msg := fe.Renamed(func(goName string) string {
+		switch {
+		case goName == "ClusterDomain":
+			return "--cluster-domain"
+		case goName == "MirrorNamespace" && c.IsSet("mirror-ns"):
+			return "--mirror-ns"
+		}
+		inFile = true
+		return map[string]string{"Domain": b.key + ".domain", "ServicePrefix": b.key + ".servicePrefix", "MirrorNamespace": "global.mirrorNamespace"}[goName]
+	})
+	if inFile {
+		msg = "config " + c.String("config") + ": " + msg
+	}
+	return errors.New(msg)
+}
+
 // blocks are the remotes to print a block for: the flags' one, or
 // every endpoints-mode remote of --config (NodePort mode keeps the remote's
 // names, so it needs no rewriting).
-func blocks(c *cli.Context) ([]generate.CorefileOptions, error) {
+func blocks(c *cli.Context) ([]block, error) {
 	if c.String("config") == "" {
 		var missing []string
 		for _, f := range []string{"svc-prefix", "mirror-ns", "domain"} {
@@ -94,8 +124,8 @@ func blocks(c *cli.Context) ([]generate.CorefileOptions, error) {
 		if len(missing) > 0 {
 			return nil, fmt.Errorf("required flags not set: %s (or give a configuration file with --config)", strings.Join(missing, ", "))
 		}
-		return []generate.CorefileOptions{{Domain: c.String("domain"), ClusterDomain: c.String("cluster-domain"),
-			ServicePrefix: c.String("svc-prefix"), MirrorNamespace: c.String("mirror-ns")}}, nil
+		return []block{{CorefileOptions: generate.CorefileOptions{Domain: c.String("domain"), ClusterDomain: c.String("cluster-domain"),
+			ServicePrefix: c.String("svc-prefix"), MirrorNamespace: c.String("mirror-ns")}}}, nil
 	}
 	if c.String("svc-prefix") != "" || c.String("domain") != "" {
 		return nil, errors.New("--svc-prefix and --domain name one remote: with --config they come from the file")
@@ -113,11 +143,11 @@ func blocks(c *cli.Context) ([]generate.CorefileOptions, error) {
 	if ns == "" {
 		return nil, errors.New("no mirror namespace: set global.mirrorNamespace in the config file or --mirror-ns")
 	}
-	var blocks []generate.CorefileOptions
-	for _, r := range f.RemoteClusters {
+	var blocks []block
+	for i, r := range f.RemoteClusters {
 		if generate.Mode(r.Mode) != generate.ModeNodePort {
-			blocks = append(blocks, generate.CorefileOptions{Domain: r.DNSDomain(), ClusterDomain: c.String("cluster-domain"),
-				ServicePrefix: r.ServicePrefix, MirrorNamespace: ns})
+			blocks = append(blocks, block{generate.CorefileOptions{Domain: r.DNSDomain(), ClusterDomain: c.String("cluster-domain"),
+				ServicePrefix: r.ServicePrefix, MirrorNamespace: ns}, fmt.Sprintf("remoteClusters[%d]", i)})
 		}
 	}
 	if len(blocks) == 0 {

@@ -35,7 +35,9 @@ func dashed(name string) string {
 }
 
 var (
-	invalidValue  = regexp.MustCompile(`^invalid value "(.*)" for flag -+([^:]+):`)
+	// The flag package words a bool's bad value apart: "invalid boolean
+	// value %q for -%s: %v".
+	invalidValue  = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-+([^:]+):`)
 	undefinedFlag = regexp.MustCompile(`^flag provided but not defined: -+(.*)$`)
 )
 

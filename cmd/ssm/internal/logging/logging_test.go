@@ -40,3 +40,21 @@ func TestLogHandler(t *testing.T) {
 		}
 	}
 }
+
+// TestLogHandlerFormat: a format but text and json is refused, naming the
+// flag; the level given is kept.
+func TestLogHandlerFormat(t *testing.T) {
+	if _, err := NewHandler(&bytes.Buffer{}, "yaml", slog.LevelInfo); err == nil || err.Error() != `--log-format "yaml": want text or json` {
+		t.Errorf("err = %v", err)
+	}
+	var buf bytes.Buffer
+	h, err := NewHandler(&buf, "text", slog.LevelWarn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slog.New(h).Info("hidden")
+	slog.New(h).Warn("shown", "path", "/etc/ssm/config.yaml")
+	if out := buf.String(); strings.Contains(out, "hidden") || !strings.Contains(out, `level=WARN msg=shown path=/etc/ssm/config.yaml`) {
+		t.Errorf("at warn level: %q", out)
+	}
+}
