@@ -31,7 +31,7 @@ func TestReadyzSaysWhy(t *testing.T) {
 		{do: func() {
 			h.record(errors.New("push main to https://git.example/r.git?private_token=QS-3: connection refused"))
 		}, code: 503,
-			want: "no successful sync yet; last sync failed: push main to https://git.example/r.git?private_token=xxxxx: connection refused\n"},
+			want: "no successful sync yet; last sync failed: push main to https://git.example/r.git?private_token=xxxxx connection refused\n"},
 		{do: func() { h.record(nil) }, code: 200, want: "ok\n"},
 		{do: func() { h.record(errors.New("write mirrors/a.yaml: no space left on device")) }, code: 503,
 			want: "last sync failed: write mirrors/a.yaml: no space left on device\n"},
