@@ -33,7 +33,7 @@ func Text(s string) string {
 		for end < len(s) && !endsURL(s[end]) {
 			end++
 		}
-		end = trimPunctuation(s[:end], start, end < len(s) && s[end] == ' ')
+		end = trimPunctuation(s[:end], start)
 		b.WriteString(s[done:start])
 		b.WriteString(URL(s[start:end]))
 		done = end
@@ -44,19 +44,14 @@ func Text(s string) string {
 
 // trimPunctuation returns where the URL starting at start and running to
 // the end of s ends once the punctuation of the message after it is left
-// out ("push to URL: …"). Punctuation may also end a query value or a
-// fragment, which are masked whole: there it is left out only when it is
-// one mark before a space (", " or ": ", as messages join their parts), or
-// when the value is masked already.
-func trimPunctuation(s string, start int, beforeSpace bool) int {
+// out ("push to URL: …"): unless that may be the end of a query value or a
+// fragment, which are masked whole, or they are masked already.
+func trimPunctuation(s string, start int) int {
 	end := len(s)
 	for end > start && strings.IndexByte(".,:;!", s[end-1]) >= 0 {
 		end--
 	}
-	switch {
-	case end == len(s) || !strings.ContainsAny(s[start:end], "?#") || strings.HasSuffix(s[start:end], Mask):
-		return end
-	case beforeSpace && end == len(s)-1:
+	if end == len(s) || !strings.ContainsAny(s[start:end], "?#") || strings.HasSuffix(s[start:end], Mask) {
 		return end
 	}
 	return len(s)
