@@ -150,10 +150,12 @@ func flatMCS(ov Overrides) (Config, error) {
 	if sel == "" && !opts.ServiceExports {
 		return Config{}, errors.New("--label-selector: required with --service-exports=false: it alone says which Services are exported")
 	}
-	timeout := or(ov.Timeout, DefaultTimeout)
-	remote := Cluster{Name: name,
-		Conn: source.Connection{KubeConfig: or(ov.KubeConfig, ""), Context: or(ov.Context, ""), APIURL: or(ov.APIURL, ""),
-			CAURL: or(ov.CAURL, ""), TokenPath: or(ov.TokenPath, ""), Token: ov.Token, UserAgent: ov.UserAgent, Timeout: timeout},
+	conn, err := flagConn(ov)
+	if err != nil {
+		return Config{}, err
+	}
+	timeout := conn.Timeout
+	remote := Cluster{Name: name, Conn: conn,
 		FromFile: or(ov.FromFile, ""),
 		Reads:    []Read{mcsRead(sel, kubeapi.EndpointsAPI(or(ov.RemoteEndpointsAPI, string(kubeapi.EndpointSlices))), opts.ServiceExports)}}
 	if err := selectionErrors(remote.Reads[0].Selection, "--label-selector", "--remote-endpoints-api"); err != nil {

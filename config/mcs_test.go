@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -57,6 +58,7 @@ func TestResolveFlatMCSErrors(t *testing.T) {
 	}{
 		{ov: mcsOverrides(func(o *Overrides) { o.API = ptr("smi") }), want: `--api "smi": want mirrors`},
 		{ov: mcsOverrides(func(o *Overrides) { o.Name = nil }), want: "--remote-name: required with --api mcs"},
+		{ov: mcsOverrides(func(o *Overrides) { o.Timeout = ptr(-5 * time.Second) }), want: "--timeout -5s: must not be negative"},
 		{ov: mcsOverrides(func(o *Overrides) { o.Name = ptr("East_1") }), want: "--remote-name: cluster name \"East_1\": the Multi-Cluster Services API names clusters by a DNS label"},
 		{ov: mcsOverrides(func(o *Overrides) { o.Name = ptr("imports") }), want: "holds the ServiceImports"},
 		{ov: mcsOverrides(func(o *Overrides) { o.ServicePrefix = ptr("east") }), want: "--svc-prefix is for --api mirrors"},

@@ -105,13 +105,13 @@ func flat(ov Overrides) (Config, error) {
 			return Config{}, fmt.Errorf("--%s: global Services merge several clusters: give them in --config", g.flag)
 		}
 	}
-	timeout := or(ov.Timeout, DefaultTimeout)
-	if timeout < 0 {
-		return Config{}, fmt.Errorf("--timeout %s: must not be negative", timeout)
+	conn, err := flagConn(ov)
+	if err != nil {
+		return Config{}, err
 	}
+	timeout := conn.Timeout
 	remote := Cluster{
-		Conn: source.Connection{KubeConfig: or(ov.KubeConfig, ""), Context: or(ov.Context, ""), APIURL: or(ov.APIURL, ""),
-			CAURL: or(ov.CAURL, ""), TokenPath: or(ov.TokenPath, ""), Token: ov.Token, UserAgent: ov.UserAgent, Timeout: timeout},
+		Conn:     conn,
 		FromFile: or(ov.FromFile, ""),
 		Options: generate.Options{Mode: generate.Mode(or(ov.Mode, string(generate.ModeEndpoints))),
 			Cluster: or(ov.Name, ""), ServicePrefix: or(ov.ServicePrefix, ""), MirrorNamespace: or(ov.MirrorNamespace, ""),
@@ -229,4 +229,15 @@ func ownersRead(nodePort bool, mirrorNamespace string) Read {
 		sel.Namespace, sel.Namespaces = "", true
 	}
 	return Read{Role: RoleLocal, Selection: sel}
+}
+
+// flagConn is the remote connection the flags give, with its timeout
+// checked.
+func flagConn(ov Overrides) (source.Connection, error) {
+	timeout := or(ov.Timeout, DefaultTimeout)
+	if timeout < 0 {
+		return source.Connection{}, fmt.Errorf("--timeout %s: must not be negative", timeout)
+	}
+	return source.Connection{KubeConfig: or(ov.KubeConfig, ""), Context: or(ov.Context, ""), APIURL: or(ov.APIURL, ""),
+		CAURL: or(ov.CAURL, ""), TokenPath: or(ov.TokenPath, ""), Token: ov.Token, UserAgent: ov.UserAgent, Timeout: timeout}, nil
 }

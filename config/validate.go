@@ -29,7 +29,7 @@ func (f *File) finish() error {
 	if problems := f.validate(); len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
 	}
-	if ptrTrue(f.Global.ServiceSync) || ptrTrue(f.Global.EndpointSliceSync) {
+	if or(f.Global.ServiceSync, false) || or(f.Global.EndpointSliceSync, false) {
 		f.notes = append(f.notes, "global.serviceSync and global.endpointSliceSync delete nothing: ssm writes to no cluster, and GitOps prunes what ssm stops rendering; "+
 			"what semaphore-service-mirror left, ssm migrate semaphore-service-mirror lists")
 	}
@@ -202,5 +202,3 @@ func (r RemoteCluster) DNSDomain() string {
 	}
 	return "cluster." + strings.ToLower(strings.ReplaceAll(r.Name, "_", "-"))
 }
-
-func ptrTrue(b *bool) bool { return b != nil && *b }

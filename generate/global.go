@@ -2,7 +2,6 @@ package generate
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"path"
 	"slices"
@@ -139,28 +138,21 @@ func globalServices(clusters []Cluster, g GlobalOptions, local *Local) (Result, 
 // (with the cluster's own deny ranges, which the local cluster has none of:
 // its addresses are local by definition).
 func newMember(c Cluster, svc *corev1.Service, eps map[objectKey][]*corev1.Endpoints, slcs map[objectKey][]*discoveryv1.EndpointSlice) (member, *Skipped) {
-	k, id, name := key(svc.Namespace, svc.Name), objectKey{svc.Namespace, svc.Name}, GlobalName(svc.Namespace, svc.Name)
+	id, name := objectKey{svc.Namespace, svc.Name}, GlobalName(svc.Namespace, svc.Name)
 	m := member{cluster: c.Name, local: c.Local, svc: svc}
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
 		return m, nil // admit leaves it out, with its reason
 	}
-	refuse := func(r *refusal) (member, *Skipped) {
-		s := r.skippedFor(k, name)
+	if r := checkPorts(svc.Spec.Ports, portRules{}); r != nil {
+		s := r.skippedFor(key(svc.Namespace, svc.Name), name)
 		s.Cluster = c.Name
 		return m, &s
 	}
-	if r := checkPorts(svc.Spec.Ports, portRules{}); r != nil {
-		return refuse(r)
+	groups, notes, refused := screenEndpoints(c, svc, eps[id], slcs[id], name)
+	if refused != nil {
+		return m, refused
 	}
-	groups, sc, err := endpointGroups(svc, eps[id], slcs[id], c.Options.DenyCIDRs)
-	if r, ok := errors.AsType[*refusal](err); ok {
-		return refuse(r)
-	}
-	m.groups = groups
-	for _, n := range sc.notes(k, name, "endpoint addresses") {
-		n.Cluster = c.Name
-		m.notes = append(m.notes, n)
-	}
+	m.groups, m.notes = groups, notes
 	return m, nil
 }
 

@@ -2,11 +2,11 @@ package generate
 
 import (
 	"fmt"
-
-	corev1 "k8s.io/api/core/v1"
 	"net/netip"
 	"slices"
 	"strings"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // allocate gives every ClusterSetIP import an IP of each of its families:

@@ -17,12 +17,12 @@ func (cs *clusterSet) keepStored(res *Result, clusters []Cluster, stored map[str
 			continue
 		}
 		own := c.Name + "/"
-		for _, p := range keysSorted(stored) {
+		for p, b := range stored { // the order makes no difference: each file is copied as stored
 			rest, ok := strings.CutPrefix(p, own)
 			if !ok || path.Base(p) == KustomizationFile {
 				continue
 			}
-			res.Files[p] = stored[p]
+			res.Files[p] = b
 			imp := ImportsDir + "/" + rest
 			if _, rendered := res.Files[imp]; !rendered {
 				if b, ok := stored[imp]; ok {

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/base32"
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -154,17 +153,12 @@ func (cs *clusterSet) collect(clusters []Cluster) {
 				cs.skipped = append(cs.skipped, s)
 				continue
 			}
-			groups, sc, err := endpointGroups(svc, eps[k], slcs[k], c.Options.DenyCIDRs)
-			if r, ok := errors.AsType[*refusal](err); ok {
-				s := r.skippedFor(key(svc.Namespace, svc.Name), svc.Name)
-				s.Cluster = c.Name
-				cs.skipped = append(cs.skipped, s)
+			groups, notes, refused := screenEndpoints(c, svc, eps[k], slcs[k], svc.Name)
+			if refused != nil {
+				cs.skipped = append(cs.skipped, *refused)
 				continue
 			}
-			for _, n := range sc.notes(key(svc.Namespace, svc.Name), svc.Name, "endpoint addresses") {
-				n.Cluster = c.Name
-				cs.warnings = append(cs.warnings, n)
-			}
+			cs.warnings = append(cs.warnings, notes...)
 			imp := cs.imports[k]
 			if imp == nil {
 				imp = &mcsImport{key: k}
@@ -192,15 +186,16 @@ func exportTimes(exports []*mcsv1a1.ServiceExport) map[objectKey]time.Time {
 // unexportable reports a Service no ServiceImport can stand for.
 func (cs *clusterSet) unexportable(svc *corev1.Service) (Skipped, bool) {
 	s := Skipped{Service: key(svc.Namespace, svc.Name), Mirror: svc.Name, Reason: ReasonInvalidName}
-	switch {
+	nsErrs, nameErrs := validation.IsDNS1123Label(svc.Namespace), validation.IsDNS1035Label(svc.Name)
+	switch portErr := checkPorts(svc.Spec.Ports, portRules{}); {
 	case svc.Spec.Type == corev1.ServiceTypeExternalName:
 		s.Reason, s.Message = ReasonExternalName, "ExternalName Services have no endpoints to import"
-	case len(validation.IsDNS1123Label(svc.Namespace)) > 0:
-		s.Message = fmt.Sprintf("namespace %q is not a valid namespace name: %s", svc.Namespace, strings.Join(validation.IsDNS1123Label(svc.Namespace), "; "))
-	case len(validation.IsDNS1035Label(svc.Name)) > 0:
-		s.Message = fmt.Sprintf("name %q is not a valid Service name: %s", svc.Name, strings.Join(validation.IsDNS1035Label(svc.Name), "; "))
-	case checkPorts(svc.Spec.Ports, portRules{}) != nil:
-		return checkPorts(svc.Spec.Ports, portRules{}).skippedFor(s.Service, svc.Name), true
+	case len(nsErrs) > 0:
+		s.Message = fmt.Sprintf("namespace %q is not a valid namespace name: %s", svc.Namespace, strings.Join(nsErrs, "; "))
+	case len(nameErrs) > 0:
+		s.Message = fmt.Sprintf("name %q is not a valid Service name: %s", svc.Name, strings.Join(nameErrs, "; "))
+	case portErr != nil:
+		return portErr.skippedFor(s.Service, svc.Name), true
 	case cs.opts.ByNamespace && svc.Name+".yaml" == KustomizationFile:
 		s.Reason = ReasonNameCollision
 		s.Message = fmt.Sprintf("its files would be the kustomizations of their folders: --layout namespaces cannot render a ServiceImport named %q", svc.Name)

@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/ssm-dev/ssm/generate/internal/yamlemit"
 	"github.com/ssm-dev/ssm/internal/kubeapi"
 )
 
@@ -116,14 +115,9 @@ func (m mirror) render(buf []byte, opts Options, out *made) ([]byte, error) {
 			docs = append(docs, s)
 		}
 	}
-	for i, d := range docs {
-		if i > 0 {
-			buf = append(buf, "---\n"...)
-		}
-		var err error
-		if buf, err = yamlemit.Marshal(buf, d); err != nil {
-			return nil, err
-		}
+	var err error
+	if buf, err = marshalDocs(buf, docs); err != nil {
+		return nil, err
 	}
 	for _, d := range docs {
 		switch d.(type) {

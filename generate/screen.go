@@ -2,12 +2,14 @@ package generate
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -230,4 +232,23 @@ func checkPort(id func() string, name string, port int32, protocol corev1.Protoc
 // skippedFor is the Skipped of a Service r refuses.
 func (r *refusal) skippedFor(service, mirror string) Skipped {
 	return Skipped{Service: service, Mirror: mirror, Reason: r.reason, Message: r.msg}
+}
+
+// screenEndpoints screens the endpoints of svc, a Service of cluster c
+// rendered as mirror, as every output does (endpointGroups with c's deny
+// ranges): a refusal comes back as c's Skipped, the addresses left out as
+// c's notes.
+func screenEndpoints(c Cluster, svc *corev1.Service, eps []*corev1.Endpoints, slcs []*discoveryv1.EndpointSlice, mirror string) ([]group, []Skipped, *Skipped) {
+	service := key(svc.Namespace, svc.Name)
+	groups, sc, err := endpointGroups(svc, eps, slcs, c.Options.DenyCIDRs)
+	if r, ok := errors.AsType[*refusal](err); ok {
+		s := r.skippedFor(service, mirror)
+		s.Cluster = c.Name
+		return nil, nil, &s
+	}
+	notes := sc.notes(service, mirror, "endpoint addresses")
+	for i := range notes {
+		notes[i].Cluster = c.Name
+	}
+	return groups, notes, nil
 }

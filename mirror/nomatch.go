@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/ssm-dev/ssm/config"
 	"github.com/ssm-dev/ssm/source"
@@ -40,7 +41,14 @@ func (r *reader) count(ctx context.Context, sel source.Selection, st source.Stat
 	if r.cluster.FromFile != "" {
 		return st.SnapshotServices, nil
 	}
-	return source.CountServices(ctx, r.client, sel.Namespace, r.cluster.Conn.Timeout)
+	return liveCount(r.client, r.cluster.Conn.Timeout)(ctx, sel, st)
+}
+
+// liveCount counts a cluster's Services with one request to its API.
+func liveCount(client source.Client, timeout time.Duration) countFunc {
+	return func(ctx context.Context, sel source.Selection, _ source.State) (int, error) {
+		return source.CountServices(ctx, client, sel.Namespace, timeout)
+	}
 }
 
 // warnNoMatch warns, once per cluster, the first time its caches hold a
@@ -51,8 +59,6 @@ func (p *pipeline) warnNoMatch(ctx context.Context, in input) {
 			continue
 		}
 		w.checked = true
-		warnNoMatch(ctx, p.opts.Logger, w.cfg, in.states[i], func(ctx context.Context, sel source.Selection, _ source.State) (int, error) {
-			return source.CountServices(ctx, w.client, sel.Namespace, w.cfg.Conn.Timeout)
-		})
+		warnNoMatch(ctx, p.opts.Logger, w.cfg, in.states[i], liveCount(w.client, w.cfg.Conn.Timeout))
 	}
 }

@@ -1,9 +1,6 @@
 package source
 
 import (
-	"context"
-	"time"
-
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -58,29 +55,6 @@ func (s Selection) mcsResources() ([]resource, []string) {
 		out, selectors = append(out, importsResource, importSlicesResource), append(selectors, "", importSlices.String())
 	}
 	return out, selectors
-}
-
-// listMCS adds to st what sel reads of the Multi-Cluster Services API, in
-// pages, each bounded by timeout (0: none).
-func listMCS(ctx context.Context, client Client, sel Selection, st *State, timeout time.Duration) error {
-	rs, selectors := sel.mcsResources()
-	for i, r := range rs {
-		list := func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return client.List(ctx, r.name, sel.Namespace, o)
-		}
-		err := eachItem(ctx, list, timeout, r.name, metav1.ListOptions{LabelSelector: selectors[i]}, func(obj runtime.Object) error {
-			o, err := r.transform(obj)
-			if err != nil {
-				return err
-			}
-			st.addMCS(o)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // addMCS adds a Multi-Cluster Services API object, or an EndpointSlice

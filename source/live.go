@@ -18,7 +18,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/pager"
 
-	"github.com/ssm-dev/ssm/internal/kubeapi"
 	"github.com/ssm-dev/ssm/internal/redact"
 )
 
@@ -180,51 +179,51 @@ func List(ctx context.Context, client Client, sel Selection, timeout time.Durati
 	if err != nil {
 		return State{}, err
 	}
-	lister := func(resource string) pager.ListPageFunc {
-		ns := sel.Namespace
-		if resource == NodesResource || resource == NamespacesResource {
-			ns = ""
-		}
-		return func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return client.List(ctx, resource, ns, o)
-		}
+	rs, selectors, err := sel.resources()
+	if err != nil {
+		return State{}, err
 	}
 	var st State
-	labelled := metav1.ListOptions{LabelSelector: selector.String()}
-	add := func(obj runtime.Object) error {
-		st.add(obj, filter{selector, api, sel}) // the same path a snapshot takes
-		return nil
-	}
-	type listing struct {
-		resource string
-		opts     metav1.ListOptions
-		add      func(runtime.Object) error
-	}
-	lists := []listing{{ServicesResource, labelled, add}}
-	if api != kubeapi.NoEndpoints {
-		lists = append(lists, listing{string(api), labelled, add})
-	}
-	if sel.Nodes {
-		lists = append(lists, listing{NodesResource, metav1.ListOptions{}, func(obj runtime.Object) error {
-			st.addNode(obj.(*corev1.Node), true)
-			return nil
-		}})
-	}
-	if sel.Namespaces {
-		lists = append(lists, listing{NamespacesResource, metav1.ListOptions{}, func(obj runtime.Object) error {
-			st.addNamespace(obj.(*corev1.Namespace), true)
-			return nil
-		}})
-	}
-	for _, l := range lists {
-		if err := eachItem(ctx, lister(l.resource), timeout, l.resource, l.opts, l.add); err != nil {
+	for i, r := range rs {
+		list := func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return client.List(ctx, r.name, r.namespaceOf(sel), o)
+		}
+		add := st.adder(r, filter{selector, api, sel})
+		if err := eachItem(ctx, list, timeout, r.name, metav1.ListOptions{LabelSelector: selectors[i]}, add); err != nil {
 			return State{}, err
 		}
 	}
-	if err := listMCS(ctx, client, sel, &st, timeout); err != nil {
-		return State{}, err
-	}
 	return st, nil
+}
+
+// adder is how List adds an object of r to st: the same path a snapshot
+// takes.
+func (st *State) adder(r resource, f filter) func(runtime.Object) error {
+	switch {
+	case r.transform != nil: // the Multi-Cluster Services API's
+		return func(obj runtime.Object) error {
+			o, err := r.transform(obj)
+			if err != nil {
+				return err
+			}
+			st.addMCS(o)
+			return nil
+		}
+	case r.name == NodesResource:
+		return func(obj runtime.Object) error {
+			st.addNode(obj.(*corev1.Node), true)
+			return nil
+		}
+	case r.name == NamespacesResource:
+		return func(obj runtime.Object) error {
+			st.addNamespace(obj.(*corev1.Namespace), true)
+			return nil
+		}
+	}
+	return func(obj runtime.Object) error {
+		st.add(obj, f)
+		return nil
+	}
 }
 
 // eachItem calls fn with every item of a resource's list, read in pages of

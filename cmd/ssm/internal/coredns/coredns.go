@@ -180,8 +180,7 @@ func mcs(c *cli.Context) (bool, error) {
 	}
 	block, err := generate.ClusterSetCorefile(c.String("clusterset-zone"))
 	if err != nil {
-		msg, _ := strings.CutPrefix(err.Error(), "clusterset zone ")
-		return true, errors.New("--clusterset-zone " + msg)
+		return true, field.Rename(err, map[string]string{"ClusterSetZone": "--clusterset-zone"})
 	}
 	if _, err := fmt.Fprint(c.App.Writer, block); err != nil {
 		return true, fmt.Errorf("write to stdout: %w", err)
