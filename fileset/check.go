@@ -26,6 +26,9 @@ type CheckSink struct {
 // Sync shows plan the directory's files and prints how they differ from
 // its decision.
 func (s CheckSink) Sync(_ context.Context, plan Plan) (Result, error) {
+	if err := s.Ownership.Validate(); err != nil {
+		return Result{}, err
+	}
 	stored, err := ReadDir(s.Dir)
 	if err != nil {
 		return Result{}, err
@@ -38,7 +41,7 @@ func (s CheckSink) Sync(_ context.Context, plan Plan) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if err := w.Files.Validate(); err != nil {
+	if err := validDirFiles(w.Files); err != nil { // what DirSink refuses to write
 		return Result{}, err
 	}
 	changes := Diff(stored, w.Files)

@@ -109,6 +109,12 @@ func TestCheckSinkErrors(t *testing.T) {
 	if _, err := (fileset.CheckSink{Dir: missing, W: &out}).Sync(t.Context(), write(t, fileset.Files{}, fileset.Files{"../a": nil})); err == nil || !strings.Contains(err.Error(), "invalid file path") {
 		t.Errorf("an invalid path: %v", err)
 	}
+	if _, err := (fileset.CheckSink{Dir: missing, W: &out}).Sync(t.Context(), write(t, fileset.Files{}, fileset.Files{"x/.a.tmp-0123456789ab": nil})); err == nil || !strings.Contains(err.Error(), "reserved") {
+		t.Errorf("a path DirSink refuses, a temporary file's: %v", err)
+	}
+	if _, err := (fileset.CheckSink{Dir: missing, W: &out, Ownership: fileset.Ownership{File: "../own"}}).Sync(t.Context(), write(t, nil, nil)); err == nil || !strings.Contains(err.Error(), "invalid ownership file") {
+		t.Errorf("an ownership DirSink refuses: %v", err)
+	}
 	file := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
