@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -317,41 +316,26 @@ func (gs *globalService) slices(m member, localZones []string) []*discoveryv1.En
 	for _, p := range gs.spec.Ports {
 		ports[p.Name] = true
 	}
-	base := gs.name + "-" + ClusterSlug(m.cluster)
-	var out []*discoveryv1.EndpointSlice
-	for _, fam := range []discoveryv1.AddressType{discoveryv1.AddressTypeIPv4, discoveryv1.AddressTypeIPv6} {
-		n := 0
-		for _, grp := range m.groups {
-			kept := slices.DeleteFunc(slices.Clone(grp.ports), func(p epPort) bool { return !ports[p.name] })
-			if len(kept) == 0 && len(gs.spec.Ports) > 0 {
-				continue
-			}
-			eps := sliceEndpoints(grp, fam == discoveryv1.AddressTypeIPv6)
-			if gs.topology {
-				hintZones(eps, grp, m.local, localZones)
-			}
-			for chunk := range slices.Chunk(eps, MaxEndpointsPerSlice) {
-				n++
-				name := base + "-" + strings.ToLower(string(fam))
-				if n > 1 {
-					name += "-" + strconv.Itoa(n)
-				}
-				out = append(out, &discoveryv1.EndpointSlice{
-					TypeMeta: metav1.TypeMeta{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSlice"},
-					ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: gs.namespace,
-						Labels: map[string]string{
-							discoveryv1.LabelServiceName: gs.name, discoveryv1.LabelManagedBy: SliceManagedBy,
-							LabelMirroredSlice: "true", LabelSliceCluster: m.cluster, LabelManagedBy: ManagedBy,
-						},
-						Annotations: map[string]string{AnnotationCluster: m.cluster, AnnotationNS: m.svc.Namespace, AnnotationName: m.svc.Name}},
-					AddressType: fam,
-					Endpoints:   chunk,
-					Ports:       slicePorts(kept),
-				})
-			}
-		}
+	var hint func([]discoveryv1.Endpoint, group)
+	if gs.topology {
+		hint = func(eps []discoveryv1.Endpoint, grp group) { hintZones(eps, grp, m.local, localZones) }
 	}
-	return out
+	base := gs.name + "-" + ClusterSlug(m.cluster)
+	keep := func(p epPort) bool { return ports[p.name] }
+	return cutSlices(m.groups, keep, len(gs.spec.Ports) == 0, hint, func(fam discoveryv1.AddressType, n int, eps []discoveryv1.Endpoint, ports []discoveryv1.EndpointPort) *discoveryv1.EndpointSlice {
+		return &discoveryv1.EndpointSlice{
+			TypeMeta: metav1.TypeMeta{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSlice"},
+			ObjectMeta: metav1.ObjectMeta{Name: sliceName(base, "-", fam, n), Namespace: gs.namespace,
+				Labels: map[string]string{
+					discoveryv1.LabelServiceName: gs.name, discoveryv1.LabelManagedBy: SliceManagedBy,
+					LabelMirroredSlice: "true", LabelSliceCluster: m.cluster, LabelManagedBy: ManagedBy,
+				},
+				Annotations: map[string]string{AnnotationCluster: m.cluster, AnnotationNS: m.svc.Namespace, AnnotationName: m.svc.Name}},
+			AddressType: fam,
+			Endpoints:   eps,
+			Ports:       ports,
+		}
+	})
 }
 
 // hintZones sets local-first topology, as semaphore-service-mirror does:
@@ -371,10 +355,7 @@ func hintZones(eps []discoveryv1.Endpoint, grp group, local bool, localZones []s
 			zones = append(zones, discoveryv1.ForZone{Name: z})
 		}
 	}
-	zoneOf := map[string]string{}
-	for _, a := range grp.addrs {
-		zoneOf[a.ip.String()] = a.zone
-	}
+	zoneOf := grp.zoneOf()
 	for i := range eps {
 		eps[i].Hints = &discoveryv1.EndpointHints{ForZones: zones}
 		z := RemoteZone

@@ -2,8 +2,6 @@ package generate
 
 import (
 	"slices"
-	"strconv"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -211,22 +209,10 @@ func (cs *clusterSet) endpointSlices(imp *mcsImport, e exporter) []*discoveryv1.
 	for _, p := range imp.ports {
 		protocols[p.Name] = p.Protocol
 	}
-	var out []*discoveryv1.EndpointSlice
-	for _, fam := range []discoveryv1.AddressType{discoveryv1.AddressTypeIPv4, discoveryv1.AddressTypeIPv6} {
-		n := 0
-		for _, grp := range e.groups {
-			kept := slices.DeleteFunc(slices.Clone(grp.ports), func(p epPort) bool { return protocols[p.name] != p.protocol })
-			if len(kept) == 0 && len(imp.ports) > 0 {
-				continue
-			}
-			eps := sliceEndpoints(grp, fam == discoveryv1.AddressTypeIPv6)
-			cs.zones(eps, grp)
-			for chunk := range slices.Chunk(eps, MaxEndpointsPerSlice) {
-				n++
-				out = append(out, cs.slice(imp, e, fam, n, chunk, slicePorts(kept)))
-			}
-		}
-	}
+	keep := func(p epPort) bool { return protocols[p.name] == p.protocol }
+	out := cutSlices(e.groups, keep, len(imp.ports) == 0, cs.zones, func(fam discoveryv1.AddressType, n int, eps []discoveryv1.Endpoint, ports []discoveryv1.EndpointPort) *discoveryv1.EndpointSlice {
+		return cs.slice(imp, e, fam, n, eps, ports)
+	})
 	if len(out) == 0 {
 		fam := discoveryv1.AddressTypeIPv4
 		if f := serviceFamilies(e.svc); len(f) > 0 && f[0] == corev1.IPv6Protocol {
@@ -238,10 +224,7 @@ func (cs *clusterSet) endpointSlices(imp *mcsImport, e exporter) []*discoveryv1.
 }
 
 func (cs *clusterSet) slice(imp *mcsImport, e exporter, fam discoveryv1.AddressType, n int, eps []discoveryv1.Endpoint, ports []discoveryv1.EndpointPort) *discoveryv1.EndpointSlice {
-	name := imp.key.name + "." + e.cluster + "." + strings.ToLower(string(fam))
-	if n > 1 {
-		name += "." + strconv.Itoa(n)
-	}
+	name := sliceName(imp.key.name+"."+e.cluster, ".", fam, n)
 	labels := map[string]string{LabelManagedBy: ManagedBy, discoveryv1.LabelManagedBy: SliceManagedBy,
 		LabelMCSServiceName: imp.key.name, LabelMCSSourceCluster: e.cluster}
 	if !imp.headless { // kube-proxy serves the derived Service from it
@@ -263,10 +246,7 @@ func (cs *clusterSet) zones(eps []discoveryv1.Endpoint, grp group) {
 	if !cs.opts.KeepZones {
 		return
 	}
-	zoneOf := make(map[string]string, len(grp.addrs))
-	for _, a := range grp.addrs {
-		zoneOf[a.ip.String()] = a.zone
-	}
+	zoneOf := grp.zoneOf()
 	for i := range eps {
 		z := zoneOf[eps[i].Addresses[0]]
 		if z == "" {

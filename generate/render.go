@@ -263,29 +263,67 @@ func truncateSubsets(subsets []corev1.EndpointSubset, limit int) ([]corev1.Endpo
 // endpointSlices splits the groups by address family and into slices of at
 // most MaxEndpointsPerSlice endpoints, named <mirror>-<family>[-<n>].
 func (m mirror) endpointSlices(opts Options) []*discoveryv1.EndpointSlice {
+	return cutSlices(m.groups, nil, true, nil, func(fam discoveryv1.AddressType, n int, eps []discoveryv1.Endpoint, ports []discoveryv1.EndpointPort) *discoveryv1.EndpointSlice {
+		return &discoveryv1.EndpointSlice{
+			TypeMeta: metav1.TypeMeta{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSlice"},
+			ObjectMeta: m.meta(sliceName(m.name, "-", fam, n), opts, map[string]string{
+				discoveryv1.LabelServiceName: m.name,
+				discoveryv1.LabelManagedBy:   SliceManagedBy,
+			}),
+			AddressType: fam,
+			Endpoints:   eps,
+			Ports:       ports,
+		}
+	})
+}
+
+// cutSlices cuts groups into EndpointSlices of at most MaxEndpointsPerSlice
+// endpoints, by address family, numbered from 1 within each family, for
+// every kind of output: keep says which ports of a group stay (nil: all),
+// and a group left with none is dropped unless the Service has no ports
+// (portless); hint, unless nil, sets the zones and hints of a group's
+// endpoints; build makes the slice of family fam numbered n.
+func cutSlices(groups []group, keep func(epPort) bool, portless bool, hint func([]discoveryv1.Endpoint, group),
+	build func(fam discoveryv1.AddressType, n int, eps []discoveryv1.Endpoint, ports []discoveryv1.EndpointPort) *discoveryv1.EndpointSlice) []*discoveryv1.EndpointSlice {
 	var out []*discoveryv1.EndpointSlice
 	for _, fam := range []discoveryv1.AddressType{discoveryv1.AddressTypeIPv4, discoveryv1.AddressTypeIPv6} {
 		n := 0
-		for _, g := range m.groups {
+		for _, g := range groups {
+			ports := g.ports
+			if keep != nil {
+				ports = slices.DeleteFunc(slices.Clone(g.ports), func(p epPort) bool { return !keep(p) })
+				if len(ports) == 0 && !portless {
+					continue
+				}
+			}
 			eps := sliceEndpoints(g, fam == discoveryv1.AddressTypeIPv6)
+			if hint != nil {
+				hint(eps, g)
+			}
 			for chunk := range slices.Chunk(eps, MaxEndpointsPerSlice) {
 				n++
-				name := m.name + "-" + strings.ToLower(string(fam))
-				if n > 1 {
-					name += "-" + strconv.Itoa(n)
-				}
-				out = append(out, &discoveryv1.EndpointSlice{
-					TypeMeta: metav1.TypeMeta{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSlice"},
-					ObjectMeta: m.meta(name, opts, map[string]string{
-						discoveryv1.LabelServiceName: m.name,
-						discoveryv1.LabelManagedBy:   SliceManagedBy,
-					}),
-					AddressType: fam,
-					Endpoints:   chunk,
-					Ports:       slicePorts(g.ports),
-				})
+				out = append(out, build(fam, n, chunk, slicePorts(ports)))
 			}
 		}
+	}
+	return out
+}
+
+// sliceName is base, the family and, from the second slice of a family
+// on, its number, joined by sep.
+func sliceName(base, sep string, fam discoveryv1.AddressType, n int) string {
+	name := base + sep + strings.ToLower(string(fam))
+	if n > 1 {
+		name += sep + strconv.Itoa(n)
+	}
+	return name
+}
+
+// zoneOf maps each address of g to its remote zone.
+func (g group) zoneOf() map[string]string {
+	out := make(map[string]string, len(g.addrs))
+	for _, a := range g.addrs {
+		out[a.ip.String()] = a.zone
 	}
 	return out
 }
